@@ -1,0 +1,226 @@
+"""Mel spectrograms in the public presets and the Griffin-Lim baseline vocoder.
+
+Preset ``specvqgan`` reproduces the SpecVQGAN/RegNet feature pipeline (22050 Hz mono, |STFT| with n_fft 1024,
+hop 256, Hann 1024, centered; Slaney mel filterbank, 80 bins, 125-7600 Hz; then
+``clip((20*log10(max(1e-5, m)) - 20 + 100) / 100, 0, 1)``), so a 10 s clip gives 860 frames after the pipeline's
+trim. The mapping is invertible up to the clipping, which is what :func:`mel_to_linear` and :func:`griffin_lim` use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "MelPreset",
+    "PRESETS",
+    "get_preset",
+    "mel_spectrogram",
+    "mel_filterbank",
+    "db_normalized_to_amplitude",
+    "mel_to_linear",
+    "griffin_lim",
+    "mel_to_waveform",
+    "fit_length",
+]
+
+
+@dataclass(frozen=True)
+class MelPreset:
+    """Every constant that defines a mel representation; two mels are comparable only under one preset."""
+
+    name: str
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    win_length: int
+    n_mels: int
+    f_min: float
+    f_max: float
+    power: float = 1.0  # 1 = magnitude, 2 = power
+    mel_norm: str | None = "slaney"  # filter area normalisation (librosa's default)
+    mel_scale: str = "slaney"  # Slaney's piecewise linear/log scale (librosa's default, htk=False)
+    center: bool = True
+    pad_mode: str = "reflect"
+    min_amplitude: float = 1e-5  # floor before the log
+    ref_db: float = 20.0  # subtracted after 20*log10
+    dynamic_range_db: float = 100.0  # +range then /range maps [-range, 0] dB to [0, 1]
+    clip_seconds: float = 10.0  # the public pipeline pads/cuts audio to this
+    clip_frames: int = 860  # ...and keeps this many frames
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, MelPreset] = {
+    "specvqgan": MelPreset(
+        name="specvqgan", sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80,
+        f_min=125.0, f_max=7600.0,
+    ),
+}
+
+
+def get_preset(preset: str | MelPreset) -> MelPreset:
+    if isinstance(preset, MelPreset):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown mel preset '{preset}' (known: {', '.join(sorted(PRESETS))})") from None
+
+
+@lru_cache(maxsize=8)
+def _filterbank(preset: MelPreset) -> torch.Tensor:
+    import torchaudio.functional as AF
+
+    fb = AF.melscale_fbanks(
+        n_freqs=preset.n_fft // 2 + 1, f_min=preset.f_min, f_max=preset.f_max, n_mels=preset.n_mels,
+        sample_rate=preset.sample_rate, norm=preset.mel_norm, mel_scale=preset.mel_scale,
+    )
+    return fb.T.contiguous()  # [n_mels, n_freqs]
+
+
+def mel_filterbank(preset: str | MelPreset = "specvqgan") -> torch.Tensor:
+    """The preset's mel filterbank ``[n_mels, n_fft // 2 + 1]`` (float32, CPU)."""
+    return _filterbank(get_preset(preset)).clone()
+
+
+def _as_tensor(waveform) -> torch.Tensor:
+    if isinstance(waveform, np.ndarray):
+        waveform = torch.from_numpy(np.ascontiguousarray(waveform))
+    if not torch.is_tensor(waveform):
+        raise TypeError(f"waveform must be a numpy array or torch tensor, got {type(waveform).__name__}")
+    return waveform.float()
+
+
+def fit_length(waveform, num_samples: int):
+    """Zero-pad or cut the last axis to ``num_samples`` (the public pipeline's fixed-length clips)."""
+    n = waveform.shape[-1]
+    if n >= num_samples:
+        return waveform[..., :num_samples]
+    pad = [(0, 0)] * (waveform.ndim - 1) + [(0, num_samples - n)]
+    if torch.is_tensor(waveform):
+        return F.pad(waveform, (0, num_samples - n))
+    return np.pad(waveform, pad)
+
+
+def mel_spectrogram(
+    waveform,
+    preset: str | MelPreset = "specvqgan",
+    *,
+    sample_rate: int | None = None,
+    fixed_length: bool = False,
+) -> torch.Tensor:
+    """Normalised log-mel spectrogram in [0, 1].
+
+    Args:
+        waveform: mono audio ``[N]``, ``[1, N]`` or a batch ``[B, N]`` (numpy or torch, any device).
+        preset: a preset name or :class:`MelPreset`.
+        sample_rate: the waveform's rate; resampled to the preset's rate when different. None means it already is.
+        fixed_length: pad/cut to ``preset.clip_seconds`` and keep ``preset.clip_frames`` frames, as the public
+            pipeline stores clips (10 s -> 860 frames).
+
+    Returns:
+        ``[n_mels, T]`` for ``[N]``/``[1, N]`` input, else ``[B, n_mels, T]``; T = 1 + N // hop when centered.
+    """
+    p = get_preset(preset)
+    x = _as_tensor(waveform)
+    single = x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1)
+    x = x.reshape(-1, x.shape[-1])  # [B, N]
+    if sample_rate is not None and sample_rate != p.sample_rate:
+        import torchaudio.functional as AF
+
+        g = math.gcd(int(sample_rate), p.sample_rate)
+        x = AF.resample(x, int(sample_rate) // g, p.sample_rate // g)
+    if fixed_length:
+        x = fit_length(x, round(p.clip_seconds * p.sample_rate))
+    # |STFT|^power                                              # [B, F, T]
+    window = torch.hann_window(p.win_length, periodic=True, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window=window,
+                      center=p.center, pad_mode=p.pad_mode, return_complex=True).abs()
+    if p.power != 1.0:
+        spec = spec.pow(p.power)
+    mel = torch.matmul(_filterbank(p).to(x.device, x.dtype), spec)  # [B, M, T]
+    # 20*log10(max(floor, m)) - ref, then [-range, 0] dB -> [0, 1]
+    db = 20.0 * torch.log10(mel.clamp_min(p.min_amplitude)) - p.ref_db
+    out = ((db + p.dynamic_range_db) / p.dynamic_range_db).clamp(0.0, 1.0)
+    if fixed_length:
+        out = out[..., : p.clip_frames]
+    return out[0] if single else out
+
+
+def db_normalized_to_amplitude(mel, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
+    """Invert the log/normalisation step: [0, 1] values back to mel amplitudes."""
+    p = get_preset(preset)
+    m = _as_tensor(mel)
+    db = m * p.dynamic_range_db - p.dynamic_range_db + p.ref_db
+    return torch.pow(10.0, db / 20.0)
+
+
+def mel_to_linear(mel, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
+    """Normalised mel ``[..., M, T]`` -> non-negative linear magnitude ``[..., F, T]`` (least squares, clamped)."""
+    p = get_preset(preset)
+    amp = db_normalized_to_amplitude(mel, p)
+    fb = _filterbank(p).to(amp.device, amp.dtype)  # [M, F]
+    lin = torch.matmul(torch.linalg.pinv(fb), amp)  # [..., F, T]
+    lin = lin.clamp_min(0.0)
+    return lin.pow(1.0 / p.power) if p.power != 1.0 else lin
+
+
+def griffin_lim(
+    magnitude: torch.Tensor,
+    preset: str | MelPreset = "specvqgan",
+    *,
+    n_iter: int = 64,
+    momentum: float = 0.99,
+    length: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fast Griffin-Lim (Perraud et al. 2013) from a linear magnitude ``[..., F, T]`` to a waveform ``[..., N]``.
+
+    The initial phase is drawn from ``generator`` so results are reproducible.
+    """
+    p = get_preset(preset)
+    mag = magnitude.float()
+    shape = mag.shape
+    mag = mag.reshape(-1, *shape[-2:])
+    window = torch.hann_window(p.win_length, periodic=True, device=mag.device)
+    stft = dict(n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window=window, center=p.center)
+    if length is None:
+        length = (shape[-1] - 1) * p.hop_length
+    phase = torch.rand(mag.shape, generator=generator, device="cpu").to(mag.device) * (2 * math.pi)
+    angles = torch.polar(torch.ones_like(mag), phase)
+    prev = torch.zeros_like(angles)
+    for _ in range(n_iter):
+        wav = torch.istft(mag * angles, length=length, **stft)
+        rebuilt = torch.stft(wav, pad_mode=p.pad_mode, return_complex=True, **stft)
+        # Momentum step: extrapolate away from the previous projection.
+        angles = rebuilt - (momentum / (1 + momentum)) * prev
+        angles = angles / angles.abs().clamp_min(1e-16)
+        prev = rebuilt
+    wav = torch.istft(mag * angles, length=length, **stft)
+    return wav.reshape(*shape[:-2], wav.shape[-1])
+
+
+def mel_to_waveform(
+    mel,
+    preset: str | MelPreset = "specvqgan",
+    *,
+    n_iter: int = 64,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Baseline vocoder: normalised mel ``[M, T]`` -> waveform ``[1, (T - 1) * hop]`` at the preset's rate."""
+    lin = mel_to_linear(mel, preset)
+    wav = griffin_lim(lin, preset, n_iter=n_iter, generator=generator)
+    if wav.ndim == 1:
+        wav = wav[None]
+    return wav.clamp(-1.0, 1.0)

