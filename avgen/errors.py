@@ -19,7 +19,11 @@ class WeightsNotFoundError(AvgenError, FileNotFoundError):
     def __init__(self, what: str, path: str | os.PathLike | None, where: str):
         self.path = None if path is None else os.fspath(path)
         loc = "no path was given" if path is None else f"'{self.path}' does not exist"
+        self._args = (what, path, where)
         super().__init__(f"{what} weights: {loc}. Get them from {where}")
+
+    def __reduce__(self):  # keep the structured fields across process boundaries (worker pools)
+        return (type(self), self._args)
 
 
 class MediaError(AvgenError):
@@ -34,6 +38,9 @@ class MediaError(AvgenError):
         if detail:
             msg += f" ({detail})"
         super().__init__(msg)
+
+    def __reduce__(self):  # keep the structured fields across process boundaries (worker pools)
+        return (type(self), (self.path, self.detail))
 
 
 class MediaNotFoundError(MediaError, FileNotFoundError):

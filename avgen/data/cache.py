@@ -1,0 +1,75 @@
+"""Training dataset over an ``avgen prepare`` cache, with time-aligned random crops of mel and features."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from torch.utils.data import Dataset
+
+from ..errors import AvgenError
+
+__all__ = ["PreparedDataset"]
+
+
+class PreparedDataset(Dataset):
+    """Items: ``{"id", "label", "features": [T_vis, D], "mel": [n_mels, T_mel]}`` from a prepare cache.
+
+    Args:
+        cache_dir: the ``avgen prepare`` output folder.
+        segment_seconds: crop a random (``generator``-driven) window of this length, the same span of time in
+            both streams; clips shorter than the window are edge-padded. None returns whole clips.
+        random_crop: False takes the window from the start (deterministic evaluation).
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, *, segment_seconds: float | None = None,
+                 random_crop: bool = True, generator: torch.Generator | None = None):
+        self.root = os.fspath(cache_dir)
+        index = os.path.join(self.root, "index.jsonl")
+        if not os.path.exists(index):
+            raise AvgenError(f"{self.root}: not an avgen prepare cache (no index.jsonl); run `avgen prepare` first")
+        with open(index) as f:
+            self.records = [json.loads(line) for line in f if line.strip()]
+        if not self.records:
+            raise AvgenError(f"{self.root}: the cache holds no items")
+        with open(os.path.join(self.root, "settings.json")) as f:
+            self.settings = json.load(f)
+        self.fps = float(self.settings["fps"])
+        mel = self.settings["mel"]
+        self.mel_fps = mel["sample_rate"] / mel["hop_length"]
+        self.feature_dim = int(self.settings["visual"]["feature_dim"])
+        self.n_mels = int(mel["n_mels"])
+        self.segment_seconds = segment_seconds
+        self.random_crop = random_crop
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> dict:
+        from safetensors.torch import load_file
+
+        rec = self.records[index]
+        tensors = load_file(os.path.join(self.root, rec["file"]))
+        feats, mel = tensors["features"].float(), tensors["mel"].float()
+        if self.segment_seconds is not None:
+            n_vis = round(self.segment_seconds * self.fps)
+            n_mel = round(self.segment_seconds * self.mel_fps)
+            span = max(0.0, feats.shape[0] / self.fps - self.segment_seconds)
+            start = 0.0
+            if self.random_crop and span > 0:
+                start = float(torch.rand((), generator=self.generator)) * span
+            feats = _window(feats, round(start * self.fps), n_vis, axis=0)
+            mel = _window(mel, round(start * self.mel_fps), n_mel, axis=1)
+        return {"id": rec["id"], "label": rec.get("label"), "features": feats, "mel": mel}
+
+
+def _window(x: torch.Tensor, start: int, length: int, axis: int) -> torch.Tensor:
+    x = x.narrow(axis, min(start, max(0, x.shape[axis] - 1)), min(length, x.shape[axis] - min(start, x.shape[axis] - 1)))
+    if x.shape[axis] < length:  # edge-pad short clips
+        last = x.narrow(axis, x.shape[axis] - 1, 1)
+        reps = [1] * x.ndim
+        reps[axis] = length - x.shape[axis]
+        x = torch.cat([x, last.repeat(*reps)], dim=axis)
+    return x
