@@ -1,0 +1,265 @@
+"""The one training loop every head uses, driven by :mod:`accelerate`.
+
+Per optimizer step: (1) discriminator phase, (2) generator phase, each with its own optimizer, gradient accumulation
+over ``grad_accum`` micro-batches (DDP gradient sync only on the last one), mixed precision and grad-norm clipping;
+then the EMA update of the generator, logging, sample pictures/audio and atomic checkpoints. A run directory that
+already holds checkpoints is resumed from the latest one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import yaml
+
+from ..errors import ConfigError
+from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from .config import TrainConfig, to_dict
+from .tasks import get_task
+
+__all__ = ["train", "EMA", "build_dataset", "collate"]
+
+
+class EMA:
+    """Exponential moving average of a module's parameters (buffers are copied)."""
+
+    def __init__(self, module: nn.Module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for e, p in zip(self.module.parameters(), module.parameters()):
+            e.lerp_(p.detach().to(e.dtype), 1.0 - self.decay)
+        for e, b in zip(self.module.buffers(), module.buffers()):
+            e.copy_(b)
+
+    def state_dict(self) -> dict:
+        return self.module.state_dict()
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.module.load_state_dict(sd)
+
+
+def collate(items: list[dict]) -> dict:
+    """Stack tensors; keep everything else (ids, labels) as lists."""
+    out = {}
+    for key in items[0]:
+        vals = [it[key] for it in items]
+        out[key] = torch.stack(vals) if torch.is_tensor(vals[0]) else vals
+    return out
+
+
+def build_dataset(cfg: TrainConfig, generator: torch.Generator):
+    """Dataset + (feature_dim, n_mels, mel preset name) from ``cfg.data``."""
+    d = cfg.data
+    if not d.path:
+        raise ConfigError("data.path: set it to a prepare cache (kind: prepared) or a SpecVQGAN root")
+    if d.kind == "prepared":
+        from ..data.cache import PreparedDataset
+
+        ds = PreparedDataset(d.path, segment_seconds=d.segment_seconds, generator=generator)
+        return ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"]
+    from ..data.specvqgan import SpecVQGANFeatureDataset
+
+    ds = SpecVQGANFeatureDataset(d.path, feature_dir=d.feature_dir, mel_dir=d.mel_dir, split=d.split)
+    sample = ds[0]
+    return ds, int(sample["features"].shape[-1]), int(sample["mel"].shape[0]), "specvqgan"
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state(), "numpy": [int(x) for x in np.random.get_state()[1]],
+            "python": repr(random.getstate())}
+
+
+def _mel_picture(mel: torch.Tensor) -> np.ndarray:
+    """[M, T] in [0, 1] -> HWC uint8 picture, low frequencies at the bottom, a perceptual dark-to-bright map."""
+    anchors = np.array([[0, 0, 4], [80, 18, 123], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32)
+    x = mel.detach().float().clamp(0, 1).cpu().numpy()[::-1]
+    pos = x * (len(anchors) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(anchors) - 2)
+    frac = (pos - lo)[..., None]
+    return (anchors[lo] * (1 - frac) + anchors[lo + 1] * frac).astype(np.uint8)
+
+
+def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
+    """Run (or resume) training described by ``cfg``. Returns a summary dict (final step, last losses)."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from tqdm.auto import tqdm
+
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
+    set_seed(cfg.seed)  # identical initial weights on every process
+    run_dir = cfg.run_dir
+    if accelerator.is_main_process:
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:
+            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
+        os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
+
+    data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
+    dataset, feature_dim, n_mels, mel_preset = build_dataset(cfg, data_gen)
+    task = get_task(cfg.task)(cfg, feature_dim=feature_dim, n_mels=n_mels)
+    G = task.build_generator()
+    D = task.build_discriminator()
+    opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
+                              weight_decay=cfg.optim_g.weight_decay)
+    opt_d = None if D is None else torch.optim.AdamW(D.parameters(), lr=cfg.optim_d.lr, betas=cfg.optim_d.betas,
+                                                     weight_decay=cfg.optim_d.weight_decay)
+    ema = EMA(G, cfg.ema_decay) if cfg.ema_decay else None
+
+    # Resume from the latest checkpoint in the run directory, before wrapping.
+    step = 0
+    ckpt_path = latest_checkpoint(run_dir)
+    if ckpt_path is not None:
+        state = load_checkpoint(ckpt_path)
+        G.load_state_dict(state["generator"])
+        opt_g.load_state_dict(state["opt_g"])
+        if D is not None:
+            D.load_state_dict(state["discriminator"])
+            opt_d.load_state_dict(state["opt_d"])
+        if ema is not None and "ema" in state:
+            ema.load_state_dict(state["ema"])
+        step = int(state["step"])
+        torch.manual_seed(cfg.seed + step + accelerator.process_index)
+        accelerator.print(f"resumed from {ckpt_path} at step {step}")
+
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size,
+        num_workers=cfg.data.num_workers, collate_fn=collate, generator=torch.Generator().manual_seed(cfg.seed))
+    if D is not None:
+        G, D, opt_g, opt_d, loader = accelerator.prepare(G, D, opt_g, opt_d, loader)
+    else:
+        G, opt_g, loader = accelerator.prepare(G, opt_g, loader)
+    if ema is not None:
+        ema.module.to(accelerator.device)
+    if len(loader) == 0:
+        raise ConfigError(f"data: the loader yields no batches (dataset of {len(dataset)}, batch {cfg.data.batch_size})")
+
+    writer = None
+    if accelerator.is_main_process:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(os.path.join(run_dir, "tb"))
+
+    def checkpoint(at_step: int) -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            state = {"step": at_step, "generator": accelerator.unwrap_model(G).state_dict(),
+                     "opt_g": opt_g.state_dict(), "config": json.dumps(to_dict(cfg)), "rng": _rng_state()}
+            if D is not None:
+                state["discriminator"] = accelerator.unwrap_model(D).state_dict()
+                state["opt_d"] = opt_d.state_dict()
+            if ema is not None:
+                state["ema"] = ema.state_dict()
+            save_checkpoint(run_dir, at_step, state)
+            prune_checkpoints(run_dir, cfg.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+    def phase(loss_fn, model, opt, micro_batches) -> dict:
+        """Accumulate gradients over micro-batches (sync only on the last), clip, step."""
+        logs_sum: dict[str, float] = {}
+        for i, batch in enumerate(micro_batches):
+            sync = i == len(micro_batches) - 1
+            ctx = contextlib.nullcontext() if sync else accelerator.no_sync(model)
+            with ctx:
+                with accelerator.autocast():
+                    loss, logs = loss_fn(batch)
+                accelerator.backward(loss / len(micro_batches))
+            for k, v in logs.items():
+                logs_sum[k] = logs_sum.get(k, 0.0) + float(v) / len(micro_batches)
+        if cfg.grad_clip is not None:
+            norm = accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            logs_sum[f"{'d' if model is D else 'g'}/grad_norm"] = float(norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return logs_sum
+
+    micro_per_step = cfg.grad_accum
+    epoch = (step * micro_per_step) // len(loader)
+    skip = (step * micro_per_step) % len(loader)
+    bar = tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step",
+               disable=not accelerator.is_main_process, file=sys.stderr)
+    last_logs: dict[str, float] = {}
+    G.train()
+    while step < cfg.max_steps:
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(epoch)
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        skip = 0
+        pending: list = []
+        for batch in epoch_loader:
+            pending.append(batch)
+            if len(pending) < micro_per_step:
+                continue
+            micro, pending = pending, []
+            logs: dict[str, float] = {}
+            if D is not None:
+                D.requires_grad_(True)
+                logs.update(phase(lambda b: task.discriminator_loss(b, G, D), D, opt_d, micro))
+                D.requires_grad_(False)  # the generator phase must not accumulate D gradients
+            logs.update(phase(lambda b: task.generator_loss(b, G, D), G, opt_g, micro))
+            step += 1
+            if ema is not None:
+                ema.update(accelerator.unwrap_model(G))
+            last_logs = logs
+            bar.update(1)
+            if writer is not None and (step % cfg.log_every == 0 or step == 1):
+                for k, v in logs.items():
+                    writer.add_scalar(k, v, step)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k.endswith("loss")})
+            if writer is not None and step % cfg.sample_every == 0:
+                _log_samples(writer, task, micro[0], ema.module if ema else accelerator.unwrap_model(G), step,
+                             mel_preset)
+            if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
+                checkpoint(step)
+            if step >= cfg.max_steps:
+                break
+        epoch += 1
+    bar.close()
+    if accelerator.is_main_process:
+        _export_generator(run_dir, cfg, ema.module if ema else accelerator.unwrap_model(G), feature_dim, n_mels)
+        writer.close()
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {"step": step, "logs": last_logs, "run_dir": run_dir}
+
+
+def _log_samples(writer, task, batch, generator, step: int, mel_preset: str) -> None:
+    from ..audio import PRESETS, mel_to_waveform
+
+    was_training = generator.training
+    generator.eval()
+    try:
+        for name, mel in task.samples(batch, generator).items():
+            writer.add_image(f"mel/{name}", _mel_picture(mel), step, dataformats="HWC")
+            if mel_preset in PRESETS and mel.shape[0] == PRESETS[mel_preset].n_mels:
+                wav = mel_to_waveform(mel.float().cpu(), mel_preset, n_iter=32, generator=torch.Generator().manual_seed(0))
+                writer.add_audio(f"audio/{name}", wav, step, sample_rate=PRESETS[mel_preset].sample_rate)
+    finally:
+        generator.train(was_training)
+
+
+def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feature_dim: int, n_mels: int) -> None:
+    """``final/``: generator weights (EMA when enabled) as safetensors + config.json."""
+    from safetensors.torch import save_file
+
+    from ..utils import atomic_write_text
+
+    out = os.path.join(run_dir, "final")
+    os.makedirs(out, exist_ok=True)
+    sd = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tmp = os.path.join(out, "generator.safetensors.tmp")
+    save_file(sd, tmp)
+    os.replace(tmp, os.path.join(out, "generator.safetensors"))
+    meta = {"task": cfg.task, "model": getattr(generator, "config", cfg.model), "feature_dim": feature_dim,
+            "n_mels": n_mels}
+    atomic_write_text(os.path.join(out, "config.json"), json.dumps(meta, indent=2))
