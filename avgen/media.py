@@ -115,6 +115,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         a = c.streams.audio[0] if c.streams.audio else None
         durs = [d for d in (_stream_duration(v) if v else None, _stream_duration(a) if a else None) if d]
         duration = max(durs) if durs else (c.duration / 1e6 if c.duration else 0.0)
+        if duration <= 0:
+            raise ZeroDurationError(p, "the container declares no duration")
         return MediaInfo(
             path=p,
             duration=float(duration),
