@@ -57,7 +57,7 @@ def _add_train(sub) -> None:
     p = sub.add_parser(
         "train", help="train a model (wrapper around `accelerate launch -m avgen.train`)",
         description="Train with the shared engine. With --num-processes > 1 this runs `accelerate launch "
-                    "--num_processes N -m avgen.train ...`; otherwise it trains in this process. An existing run "
+                    "--multi_gpu --num_processes N -m avgen.train ...` (with --cpu: N CPU processes over gloo); otherwise it trains in this process. An existing run "
                     "directory with checkpoints is resumed from the latest one.")
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/baseline/feature2mel.yaml")
     p.add_argument("--num-processes", type=int, default=1, help="processes (GPUs) to launch (default 1)")
@@ -68,10 +68,10 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     if args.num_processes > 1:
-        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(args.num_processes),
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-        if args.cpu:
-            cmd.append("--cpu")
+        # `--multi_gpu` makes accelerate start N workers through torchrun; with --cpu the engine builds a gloo
+        # process group on CPU (accelerate's own --cpu flag would start a single process).
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+               str(args.num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
         cmd += ["-m", "avgen.train", "--config", args.config] + (["--cpu"] if args.cpu else []) + args.overrides
         return subprocess.call(cmd)
     from .train.config import load_config

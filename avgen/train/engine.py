@@ -91,11 +91,16 @@ def _mel_picture(mel: torch.Tensor) -> np.ndarray:
 
 
 def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
-    """Run (or resume) training described by ``cfg``. Returns a summary dict (final step, last losses)."""
+    """Run (or resume) training described by ``cfg``.
+
+    Returns ``{"step", "logs" (last step's losses), "run_dir", "generator", "discriminator", "process_index"}``.
+    """
     from accelerate import Accelerator
     from accelerate.utils import set_seed
     from tqdm.auto import tqdm
 
+    task_cls = get_task(cfg.task)
+    task_cls.validate(cfg)  # config errors surface before any data or process-group work
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
     set_seed(cfg.seed)  # identical initial weights on every process
     run_dir = cfg.run_dir
@@ -107,7 +112,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
 
     data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
     dataset, feature_dim, n_mels, mel_preset = build_dataset(cfg, data_gen)
-    task = get_task(cfg.task)(cfg, feature_dim=feature_dim, n_mels=n_mels)
+    task = task_cls(cfg, feature_dim=feature_dim, n_mels=n_mels)
     G = task.build_generator()
     D = task.build_discriminator()
     opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
@@ -230,7 +235,9 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         writer.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return {"step": step, "logs": last_logs, "run_dir": run_dir}
+    return {"step": step, "logs": last_logs, "run_dir": run_dir, "generator": accelerator.unwrap_model(G),
+            "discriminator": None if D is None else accelerator.unwrap_model(D),
+            "process_index": accelerator.process_index}
 
 
 def _log_samples(writer, task, batch, generator, step: int, mel_preset: str) -> None:

@@ -44,6 +44,10 @@ class Task:
     def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
         self.cfg = cfg
 
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        """Check the task-specific ``model``/``loss`` sections before any data is touched."""
+
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
 
@@ -92,6 +96,11 @@ class Feature2MelTask(Task):
         self.lcfg = from_dict(Feature2MelLoss, cfg.loss, prefix="loss.")
         self.feature_dim, self.n_mels = feature_dim, n_mels
         self.generator_seed = torch.Generator().manual_seed(cfg.seed + 1)
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        from_dict(Feature2MelModel, cfg.model, prefix="model.")
+        from_dict(Feature2MelLoss, cfg.loss, prefix="loss.")
 
     def build_generator(self) -> nn.Module:
         from ..models.feature2mel import FeatureToMel
