@@ -1,0 +1,87 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from avgen.cli import EXAMPLE_VIDEO
+from avgen.data import PreparedDataset, SpecVQGANFeatureDataset, prepare, read_manifest
+from avgen.errors import AvgenError
+
+from .conftest import REPO, sample_ids
+
+
+def test_manifests(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("a/x.mp4", "y.MOV", "z.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert [i.id for i in read_manifest(tmp_path)] == ["y", "x"]
+    (tmp_path / "m.csv").write_text("path,label\na/x.mp4,dog\n/abs/v.mp4,\n")
+    items = read_manifest(tmp_path / "m.csv")
+    assert items[0].path == str(tmp_path / "a" / "x.mp4") and items[0].label == "dog" and items[1].label is None
+    (tmp_path / "m.jsonl").write_text('{"path": "a/x.mp4", "label": "cat", "id": "c1"}\n\n')
+    assert read_manifest(tmp_path / "m.jsonl")[0].id == "c1"
+    (tmp_path / "bad.csv").write_text("file\nx.mp4\n")
+    with pytest.raises(AvgenError, match="'path' column"):
+        read_manifest(tmp_path / "bad.csv")
+    (tmp_path / "bad.jsonl").write_text("{oops\n")
+    with pytest.raises(AvgenError, match="bad.jsonl:1"):
+        read_manifest(tmp_path / "bad.jsonl")
+
+
+def test_specvqgan_layout_dataset(shared_samples):
+    ds = SpecVQGANFeatureDataset(shared_samples)
+    assert len(ds) == len(sample_ids(shared_samples))
+    item = ds[0]
+    assert item["features"].shape == (215, 2048) and item["mel"].shape == (80, 860)
+    split = [ds.items[1][0], ds.items[3][0]]
+    assert [i[0] for i in SpecVQGANFeatureDataset(shared_samples, split=split).items] == sorted(split)
+
+
+def test_prepare_resumes_and_reports_bad_files(tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    shutil.copy(EXAMPLE_VIDEO, src / "one.mp4")
+    (src / "broken.mp4").write_text("not a video")
+    out = tmp_path / "cache"
+    s1 = prepare(str(src), out, workers=0, progress=False)
+    assert (s1.processed, s1.skipped, len(s1.failed)) == (1, 0, 1)
+    assert "broken.mp4" in str(s1) and "not a media file" in str(s1)
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    item = load_file(out / index[0]["file"])
+    assert item["mel"].shape == (80, 1 + 4 * 22050 // 256) and item["features"].shape == (86, 1280)
+    # a second file appears; the finished one is skipped (what a killed run would see on restart)
+    shutil.copy(EXAMPLE_VIDEO, src / "two.mp4")
+    with open(src / "two.mp4", "ab") as f:
+        f.write(b"\0")  # different content -> different key
+    s2 = prepare(str(src), out, workers=1, progress=False)
+    assert (s2.processed, s2.skipped, len(s2.failed)) == (1, 1, 1)
+    ds = PreparedDataset(out, segment_seconds=1.0)
+    assert len(ds) == 2 and ds[0]["features"].shape == (22, 1280) and ds[0]["mel"].shape == (80, 86)
+    # changed settings are a different cache key, not a silent reuse
+    s3 = prepare(str(src), out, workers=0, progress=False,
+                 settings=__import__("avgen.data", fromlist=["PrepareSettings"]).PrepareSettings(fps=10.0))
+    assert s3.processed == 2
+
+
+@pytest.mark.slow
+def test_cli_prepare_on_sample_clips(shared_samples, tmp_path):
+    out = tmp_path / "cache"
+    r = subprocess.run([sys.executable, "-m", "avgen.cli", "prepare", os.path.join(shared_samples, "video"),
+                        "-o", str(out), "--workers", "2", "--clip-seconds", "10"],
+                       capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "prepare" in r.stderr and "100%" in r.stderr  # progress bar
+    n = len(sample_ids(shared_samples))
+    assert f"prepared {n}, already cached 0, failed 0 of {n}" in r.stdout
+    index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
+    assert len(index) == n
+    for rec in index:
+        t = load_file(out / rec["file"])
+        assert t["mel"].shape == (80, 860) and t["features"].shape == (215, 1280)
+        ref = np.load(os.path.join(shared_samples, "melspec_10s_22050hz", rec["id"] + "_mel.npy"))
+        assert np.abs(t["mel"] - ref).mean() < 0.021
