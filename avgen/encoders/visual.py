@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import AvgenError, WeightsNotFoundError
+from ..utils import file_sha256
 
 __all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path"]
 
@@ -201,11 +202,5 @@ class VisualEncoder(nn.Module):
     def describe(self) -> dict:
         """Settings that change the features (used to key caches)."""
         return {"backbone": self.backbone_name, "feature_dim": self.feature_dim, "preprocess": vars(self.pre),
-                "weights_sha256": _file_sha256(self.weights_file) if self.weights_file else None,
+                "weights_sha256": file_sha256(self.weights_file) if self.weights_file else None,
                 "pretrained": self.pretrained_tag, "precision": str(self.dtype).replace("torch.", "")}
-
-
-def _file_sha256(path: str) -> str:
-    from ..utils import file_sha256
-
-    return file_sha256(path)
