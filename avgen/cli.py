@@ -149,10 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_train(sub)
     _add_info(sub)
+    from .metrics.cli import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
-_COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info}
+def _run_eval(args) -> int:
+    from .metrics.cli import run_eval
+
+    return run_eval(args)
+
+
+_COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import AvgenError
 
 __all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "AUDIO_EXTS", "list_images", "list_videos", "list_audio", "file_fingerprint",
-           "ClipSpec", "read_clip", "image_batches", "clip_batches"]
+           "ClipSpec", "read_frames", "read_clip", "image_batches", "clip_batches"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
@@ -106,7 +106,8 @@ class ClipSpec:
             raise AvgenError(f"invalid clip spec {self}")
 
 
-def _read_frames(path: str, fps: float | None) -> np.ndarray:
+def read_frames(path: str, fps: float | None) -> np.ndarray:
+    """Every frame of a video file (resampled to ``fps`` when given) or of a frame folder: uint8 [T, H, W, 3]."""
     if os.path.isdir(path):
         frames = [_read_image(f) for f in sorted(os.path.join(path, n) for n in os.listdir(path)
                                                   if n.lower().endswith(IMAGE_EXTS))]
@@ -121,7 +122,7 @@ def _read_frames(path: str, fps: float | None) -> np.ndarray:
 
 def read_clip(path: str, spec: ClipSpec) -> np.ndarray:
     """uint8 ``[num_frames, H, W, 3]``; a video too short for the clip raises an error naming it."""
-    frames = _read_frames(path, spec.fps)
+    frames = read_frames(path, spec.fps)
     need = spec.start + (spec.num_frames - 1) * spec.stride + 1
     if len(frames) < need:
         raise AvgenError(f"{path}: {len(frames)} frames, the clip needs {need} "

@@ -1,0 +1,202 @@
+"""``avgen eval ...``: metric commands. Each prints a short summary and the full JSON report (with its metric
+profile); ``--report FILE`` appends the report to a JSON-lines file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["add_eval_parser", "run_eval", "METRICS"]
+
+METRICS = ("fvd", "fid", "is", "clip", "mcd", "timbre", "sync", "melception")
+
+
+def _common(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
+    p.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
+    p.add_argument("--report", default=None, metavar="FILE", help="append the JSON report to this JSON-lines file")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    if cache:
+        from .report import default_cache_dir
+
+        p.add_argument("--cache-dir", default=default_cache_dir(),
+                       help="where real-data statistics are cached, keyed by files + profile "
+                            "(default %(default)s; $AVGEN_CACHE moves it)")
+        p.add_argument("--no-cache", action="store_true", help="do not read or write cached statistics")
+
+
+def add_eval_parser(sub) -> None:
+    ev = sub.add_parser("eval", help="evaluation metrics (FVD, FID/KID, IS, CLIP, MCD, timbre, sync, Melception)",
+                        description="Compute a metric and print its report, including the metric profile "
+                                    "(network, weight hash, layer, preprocessing, sampling, versions).")
+    es = ev.add_subparsers(dest="metric", metavar="METRIC")
+
+    p = es.add_parser("fvd", help="Frechet Video Distance between two folders of videos",
+                      description="FVD between two folders of videos (mp4/avi/mov/webm/gif, or folders of frames). "
+                                  "One clip per video. Without --weights the offline EfficientNet-Lite0 default is "
+                                  "used, which is NOT comparable with published FVD.")
+    p.add_argument("real")
+    p.add_argument("fake")
+    p.add_argument("--weights", default=None, help="I3D Kinetics-400 weights: pytorch-i3d state dict (rgb_imagenet.pt, "
+                                                   "i3d_pretrained_400.pt) or StyleGAN-V's i3d_torchscript.pt")
+    p.add_argument("--layer", default="logits", choices=["logits", "pool"],
+                   help="I3D features: 400-d logits (StyleGAN-V/VideoGPT/TF FVD, default) or 1024-d pool")
+    p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    p.add_argument("--stride", type=int, default=1, help="take every N-th frame (default 1)")
+    p.add_argument("--start", type=int, default=0, help="first frame of the clip (default 0)")
+    p.add_argument("--fps", type=float, default=None, help="resample videos to this rate first (default: native)")
+    p.add_argument("--max-videos", type=int, default=None, help="use at most this many videos per folder")
+    p.add_argument("--batch-size", type=int, default=8)
+    _common(p, cache=True)
+
+    for name, helptext in (("fid", "FID and KID between two folders of images (or video frames)"),
+                           ("is", "Inception Score of a folder of images (or per-frame IS of videos)")):
+        p = es.add_parser(name, help=helptext, description=helptext + ". Without --weights the offline "
+                          "EfficientNet-Lite0 default is used, which is NOT comparable with published numbers.")
+        if name == "fid":
+            p.add_argument("real")
+            p.add_argument("fake")
+            p.add_argument("--no-kid", action="store_true", help="skip KID")
+            p.add_argument("--kid-subsets", type=int, default=100)
+            p.add_argument("--kid-subset-size", type=int, default=None,
+                           help="default 1000, or the smaller set size when a set is smaller")
+        else:
+            p.add_argument("path")
+            p.add_argument("--splits", type=int, default=10)
+            p.add_argument("--no-shuffle", action="store_true",
+                           help="keep file order in the splits (original TF code); default shuffles with the seed "
+                                "as torch-fidelity does")
+        p.add_argument("--seed", type=int, default=2020, help="KID subset / IS shuffle seed (torch-fidelity's 2020)")
+        p.add_argument("--weights", default=None, help="Inception-v3 2015-12-05 weights "
+                                                       "(pt_inception-2015-12-05-6726825d.pth)")
+        p.add_argument("--protocol", default="torch-fidelity", choices=["torch-fidelity", "pytorch-fid"],
+                       help="Inception preprocessing (default torch-fidelity: TF1 resize, matches the TF numbers)")
+        p.add_argument("--frames-per-video", type=int, default=None,
+                       help="treat inputs as videos and use this many frames of each")
+        p.add_argument("--frame-stride", type=int, default=1)
+        p.add_argument("--fps", type=float, default=None)
+        p.add_argument("--batch-size", type=int, default=32)
+        _common(p, cache=(name == "fid"))
+
+    p = es.add_parser("clip", help="CLIP text<->video / audio<->video similarity",
+                      description="Mean cosine similarity between each video's CLIP embedding (mean of per-frame "
+                                  "image embeddings) and a text prompt or an audio embedding.")
+    p.add_argument("videos")
+    p.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
+    p.add_argument("--weights", default=None, help="local open_clip checkpoint")
+    p.add_argument("--pretrained", default=None, help="open_clip pretrained tag (open_clip may download it)")
+    p.add_argument("--text", default=None, help="one prompt for every video")
+    p.add_argument("--prompts", default=None, help="JSON file {video stem: prompt}")
+    p.add_argument("--audio-embeddings", default=None, help="folder of <video stem>.npy audio embeddings")
+    p.add_argument("--fps", type=float, default=None)
+    p.add_argument("--max-frames", type=int, default=None)
+    _common(p)
+
+    p = es.add_parser("mcd", help="mel-cepstral distortion (plain and DTW) of generated vs reference audio",
+                      description="MCD between generated and reference audio paired by file stem "
+                                  "(audio files or videos' audio tracks).")
+    p.add_argument("generated")
+    p.add_argument("reference")
+    p.add_argument("--order", type=int, default=24, help="cepstral coefficients without c0 (default 24)")
+    _common(p)
+
+    p = es.add_parser("timbre", help="Resemblyzer timbre similarity and retrieval accuracy",
+                      description="Cosine similarity of Resemblyzer embeddings between generated and reference "
+                                  "audio paired by file stem, and timbre retrieval accuracy.")
+    p.add_argument("generated")
+    p.add_argument("reference")
+    p.add_argument("--no-trim-silence", action="store_true",
+                   help="skip Resemblyzer's VAD trimming (for sound effects the speech VAD would remove)")
+    _common(p)
+
+    p = es.add_parser("sync", help="onset-based audio-visual sync error",
+                      description="For each visual event, the distance to the nearest audio onset (median, mean, "
+                                  "share within --tolerance).")
+    p.add_argument("videos")
+    p.add_argument("--audio", default=None, help="folder of generated audio paired by stem (default: the videos' "
+                                                 "own audio tracks)")
+    p.add_argument("--events", default=None, help='JSON lines {"name": stem, "events": [seconds...]} of known event '
+                                                  "times (default: detected visual onsets)")
+    p.add_argument("--tolerance", type=float, default=0.1, help="seconds (default 0.1)")
+    p.add_argument("--fps", type=float, default=21.5, help="frame rate for visual onset detection (default 21.5)")
+    _common(p)
+
+    p = es.add_parser("melception", help="SpecVQGAN Melception FID, MKL and IS",
+                      description="FID (2048-d), MKL (paired KL) and IS from SpecVQGAN's Melception. Needs the public "
+                                  "checkpoint and its normalisation file.")
+    p.add_argument("generated")
+    p.add_argument("reference")
+    p.add_argument("--weights", required=True, help="melception-21-05-10T09-28-40.pt")
+    p.add_argument("--norm-stats", required=True, help="train_means_stds_melspec_10s_22050hz.txt")
+    p.add_argument("--splits", type=int, default=10)
+    _common(p)
+
+
+def _summary(report: dict) -> str:
+    skip = {"metric", "inputs", "profile", "time"}
+    vals = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()
+                     if k not in skip)
+    note = report["profile"].get("note")
+    return f"{report['metric']}: {vals}" + (f"  [{note}]" if note else "")
+
+
+def run_eval(args) -> int:
+    from .report import write_report
+
+    if args.metric is None:
+        raise SystemExit("avgen eval: choose a metric: " + ", ".join(METRICS))
+    progress = not args.no_progress
+    cache = None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None)
+    m = args.metric
+    if m == "fvd":
+        from .compute import compute_fvd
+
+        rep = compute_fvd(args.real, args.fake, weights=args.weights, layer=args.layer, num_frames=args.frames,
+                          stride=args.stride, start=args.start, fps=args.fps, max_videos=args.max_videos,
+                          batch_size=args.batch_size, device=args.device, cache_dir=cache, progress=progress)
+    elif m == "fid":
+        from .compute import compute_fid
+
+        rep = compute_fid(args.real, args.fake, weights=args.weights, protocol=args.protocol, kid=not args.no_kid,
+                          kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size, seed=args.seed,
+                          frames_per_video=args.frames_per_video, frame_stride=args.frame_stride, fps=args.fps,
+                          batch_size=args.batch_size, device=args.device, cache_dir=cache, progress=progress)
+    elif m == "is":
+        from .compute import compute_is
+
+        rep = compute_is(args.path, weights=args.weights, protocol=args.protocol, splits=args.splits,
+                         shuffle=not args.no_shuffle, seed=args.seed, frames_per_video=args.frames_per_video,
+                         frame_stride=args.frame_stride, fps=args.fps, batch_size=args.batch_size,
+                         device=args.device, progress=progress)
+    elif m == "clip":
+        from .clip_score import compute_clip_similarity
+
+        prompts = None
+        if args.prompts:
+            with open(args.prompts, encoding="utf-8") as f:
+                prompts = json.load(f)
+        rep = compute_clip_similarity(args.videos, model_name=args.model, weights=args.weights,
+                                      pretrained=args.pretrained, text=args.text, prompts=prompts,
+                                      audio_embeddings=args.audio_embeddings, fps=args.fps,
+                                      max_frames=args.max_frames, device=args.device, progress=progress)
+    elif m == "mcd":
+        from .audio_eval import compute_mcd
+
+        rep = compute_mcd(args.generated, args.reference, order=args.order, progress=progress)
+    elif m == "timbre":
+        from .audio_eval import compute_timbre
+
+        rep = compute_timbre(args.generated, args.reference, trim_silence=not args.no_trim_silence,
+                             device=args.device, progress=progress)
+    elif m == "sync":
+        from .audio_eval import compute_sync
+
+        rep = compute_sync(args.videos, audio=args.audio, events=args.events, tolerance=args.tolerance,
+                           fps=args.fps, progress=progress)
+    else:
+        from .audio_eval import compute_melception
+
+        rep = compute_melception(args.generated, args.reference, weights=args.weights, norm_stats=args.norm_stats,
+                                 splits=args.splits, device=args.device, progress=progress)
+    print(_summary(rep))
+    print(write_report(rep, args.report))
+    return 0
