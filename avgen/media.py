@@ -167,6 +167,7 @@ def read_video(
     *,
     fps: float | None = None,
     size: int | tuple[int, int] | None = None,
+    max_frames: int | None = None,
 ) -> tuple[np.ndarray, float]:
     """Decode the first video stream to RGB frames.
 
@@ -176,6 +177,7 @@ def read_video(
             source rate (15.25, 24, 25, 29.97, 30...) gives ``floor(duration * fps)`` frames. ``None`` keeps every
             decoded frame and returns the stream's average rate.
         size: resize while decoding (bilinear): an int is the shorter side, a tuple is (height, width).
+        max_frames: stop decoding once this many output frames exist (the first ``max_frames`` of the full result).
 
     Returns:
         ``(frames, fps)`` with frames ``uint8 [T, H, W, 3]``.
@@ -183,6 +185,9 @@ def read_video(
     p = os.fspath(path)
     if fps is not None and not (fps > 0 and math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps}")
+    if max_frames is not None and max_frames < 1:
+        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+    limit = max_frames if max_frames is not None else math.inf
     with _open(p) as c:
         if not c.streams.video:
             raise NoVideoStreamError(p)
@@ -207,6 +212,8 @@ def read_video(
                 t0 = t if t0 is None else t0
                 last_t = t
                 frames.append(to_rgb(frame))
+                if len(frames) >= limit:
+                    break
             out_fps = native or 0.0
         else:
             # Streaming nearest-frame selection: target i (time i/fps) goes to source frame k when it falls before the
@@ -218,22 +225,25 @@ def read_video(
                 t -= t0
                 if prev_frame is not None:
                     mid = 0.5 * (prev_t + t)
-                    while i / fps < mid:
+                    while i / fps < mid and i < limit:
                         frames.append(to_rgb(prev_frame))
                         i += 1
                 prev_t, prev_frame, last_t = t, frame, t + t0
-            if prev_frame is not None:
+                if i >= limit:
+                    break
+            if prev_frame is not None and i < limit:
                 frame_dur = 1.0 / native if native else 0.0
                 end = prev_t + frame_dur  # the last frame is shown for one nominal frame duration
                 n_total = math.floor(end * fps + 1e-6)
-                while i < n_total:
+                while i < min(n_total, limit):
                     frames.append(to_rgb(prev_frame))
                     i += 1
             out_fps = float(fps)
         if t0 is None or not frames:
             raise ZeroDurationError(p, "the video stream holds no decodable frames")
         # A stream that stops well before its declared duration was cut short.
-        if declared and native and (last_t - t0) + 1.0 / native < 0.9 * declared - 1.0 / native:
+        stopped_early = len(frames) >= limit
+        if not stopped_early and declared and native and (last_t - t0) + 1.0 / native < 0.9 * declared - 1.0 / native:
             raise CorruptMediaError(p, f"truncated: decoded {last_t - t0 + 1.0 / native:.2f} s of {declared:.2f} s")
     return np.stack(frames), out_fps
 

@@ -44,6 +44,15 @@ def test_read_video_sample_clips_frame_counts(shared_samples):
         assert frames.dtype == np.uint8 and frames.shape[-1] == 3 and min(frames.shape[1:3]) == 64
 
 
+@pytest.mark.parametrize("fps", [None, 21.5, 60.0])
+def test_read_video_max_frames_is_a_prefix(tmp_path, fps):
+    path = write_video(tmp_path / "v.mp4", _indexed_frames(20), 25, crf=0)
+    full, _ = read_video(path, fps=fps)
+    for n in (1, 7, len(full), len(full) + 5):
+        part, _ = read_video(path, fps=fps, max_frames=n)
+        assert len(part) == min(n, len(full)) and np.array_equal(part, full[:n])
+
+
 def test_read_video_resize(tmp_path):
     path = write_video(tmp_path / "v.mp4", _indexed_frames(5, 48, 64), 25)
     assert read_video(path, size=24)[0].shape == (5, 24, 32, 3)

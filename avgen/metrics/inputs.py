@@ -106,24 +106,25 @@ class ClipSpec:
             raise AvgenError(f"invalid clip spec {self}")
 
 
-def read_frames(path: str, fps: float | None) -> np.ndarray:
-    """Every frame of a video file (resampled to ``fps`` when given) or of a frame folder: uint8 [T, H, W, 3]."""
+def read_frames(path: str, fps: float | None, max_frames: int | None = None) -> np.ndarray:
+    """The frames of a video file (resampled to ``fps`` when given) or of a frame folder: uint8 [T, H, W, 3]; only
+    the first ``max_frames`` are decoded when given."""
     if os.path.isdir(path):
-        frames = [_read_image(f) for f in sorted(os.path.join(path, n) for n in os.listdir(path)
-                                                  if n.lower().endswith(IMAGE_EXTS))]
+        names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTS))[:max_frames]
+        frames = [_read_image(os.path.join(path, n)) for n in names]
         shapes = {f.shape for f in frames}
         if len(shapes) > 1:
             raise AvgenError(f"{path}: frames differ in size {sorted(shapes)}")
         return np.stack(frames)
     from ..media import read_video
 
-    return read_video(path, fps=fps)[0]
+    return read_video(path, fps=fps, max_frames=max_frames)[0]
 
 
 def read_clip(path: str, spec: ClipSpec) -> np.ndarray:
     """uint8 ``[num_frames, H, W, 3]``; a video too short for the clip raises an error naming it."""
-    frames = read_frames(path, spec.fps)
     need = spec.start + (spec.num_frames - 1) * spec.stride + 1
+    frames = read_frames(path, spec.fps, max_frames=need)
     if len(frames) < need:
         raise AvgenError(f"{path}: {len(frames)} frames, the clip needs {need} "
                          f"(start {spec.start}, {spec.num_frames} frames, stride {spec.stride})")
