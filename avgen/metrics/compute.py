@@ -112,7 +112,8 @@ def compute_fvd(real, fake, *, weights=None, layer: str = "logits", num_frames: 
     value = frechet_distance(s_real.mean(), s_real.cov(), s_fake.mean(), s_fake.cov())
     profile = {**extractor.profile(), "frames_per_clip": num_frames, "frame_stride": stride, "start_frame": start,
                "fps": fps or "native", "clips_per_video": 1, "num_real": n_real, "num_fake": n_fake,
-               "max_videos": max_videos, "real_stats_cached": cached, "precision": "features fp32, statistics fp64"}
+               "max_videos": max_videos, "seed": "none (deterministic clip choice)", "real_stats_cached": cached,
+               "precision": "features fp32, statistics fp64"}
     return make_report("fvd", {"fvd": value}, profile, real=os.fspath(real), fake=os.fspath(fake))
 
 

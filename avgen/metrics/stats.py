@@ -89,10 +89,18 @@ class FeatureStats:
         return s
 
 
+def _resolvable(w: np.ndarray) -> np.ndarray:
+    """Eigenvalues with round-off removed: values below ``D * eps * max|w|`` cannot be told from zero (they are
+    what the null space of a singular covariance turns into), and a square root would amplify them to
+    ``sqrt(eps) * max`` each, so they are set to exactly zero."""
+    tol = len(w) * np.finfo(np.float64).eps * max(float(np.abs(w).max(initial=0.0)), np.finfo(np.float64).tiny)
+    return np.where(w > tol, w, 0.0)
+
+
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric PSD matrix; tiny negative eigenvalues (round-off) are clipped to 0."""
+    """Symmetric square root of a symmetric PSD matrix (round-off eigenvalues set to zero)."""
     w, v = np.linalg.eigh((a + a.T) / 2)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    return (v * np.sqrt(_resolvable(w))) @ v.T
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
@@ -100,12 +108,13 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
     sigma1 sigma2 is similar to S sigma2 S with S = sigma1^(1/2), which is symmetric PSD, so the trace is the sum of
     the square roots of its eigenvalues. This stays real and finite when either covariance is singular (fewer samples
-    than dimensions), where a general matrix square root returns complex noise.
+    than dimensions), where a general matrix square root returns complex noise; eigenvalues at round-off level are
+    treated as zero so that the null space does not add ``sqrt(eps)``-sized terms.
     """
     s = _psd_sqrt(sigma1)
     m = s @ sigma2 @ s
     w = np.linalg.eigvalsh((m + m.T) / 2)
-    return float(np.sqrt(np.clip(w, 0, None)).sum())
+    return float(np.sqrt(_resolvable(w)).sum())
 
 
 def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:

@@ -66,3 +66,43 @@ def test_missing_weights_is_one_line_error(halves, tmp_path):
     assert "i3d.pt' does not exist" in proc.stderr and "rgb_imagenet.pt" in proc.stderr
     proc = _run("melception", str(halves / "a"), str(halves / "a"), "--weights", "x.pt", "--norm-stats", "y.txt")
     assert proc.returncode == 2 and "melception-21-05-10T09-28-40.pt" in proc.stderr
+
+
+def test_clip_and_melception_commands_on_real_clips_with_test_built_weights(halves, tmp_path):
+    """No CLIP or Melception weights exist offline; checkpoints in the public layouts built here stand in."""
+    import numpy as np
+    import torch
+    import torchvision
+
+    from .helpers import calibrated
+
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    (tmp_path / "avgen-tiny-clip-cli.json").write_text(json.dumps(cfg))
+    # open_clip reads extra model configs from the folder named in this test-only hook (see tests/conftest.py)
+    env_cfg = str(tmp_path)
+    import open_clip
+
+    open_clip.add_model_config(env_cfg)
+    torch.manual_seed(0)
+    torch.save({"state_dict": open_clip.create_model("avgen-tiny-clip-cli").state_dict()}, tmp_path / "clip.pt")
+    code = ("import sys, open_clip; open_clip.add_model_config(sys.argv[1]); from avgen.cli import main; "
+            "sys.exit(main(sys.argv[2:]))")
+    proc = subprocess.run([sys.executable, "-c", code, env_cfg, "eval", "clip", str(halves / "a"), "--model",
+                           "avgen-tiny-clip-cli", "--weights", str(tmp_path / "clip.pt"), "--text", "a dog barking",
+                           "--fps", "1", "--no-progress"], capture_output=True, text=True, timeout=600)
+    rep = _report(proc)
+    assert -1 <= rep["text_video"] <= 1 and rep["profile"]["num_videos"] == 6 and rep["profile"]["weights_sha256"]
+
+    tv = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=True, num_classes=309)
+    tv.Conv2d_1a_3x3 = torchvision.models.inception.BasicConv2d(1, 32, kernel_size=3, stride=2)
+    tv.maxpool1, tv.maxpool2 = torch.nn.Identity(), torch.nn.Identity()
+    torch.save({"model": calibrated(tv, torch.rand(2, 1, 80, 848)).state_dict()}, tmp_path / "melception.pt")
+    np.savetxt(tmp_path / "stats.txt", np.stack([np.full(80, 0.4), np.full(80, 0.2)], 1), fmt="%0.8f")
+    three = tmp_path / "three"
+    three.mkdir()
+    for name in sorted(os.listdir(halves / "a"))[:3]:
+        os.symlink(os.path.realpath(halves / "a" / name), three / name)
+    rep = _report(_run("melception", str(three), str(three), "--weights", str(tmp_path / "melception.pt"),
+                       "--norm-stats", str(tmp_path / "stats.txt"), "--splits", "3"))
+    assert rep["mkl"] == pytest.approx(0.0, abs=1e-4) and abs(rep["fid"]) < 1e-3 and rep["profile"]["pairs"] == 3
