@@ -1,0 +1,333 @@
+"""VarietySound (Cui et al., ICASSP 2023): timbre-controllable video-to-sound by unsupervised disentanglement.
+
+A mel spectrogram is split into three kinds of information, each taken from a different input:
+
+* temporal (when things sound): from per-frame video features, squeezed through an 8-d bottleneck so it can carry
+  timing but not timbre (:class:`TemporalEncoder`);
+* timbre (what it sounds like): from a reference mel whose time order is destroyed by random resampling R inside
+  each Self-Gated Acoustic Unit (:class:`AcousticEncoder`);
+* background (stationary noise): from the quiet frames of a mel, loud frames masked (:class:`BackgroundEncoder`).
+
+:class:`MelDecoder` re-fuses them (FFT blocks, then 2x2 transposed-conv upsampling from the video rate to the mel
+rate). Two discriminators train it adversarially: :class:`TimeAlignmentDiscriminator` (does this mel fit these video
+features in time?) and :class:`~avgen.models.feature2mel.MultiWindowMelDiscriminator` (is this mel real?).
+
+Shapes: video features ``[B, T_v, D]`` (21.5 fps); mels ``[B, 80, T_m]`` in [0, 1] (86.13 fps, about 4 T_v).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
+           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "ABLATIONS"]
+
+ABLATIONS = (None, "zeros", "noise")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Random resampling R
+
+
+class RandomResampling(nn.Module):
+    """R: cut the time axis into segments of ``segment`` = [min, max] frames, stretch or shrink each by a factor in
+    ``rate`` = [min, max] (linear interpolation), and put the segments in a random order.
+
+    The same cut, rates and order are applied to every tensor passed in one call (x and c of an SGAU stay aligned)
+    and to every item of the batch. Active only in training mode; at inference R is the identity, so the timbre of
+    the whole reference is summarised in its natural order (the LSTM's mean output does not depend on order much,
+    and training made it not rely on it).
+    """
+
+    def __init__(self, segment: tuple[int, int] = (8, 32), rate: tuple[float, float] = (0.5, 1.5)):
+        super().__init__()
+        if not (1 <= segment[0] <= segment[1]) or not (0 < rate[0] <= rate[1]):
+            raise ValueError(f"invalid R settings segment={segment} rate={rate}")
+        self.segment, self.rate = tuple(segment), tuple(rate)
+
+    def forward(self, *xs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        if not self.training:
+            return xs
+        return self.apply(*xs, generator=generator)
+
+    def apply(self, *xs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Resample regardless of mode. Each x: ``[B, C, T]`` with equal T."""
+        length = xs[0].shape[-1]
+        dev = xs[0].device
+
+        def rand(n=()):
+            return torch.rand(n, generator=generator, device="cpu")
+
+        # segment boundaries
+        bounds, pos = [], 0
+        while pos < length:
+            seg = int(self.segment[0] + rand() * (self.segment[1] - self.segment[0] + 1))
+            seg = min(max(seg, 1), length - pos)
+            bounds.append((pos, pos + seg))
+            pos += seg
+        order = torch.randperm(len(bounds), generator=generator).tolist()
+        rates = (self.rate[0] + rand(len(bounds)) * (self.rate[1] - self.rate[0])).tolist()
+        outs = []
+        for x in xs:
+            pieces = []
+            for k in order:
+                a, b = bounds[k]
+                n = max(1, round((b - a) * rates[k]))
+                piece = x[..., a:b]
+                pieces.append(F.interpolate(piece, size=n, mode="linear", align_corners=False)
+                              if piece.shape[-1] > 1 else piece.expand(*piece.shape[:-1], n))
+            outs.append(torch.cat(pieces, dim=-1).to(dev))
+        return tuple(outs)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Encoders
+
+
+class SelfGatedAcousticUnit(nn.Module):
+    """SGAU: ``x_o = R[tanh(W_s*c + V*x) * sigmoid(W_o*c + V*x)]``, ``c_o = R[W_s*c]``.
+
+    V (input gate): Conv1D k5 -> Conv1D k7 (``channels`` filters) -> InstanceNorm, on the feature input x.
+    W_o (output gate): Conv1D k3 + GroupNorm and W_s (skip gate): Conv1D k5 + GroupNorm, on the conditional input c.
+    """
+
+    def __init__(self, in_x: int, in_c: int, channels: int = 512, groups: int = 8, resample: RandomResampling = None):
+        super().__init__()
+        self.input_gate = nn.Sequential(nn.Conv1d(in_x, channels, 5, padding=2),
+                                        nn.Conv1d(channels, channels, 7, padding=3),
+                                        nn.InstanceNorm1d(channels, affine=True))
+        self.output_gate = nn.Sequential(nn.Conv1d(in_c, channels, 3, padding=1), nn.GroupNorm(groups, channels))
+        self.skip_gate = nn.Sequential(nn.Conv1d(in_c, channels, 5, padding=2), nn.GroupNorm(groups, channels))
+        self.resample = resample if resample is not None else RandomResampling()
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, generator: torch.Generator | None = None):
+        v = self.input_gate(x)  # [B, C, T]
+        s = self.skip_gate(c)
+        x_o = torch.tanh(s + v) * torch.sigmoid(self.output_gate(c) + v)
+        return self.resample(x_o, s, generator=generator)
+
+
+class TemporalEncoder(nn.Module):
+    """Video features ``[B, T_v, D]`` -> timing code ``[B, T_v, bottleneck]``: Conv1D x8 (k5, 512, BN, ReLU),
+    LSTM x2 (256), linear projection to the 8-d bottleneck."""
+
+    def __init__(self, feature_dim: int, channels: int = 512, layers: int = 8, kernel: int = 5, lstm_hidden: int = 256,
+                 lstm_layers: int = 2, bottleneck: int = 8):
+        super().__init__()
+        convs, cin = [], feature_dim
+        for _ in range(layers):
+            convs.append(nn.Sequential(nn.Conv1d(cin, channels, kernel, padding=kernel // 2),
+                                       nn.BatchNorm1d(channels), nn.ReLU()))
+            cin = channels
+        self.convs = nn.ModuleList(convs)
+        self.lstm = nn.LSTM(channels, lstm_hidden, num_layers=lstm_layers, batch_first=True)
+        self.proj = nn.Linear(lstm_hidden, bottleneck)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        h = features.transpose(1, 2)  # [B, D, T_v]
+        for conv in self.convs:
+            h = conv(h)
+        h, _ = self.lstm(h.transpose(1, 2))  # [B, T_v, 256]
+        return self.proj(h)  # [B, T_v, 8]
+
+
+class AcousticEncoder(nn.Module):
+    """Reference mel ``[B, 80, T_r]`` -> timbre vector ``[B, 256]``: SGAU x5 (first unit takes the mel as both x and
+    c), LSTM x2 (256), mean over time."""
+
+    def __init__(self, n_mels: int = 80, channels: int = 512, units: int = 5, lstm_hidden: int = 256,
+                 lstm_layers: int = 2, resample: RandomResampling | None = None):
+        super().__init__()
+        self.resample = resample if resample is not None else RandomResampling()
+        self.units = nn.ModuleList(
+            SelfGatedAcousticUnit(n_mels if i == 0 else channels, n_mels if i == 0 else channels, channels,
+                                  resample=self.resample)
+            for i in range(units))
+        self.lstm = nn.LSTM(channels, lstm_hidden, num_layers=lstm_layers, batch_first=True)
+
+    def forward(self, mel: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        x = c = mel
+        for unit in self.units:
+            x, c = unit(x, c, generator=generator)
+        h, _ = self.lstm(x.transpose(1, 2))  # [B, T', 256]
+        return h.mean(1)
+
+
+def energy_mask(mel: torch.Tensor) -> torch.Tensor:
+    """Zero (= silence in the [0, 1] mel) every frame whose energy (mean over bins) exceeds the clip's median frame
+    energy, keeping the quiet frames where only the background sounds. ``[B, M, T]`` -> same shape."""
+    energy = mel.mean(1, keepdim=True)  # [B, 1, T]
+    median = energy.median(dim=-1, keepdim=True).values
+    return mel * (energy <= median)
+
+
+class BackgroundEncoder(nn.Module):
+    """Mel ``[B, 80, T]`` -> background vector ``[B, 128]``: energy masking, LSTM x2 (128), mean over time. At
+    inference it is given the mel of silence, so no background is generated."""
+
+    def __init__(self, n_mels: int = 80, lstm_hidden: int = 128, lstm_layers: int = 2):
+        super().__init__()
+        self.lstm = nn.LSTM(n_mels, lstm_hidden, num_layers=lstm_layers, batch_first=True)
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        h, _ = self.lstm(energy_mask(mel).transpose(1, 2))
+        return h.mean(1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Decoder
+
+
+def sinusoid_positions(length: int, dim: int, device=None) -> torch.Tensor:
+    """Transformer sinusoidal position table ``[length, dim]`` (Vaswani et al. 2017, sec. 3.5)."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    table = torch.zeros(length, dim, device=device)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+class FFTBlock(nn.Module):
+    """Feed-forward Transformer block (FastSpeech): self-attention + residual + LayerNorm, then Conv1D(k9) -> ReLU ->
+    Conv1D(k1) + residual + LayerNorm."""
+
+    def __init__(self, hidden: int = 512, heads: int = 2, kernel: int = 9, filters: int = 512, dropout: float = 0.1):
+        super().__init__()
+        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.norm1 = nn.LayerNorm(hidden)
+        self.conv1 = nn.Conv1d(hidden, filters, kernel, padding=kernel // 2)
+        self.conv2 = nn.Conv1d(filters, hidden, 1)
+        self.norm2 = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, H]
+        a, _ = self.attn(x, x, x, need_weights=False)
+        x = self.norm1(x + self.dropout(a))
+        f = self.conv2(F.relu(self.conv1(x.transpose(1, 2)))).transpose(1, 2)
+        return self.norm2(x + self.dropout(f))
+
+
+class MelDecoder(nn.Module):
+    """(timing ``[B, T_v, 8]``, timbre ``[B, 256]``, background ``[B, 128]``) -> mel ``[B, 80, T_m]`` in [0, 1].
+
+    Timbre and background are broadcast over time and concatenated with the timing code, projected to 512, FFT x4
+    (2 heads, Conv1D k9 512), then ConvTranspose1D x2 (k4, stride 2, 1024 filters) to 4 T_v and a 1x1 conv to 80 bins;
+    the last step interpolates to the exact mel length (21.5 fps x 4 is not exactly 86.13 fps).
+    """
+
+    def __init__(self, in_dim: int, n_mels: int = 80, hidden: int = 512, blocks: int = 4, heads: int = 2,
+                 kernel: int = 9, filters: int = 512, up_channels: int = 1024, up_layers: int = 2,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.inp = nn.Linear(in_dim, hidden)
+        self.blocks = nn.ModuleList(FFTBlock(hidden, heads, kernel, filters, dropout) for _ in range(blocks))
+        ups, cin = [], hidden
+        for _ in range(up_layers):
+            ups += [nn.ConvTranspose1d(cin, up_channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin = up_channels
+        self.upsample = nn.Sequential(*ups)
+        self.out = nn.Conv1d(cin, n_mels, 1)
+
+    def forward(self, timing: torch.Tensor, timbre: torch.Tensor, background: torch.Tensor,
+                mel_frames: int) -> torch.Tensor:
+        t = timing.shape[1]
+        h = torch.cat([timing, timbre[:, None].expand(-1, t, -1), background[:, None].expand(-1, t, -1)], -1)
+        h = self.inp(h) + sinusoid_positions(t, self.inp.out_features, h.device)  # [B, T_v, 512]
+        for block in self.blocks:
+            h = block(h)
+        h = self.upsample(h.transpose(1, 2))  # [B, 1024, 4 T_v]
+        h = F.interpolate(h, size=mel_frames, mode="linear", align_corners=False)
+        return torch.sigmoid(self.out(h))  # [B, 80, T_m]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Discriminator of temporal alignment
+
+
+class TimeAlignmentDiscriminator(nn.Module):
+    """(video features ``[B, T_v, D]``, mel ``[B, 80, T_m]``) -> logits ``[B, T']``. Real: real features + real mel;
+    fake: real features + generated mel. Features go through ConvTranspose1D x2 (k4, stride 2, 1024) to the mel
+    rate, are concatenated with the mel, then Conv1D x4 (k4, stride 2, 512) and a 1-channel output conv."""
+
+    def __init__(self, feature_dim: int, n_mels: int = 80, up_channels: int = 1024, channels: int = 512,
+                 layers: int = 4):
+        super().__init__()
+        self.upsample = nn.Sequential(
+            nn.ConvTranspose1d(feature_dim, up_channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.ConvTranspose1d(up_channels, up_channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2))
+        convs, cin = [], up_channels + n_mels
+        for _ in range(layers):
+            convs += [nn.Conv1d(cin, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            cin = channels
+        self.convs = nn.Sequential(*convs)
+        self.out = nn.Conv1d(channels, 1, 3, padding=1)
+
+    def forward(self, features: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+        v = self.upsample(features.transpose(1, 2))
+        v = F.interpolate(v, size=mel.shape[-1], mode="linear", align_corners=False)  # [B, 1024, T_m]
+        return self.out(self.convs(torch.cat([v, mel], 1))).squeeze(1)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Generator
+
+
+class VarietySound(nn.Module):
+    """The generator: three encoders and the mel decoder. ``config`` holds every constructor argument.
+
+    ``forward(features, reference, mel_frames, background=None)``: ``features [B, T_v, D]``, ``reference
+    [B, 80, T_r]`` (any length), ``background [B, 80, T_b]`` or None for silence. In training the target mel is
+    both reference and background (self-reconstruction); at inference the reference comes from another recording.
+
+    ``ablate``: ``{"temporal"|"timbre"|"background": "zeros"|"noise"}`` replaces that encoder's output, for the
+    paper's ablation study.
+    """
+
+    def __init__(self, *, feature_dim: int = 2048, n_mels: int = 80, temporal_channels: int = 512,
+                 temporal_layers: int = 8, temporal_kernel: int = 5, temporal_lstm: int = 256, bottleneck: int = 8,
+                 sgau_units: int = 5, sgau_channels: int = 512, timbre_lstm: int = 256, background_lstm: int = 128,
+                 decoder_hidden: int = 512, decoder_blocks: int = 4, decoder_heads: int = 2, decoder_kernel: int = 9,
+                 decoder_filters: int = 512, up_channels: int = 1024, dropout: float = 0.1,
+                 resample_segment: tuple[int, int] = (8, 32), resample_rate: tuple[float, float] = (0.5, 1.5),
+                 ablate: dict | None = None):
+        super().__init__()
+        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.config["resample_segment"] = list(resample_segment)
+        self.config["resample_rate"] = list(resample_rate)
+        self.ablate = dict(ablate or {})
+        for k, v in self.ablate.items():
+            if k not in ("temporal", "timbre", "background") or v not in ABLATIONS:
+                raise ValueError(f"ablate: unknown entry {k}={v!r}")
+        self.temporal = TemporalEncoder(feature_dim, temporal_channels, temporal_layers, temporal_kernel,
+                                        temporal_lstm, 2, bottleneck)
+        self.acoustic = AcousticEncoder(n_mels, sgau_channels, sgau_units, timbre_lstm, 2,
+                                        RandomResampling(tuple(resample_segment), tuple(resample_rate)))
+        self.background = BackgroundEncoder(n_mels, background_lstm, 2)
+        self.decoder = MelDecoder(bottleneck + timbre_lstm + background_lstm, n_mels, decoder_hidden, decoder_blocks,
+                                  decoder_heads, decoder_kernel, decoder_filters, up_channels, 2, dropout)
+        self.n_mels = n_mels
+
+    def _maybe_ablate(self, name: str, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        mode = self.ablate.get(name)
+        if mode == "zeros":
+            return torch.zeros_like(h)
+        if mode == "noise":
+            return torch.randn(h.shape, generator=generator, device="cpu").to(h)
+        return h
+
+    def encode_timbre(self, reference: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self._maybe_ablate("timbre", self.acoustic(reference, generator=generator), generator)
+
+    def forward(self, features: torch.Tensor, reference: torch.Tensor, mel_frames: int,
+                background: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        timing = self._maybe_ablate("temporal", self.temporal(features), generator)
+        timbre = self.encode_timbre(reference, generator)
+        if background is None:  # inference: the mel of silence
+            background = reference.new_zeros(reference.shape[0], self.n_mels, 32)
+        back = self._maybe_ablate("background", self.background(background), generator)
+        return self.decoder(timing, timbre, back, mel_frames)
