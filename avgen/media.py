@@ -29,6 +29,7 @@ __all__ = [
     "MediaInfo",
     "probe",
     "read_video",
+    "iter_video",
     "read_audio",
     "write_audio",
     "write_video",
@@ -99,6 +100,7 @@ class MediaInfo:
     num_frames: int | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    video_duration: float | None = None  # the video stream's own duration (None without video)
 
 
 def _stream_duration(stream) -> float | None:
@@ -128,6 +130,7 @@ def probe(path: str | os.PathLike) -> MediaInfo:
             num_frames=(v.frames or None) if v is not None else None,
             sample_rate=a.codec_context.sample_rate if a is not None else None,
             channels=a.codec_context.channels if a is not None else None,
+            video_duration=(_stream_duration(v) or float(duration)) if v is not None else None,
         )
 
 
@@ -182,70 +185,85 @@ def read_video(
     Returns:
         ``(frames, fps)`` with frames ``uint8 [T, H, W, 3]``.
     """
-    p = os.fspath(path)
-    if fps is not None and not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, got {fps}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-    limit = max_frames if max_frames is not None else math.inf
-    with _open(p) as c:
-        if not c.streams.video:
-            raise NoVideoStreamError(p)
-        stream = c.streams.video[0]
-        stream.thread_type = "AUTO"
-        native = float(stream.average_rate) if stream.average_rate else None
-        declared = _stream_duration(stream)
-        out_hw = None
+    it = iter_video(path, fps=fps, size=size, max_frames=max_frames)
+    frames = list(it)
+    return np.stack(frames), it.fps
 
-        def to_rgb(frame) -> np.ndarray:
-            nonlocal out_hw
-            if out_hw is None:
-                out_hw = _resolve_size(size, frame.width, frame.height) or (frame.height, frame.width)
-            h, w = out_hw
-            return frame.to_ndarray(format="rgb24", width=w, height=h)
 
-        frames: list[np.ndarray] = []
-        t0 = None
-        last_t = None
-        if fps is None:
-            for t, frame in _decoded_frames(c, stream, p):
-                t0 = t if t0 is None else t0
-                last_t = t
-                frames.append(to_rgb(frame))
-                if len(frames) >= limit:
-                    break
-            out_fps = native or 0.0
-        else:
-            # Streaming nearest-frame selection: target i (time i/fps) goes to source frame k when it falls before the
-            # midpoint between frame k and frame k+1. Only the previous frame is held in memory.
-            prev_t, prev_frame = None, None
-            i = 0
-            for t, frame in _decoded_frames(c, stream, p):
-                t0 = t if t0 is None else t0
-                t -= t0
-                if prev_frame is not None:
-                    mid = 0.5 * (prev_t + t)
-                    while i / fps < mid and i < limit:
-                        frames.append(to_rgb(prev_frame))
-                        i += 1
-                prev_t, prev_frame, last_t = t, frame, t + t0
-                if i >= limit:
-                    break
-            if prev_frame is not None and i < limit:
-                frame_dur = 1.0 / native if native else 0.0
-                end = prev_t + frame_dur  # the last frame is shown for one nominal frame duration
-                n_total = math.floor(end * fps + 1e-6)
-                while i < min(n_total, limit):
-                    frames.append(to_rgb(prev_frame))
-                    i += 1
-            out_fps = float(fps)
-        if t0 is None or not frames:
-            raise ZeroDurationError(p, "the video stream holds no decodable frames")
-        # A stream that stops well before its declared duration was cut short.
-        stopped_early = len(frames) >= limit
-        if not stopped_early and declared and native and (last_t - t0) + 1.0 / native < 0.9 * declared - 1.0 / native:
-            raise CorruptMediaError(p, f"truncated: decoded {last_t - t0 + 1.0 / native:.2f} s of {declared:.2f} s")
-    return np.stack(frames), out_fps
+class iter_video:  # noqa: N801 - used like a function: ``for frame in iter_video(path, fps=21.5)``
+    """Stream the frames :func:`read_video` would return, one ``uint8 [H, W, 3]`` array at a time (memory: one
+    decoded frame). ``.fps`` is the output rate (known after the first frame when ``fps`` is None)."""
+
+    def __init__(self, path: str | os.PathLike, *, fps: float | None = None, size: int | tuple[int, int] | None = None,
+                 max_frames: int | None = None):
+        if fps is not None and not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number, got {fps}")
+        if max_frames is not None and max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        self.path, self.target_fps, self.size, self.max_frames = os.fspath(path), fps, size, max_frames
+        self.fps = float(fps) if fps is not None else 0.0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        p, fps, size = self.path, self.target_fps, self.size
+        limit = self.max_frames if self.max_frames is not None else math.inf
+        with _open(p) as c:
+            if not c.streams.video:
+                raise NoVideoStreamError(p)
+            stream = c.streams.video[0]
+            stream.thread_type = "AUTO"
+            native = float(stream.average_rate) if stream.average_rate else None
+            declared = _stream_duration(stream)
+            if fps is None:
+                self.fps = native or 0.0
+            out_hw = None
+
+            def to_rgb(frame) -> np.ndarray:
+                nonlocal out_hw
+                if out_hw is None:
+                    out_hw = _resolve_size(size, frame.width, frame.height) or (frame.height, frame.width)
+                h, w = out_hw
+                return frame.to_ndarray(format="rgb24", width=w, height=h)
+
+            count = 0
+            t0 = None
+            last_t = None
+            if fps is None:
+                for t, frame in _decoded_frames(c, stream, p):
+                    t0 = t if t0 is None else t0
+                    last_t = t
+                    yield to_rgb(frame)
+                    count += 1
+                    if count >= limit:
+                        break
+            else:
+                # Nearest-frame selection: target i (time i/fps) goes to source frame k when it falls before the
+                # midpoint between frame k and frame k+1. Only the previous frame is held in memory.
+                prev_t, prev_frame = None, None
+                for t, frame in _decoded_frames(c, stream, p):
+                    t0 = t if t0 is None else t0
+                    t -= t0
+                    if prev_frame is not None:
+                        mid = 0.5 * (prev_t + t)
+                        while count / fps < mid and count < limit:
+                            yield to_rgb(prev_frame)
+                            count += 1
+                    prev_t, prev_frame, last_t = t, frame, t + t0
+                    if count >= limit:
+                        break
+                if prev_frame is not None and count < limit:
+                    frame_dur = 1.0 / native if native else 0.0
+                    end = prev_t + frame_dur  # the last frame is shown for one nominal frame duration
+                    n_total = math.floor(end * fps + 1e-6)
+                    while count < min(n_total, limit):
+                        yield to_rgb(prev_frame)
+                        count += 1
+            if t0 is None or count == 0:
+                raise ZeroDurationError(p, "the video stream holds no decodable frames")
+            # A stream that stops well before its declared duration was cut short.
+            stopped_early = count >= limit
+            if (not stopped_early and declared and native
+                    and (last_t - t0) + 1.0 / native < 0.9 * declared - 1.0 / native):
+                raise CorruptMediaError(p, f"truncated: decoded {last_t - t0 + 1.0 / native:.2f} s of {declared:.2f} s")
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -323,11 +323,22 @@ class VarietySound(nn.Module):
     def encode_timbre(self, reference: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return self._maybe_ablate("timbre", self.acoustic(reference, generator=generator), generator)
 
+    def encode_background(self, background: torch.Tensor | None, batch: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+        """Background vector; ``None`` means the mel of silence (inference: no background noise)."""
+        if background is None:
+            background = self.decoder.inp.weight.new_zeros(batch, self.n_mels, 32)
+        return self._maybe_ablate("background", self.background(background), generator)
+
+    def synthesize(self, features: torch.Tensor, timbre: torch.Tensor, background: torch.Tensor, mel_frames: int,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode from precomputed timbre ``[B, 256]`` and background ``[B, 128]`` vectors (chunked inference
+        encodes the reference once)."""
+        timing = self._maybe_ablate("temporal", self.temporal(features), generator)
+        return self.decoder(timing, timbre, background, mel_frames)
+
     def forward(self, features: torch.Tensor, reference: torch.Tensor, mel_frames: int,
                 background: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        timing = self._maybe_ablate("temporal", self.temporal(features), generator)
         timbre = self.encode_timbre(reference, generator)
-        if background is None:  # inference: the mel of silence
-            background = reference.new_zeros(reference.shape[0], self.n_mels, 32)
-        back = self._maybe_ablate("background", self.background(background), generator)
-        return self.decoder(timing, timbre, back, mel_frames)
+        back = self.encode_background(background, features.shape[0], generator)
+        return self.synthesize(features, timbre, back, mel_frames, generator)

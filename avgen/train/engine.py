@@ -231,7 +231,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         epoch += 1
     bar.close()
     if accelerator.is_main_process:
-        _export_generator(run_dir, cfg, ema.module if ema else accelerator.unwrap_model(G), feature_dim, n_mels)
+        _export_generator(run_dir, cfg, ema.module if ema else accelerator.unwrap_model(G), feature_dim, n_mels,
+                          getattr(dataset, "settings", None))
         writer.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -255,8 +256,10 @@ def _log_samples(writer, task, batch, generator, step: int, mel_preset: str) -> 
         generator.train(was_training)
 
 
-def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feature_dim: int, n_mels: int) -> None:
-    """``final/``: generator weights (EMA when enabled) as safetensors + config.json."""
+def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feature_dim: int, n_mels: int,
+                      data_settings: dict | None = None) -> None:
+    """``final/``: generator weights (EMA when enabled) as safetensors + config.json. ``data_settings`` (the prepare
+    cache's settings: frame rate, visual backbone, mel preset) are stored so inference computes the same inputs."""
     from safetensors.torch import save_file
 
     from ..utils import atomic_write_text
@@ -269,4 +272,7 @@ def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feat
     os.replace(tmp, os.path.join(out, "generator.safetensors"))
     meta = {"task": cfg.task, "model": getattr(generator, "config", cfg.model), "feature_dim": feature_dim,
             "n_mels": n_mels}
+    if data_settings is not None:
+        meta["data"] = {k: data_settings[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in data_settings}
+        meta["data"]["segment_seconds"] = cfg.data.segment_seconds
     atomic_write_text(os.path.join(out, "config.json"), json.dumps(meta, indent=2))

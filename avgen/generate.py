@@ -1,0 +1,332 @@
+"""Generation API.
+
+``video_to_sound(video, reference)`` gives a sound track for a (silent) video with the timbre of a reference
+recording, using a VarietySound checkpoint (``checkpoint=None``: the bundled default, trained on the synthetic-foley
+benchmark). Any video length: features are streamed from the decoder and the mel is synthesised in overlapping
+chunks that are cross-faded, so memory follows the chunk, not the video. Any reference length: its timbre vector is
+computed once from the whole reference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import AvgenError, WeightsNotFoundError
+
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound"]
+
+DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "varietysound_foley_small")
+
+
+@dataclass
+class V2SResult:
+    """A generated sound track. ``waveform [1, N]`` float32 in [-1, 1]; ``mel [80, T]`` in [0, 1]."""
+
+    waveform: torch.Tensor
+    sample_rate: int
+    mel: torch.Tensor
+    duration: float
+    video_path: str | None = None
+    frames: np.ndarray | None = None  # the input frames when they were given as an array
+    frames_fps: float | None = None
+
+    def save(self, path: str | os.PathLike) -> str:
+        """``.wav/.flac/.mp3/.m4a``: the sound alone. ``.mp4/.mov/.mkv``: the input video with this sound track
+        (the video stream is copied, not re-encoded, when the input was a file)."""
+        from .media import write_audio, write_video
+
+        p = os.fspath(path)
+        ext = os.path.splitext(p)[1].lower()
+        if ext in (".wav", ".flac", ".mp3", ".m4a"):
+            return write_audio(p, self.waveform.numpy(), self.sample_rate)
+        if ext in (".mp4", ".mov", ".mkv"):
+            if self.video_path is not None:
+                return _mux_audio(self.video_path, self.waveform.numpy(), self.sample_rate, p)
+            if self.frames is not None:
+                return write_video(p, self.frames, self.frames_fps, self.waveform.numpy(), self.sample_rate)
+            raise AvgenError("no video to mux the sound into; save as .wav")
+        raise AvgenError(f"{p}: unknown output type '{ext}' (wav, flac, mp3, m4a, mp4, mov, mkv)")
+
+
+def _mux_audio(video_path: str, waveform: np.ndarray, sample_rate: int, out_path: str) -> str:
+    """Copy the first video stream of ``video_path`` and add ``waveform`` as AAC, interleaved by time, atomically."""
+    import av
+
+    from .media import _atomic_target
+
+    tmp = _atomic_target(out_path)
+    try:
+        with av.open(video_path) as src, av.open(tmp, "w", format="mp4") as dst:
+            vin = src.streams.video[0]
+            vout = dst.add_stream_from_template(vin)
+            aout = dst.add_stream("aac", rate=sample_rate, layout="mono")
+            # encode the whole track first (compressed, small), then interleave with the video packets
+            audio_packets = []
+            frame_size = 1024
+            x = np.asarray(waveform, np.float32).reshape(1, -1)
+            for start in range(0, x.shape[1], frame_size):
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, start:start + frame_size]),
+                                                   format="fltp", layout="mono")
+                frame.sample_rate = sample_rate
+                frame.pts = start
+                audio_packets += list(aout.encode(frame))
+            audio_packets += list(aout.encode(None))
+            a = 0
+            for packet in src.demux(vin):
+                if packet.dts is None:
+                    continue
+                t = float(packet.dts * vin.time_base)
+                while a < len(audio_packets) and audio_packets[a].pts is not None and \
+                        float(audio_packets[a].pts * audio_packets[a].time_base) <= t:
+                    dst.mux(audio_packets[a])
+                    a += 1
+                packet.stream = vout
+                dst.mux(packet)
+            for packet in audio_packets[a:]:
+                dst.mux(packet)
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out_path
+
+
+class VideoToSoundPipeline:
+    """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
+    with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
+
+    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None):
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.generator = generator.eval().requires_grad_(False).to(self.device)
+        self.config = config
+        data = config.get("data", {})
+        self.fps = float(data.get("fps", 21.5))
+        visual = data.get("visual", {})
+        self.backbone = visual.get("backbone", "efficientnet-lite0")
+        self.mel_preset = (data.get("mel") or {}).get("name", "specvqgan")
+        self.segment_seconds = float(data.get("segment_seconds") or 4.0)
+        self._encoder = None
+
+    # -- loading / saving ------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None) -> "VideoToSoundPipeline":
+        """A folder with ``config.json`` + ``generator.safetensors`` (what training writes to ``<run>/final`` and
+        :meth:`save_pretrained` writes); ``None``: the bundled default."""
+        from safetensors.torch import load_file
+
+        from .models.varietysound import VarietySound
+
+        folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
+        cfg_path = os.path.join(folder, "config.json")
+        weights = os.path.join(folder, "generator.safetensors")
+        if not os.path.isfile(cfg_path) or not os.path.isfile(weights):
+            raise WeightsNotFoundError("VarietySound", folder,
+                                       "a training run's final/ folder (config.json + generator.safetensors)")
+        with open(cfg_path) as f:
+            config = json.load(f)
+        if config.get("task") != "varietysound":
+            raise AvgenError(f"{folder}: a '{config.get('task')}' checkpoint, not a VarietySound one")
+        kwargs = dict(config["model"])
+        kwargs["resample_segment"] = tuple(kwargs.get("resample_segment", (8, 32)))
+        kwargs["resample_rate"] = tuple(kwargs.get("resample_rate", (0.5, 1.5)))
+        generator = VarietySound(**kwargs)
+        sd = {k: v.float() for k, v in load_file(weights).items()}
+        generator.load_state_dict(sd)
+        return cls(generator, config, device=device)
+
+    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
+        from safetensors.torch import save_file
+
+        from .utils import atomic_write_text
+
+        folder = os.fspath(path)
+        os.makedirs(folder, exist_ok=True)
+        sd = {k: (v.half() if fp16 and v.is_floating_point() else v).detach().cpu().contiguous()
+              for k, v in self.generator.state_dict().items()}
+        tmp = os.path.join(folder, "generator.safetensors.tmp")
+        save_file(sd, tmp)
+        os.replace(tmp, os.path.join(folder, "generator.safetensors"))
+        atomic_write_text(os.path.join(folder, "config.json"), json.dumps(self.config, indent=2))
+        return folder
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from .encoders import VisualEncoder
+
+            self._encoder = VisualEncoder(self.backbone, device=self.device, precision="fp32")
+        return self._encoder
+
+    @torch.no_grad()
+    def video_features(self, video, *, fps: float | None = None, batch_size: int = 64) -> tuple[torch.Tensor, float]:
+        """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path (streamed), or
+        uint8 frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate)."""
+        from .media import iter_video, probe
+
+        if isinstance(video, (str, os.PathLike)):
+            info = probe(video)
+            chunks, batch = [], []
+            for frame in iter_video(video, fps=self.fps):
+                batch.append(frame)
+                if len(batch) == batch_size:
+                    chunks.append(self.encoder.encode(np.stack(batch)))
+                    batch = []
+            if batch:
+                chunks.append(self.encoder.encode(np.stack(batch)))
+            feats = torch.cat(chunks)
+            if not info.has_video:
+                raise AvgenError(f"{video}: no video stream")
+            return feats, float(info.video_duration)
+        frames = np.asarray(video)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+        src_fps = float(fps or self.fps)
+        duration = len(frames) / src_fps
+        n = max(1, math.floor(duration * self.fps + 1e-6))
+        idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(frames) - 1)
+        return torch.cat([self.encoder.encode(frames[idx[i:i + batch_size]])
+                          for i in range(0, n, batch_size)]), duration
+
+    def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
+        """``[80, T_r]`` mel of a reference: a path (audio, or a video's audio track) or a waveform (numpy/tensor,
+        ``[N]`` or ``[C, N]``, at ``sample_rate``)."""
+        from .audio import get_preset, mel_spectrogram
+        from .media import read_audio
+
+        preset = get_preset(self.mel_preset)
+        if isinstance(reference, (str, os.PathLike)):
+            wav, sr = read_audio(reference, sample_rate=preset.sample_rate)
+        else:
+            if sample_rate is None:
+                raise AvgenError("a reference waveform needs reference_sample_rate=")
+            wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
+            wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
+            sr = int(sample_rate)
+        if wav.shape[-1] < preset.n_fft:
+            raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
+        return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=sr)
+
+    # -- synthesis ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor, mel_frames: int, *,
+                       chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
+        (default: the training segment length) overlapping by ``overlap_seconds``; chunk mels are cross-faded
+        linearly in the overlaps."""
+        from .audio import get_preset
+
+        g = self.generator
+        p = get_preset(self.mel_preset)
+        mel_fps = p.sample_rate / p.hop_length
+        timbre = g.encode_timbre(reference_mel[None].to(self.device), generator)
+        back = g.encode_background(None, 1, generator)
+        t_v = features.shape[0]
+        chunk = max(2, round((chunk_seconds or self.segment_seconds) * self.fps))
+        overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
+        if t_v <= chunk:
+            return g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
+        out = torch.zeros(self.generator.n_mels, mel_frames)
+        weight = torch.zeros(mel_frames)
+        starts = list(range(0, t_v - chunk, chunk - overlap)) + [t_v - chunk]
+        fade = max(1, round(overlap / self.fps * mel_fps))
+        for s in starts:
+            m0 = round(s / self.fps * mel_fps)
+            m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
+            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
+            w = torch.ones(m1 - m0)
+            if s > 0:  # fade in over the overlap with the previous chunk
+                w[:fade] = torch.linspace(0, 1, fade + 2)[1:-1]
+            if s != starts[-1]:  # fade out into the next chunk
+                w[-fade:] = torch.minimum(w[-fade:], torch.linspace(1, 0, fade + 2)[1:-1])
+            out[:, m0:m1] += piece * w
+            weight[m0:m1] += w
+        return out / weight.clamp_min(1e-6)
+
+    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
+               chunk_frames: int = 862, overlap_frames: int = 43) -> torch.Tensor:
+        """Griffin-Lim (baseline vocoder) in 10 s chunks, cross-faded over 0.5 s: ``[1, num_samples]``."""
+        from .audio import fit_length, get_preset, mel_to_waveform
+
+        p = get_preset(self.mel_preset)
+        hop = p.hop_length
+        t = mel.shape[-1]
+        if t <= chunk_frames:
+            return fit_length(mel_to_waveform(mel, p, generator=generator), num_samples)
+        out = torch.zeros(num_samples)
+        weight = torch.zeros(num_samples)
+        step = chunk_frames - overlap_frames
+        starts = list(range(0, t - chunk_frames, step)) + [t - chunk_frames]
+        fade = overlap_frames * hop
+        for s in starts:
+            wav = mel_to_waveform(mel[:, s:s + chunk_frames], p, generator=generator)[0]
+            a = s * hop
+            b = min(num_samples, a + len(wav))
+            wav = wav[: b - a]
+            w = torch.ones(b - a)
+            if s > 0:
+                w[:fade] = torch.linspace(0, 1, fade)
+            if s != starts[-1]:
+                w[-fade:] = torch.minimum(w[-fade:], torch.linspace(1, 0, fade))
+            out[a:b] += wav * w
+            weight[a:b] += w
+        return (out / weight.clamp_min(1e-6))[None]
+
+    def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
+                 seed: int | None = None, chunk_seconds: float | None = None,
+                 overlap_seconds: float = 1.0) -> V2SResult:
+        from .audio import get_preset
+
+        gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+        p = get_preset(self.mel_preset)
+        feats, duration = self.video_features(video, fps=video_fps)
+        num_samples = max(p.n_fft, round(duration * p.sample_rate))
+        mel_frames = num_samples // p.hop_length + 1
+        ref = self.reference_mel(reference, sample_rate=reference_sample_rate)
+        mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
+                                  overlap_seconds=overlap_seconds, generator=gen)
+        wav = self.vocode(mel, num_samples, generator=gen).clamp(-1, 1).float()
+        is_path = isinstance(video, (str, os.PathLike))
+        return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
+                         video_path=os.fspath(video) if is_path else None,
+                         frames=None if is_path else np.asarray(video),
+                         frames_fps=None if is_path else float(video_fps or self.fps))
+
+
+_PIPELINES: dict = {}
+
+
+def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = None, vocoder: str | None = None,
+                   device=None, seed: int | None = None, video_fps: float | None = None,
+                   reference_sample_rate: int | None = None, chunk_seconds: float | None = None,
+                   overlap_seconds: float = 1.0) -> V2SResult:
+    """Generate a sound track for ``video`` with the timbre of ``reference``.
+
+    Args:
+        video: a video path (any length, fps, size; an audio track is ignored) or uint8 frames ``[T, H, W, 3]``
+            at ``video_fps``.
+        reference: an audio/video path or a waveform at ``reference_sample_rate``; any length.
+        checkpoint: a VarietySound folder (config.json + generator.safetensors); None: the bundled default.
+        vocoder: None or ``"griffin-lim"`` (the baseline; a neural vocoder is not bundled yet).
+        seed: makes the result reproducible (vocoder phase initialisation).
+        chunk_seconds / overlap_seconds: long-video chunking (default chunk: the training segment length).
+
+    Returns:
+        :class:`V2SResult` with ``.waveform [1, N]`` (N = duration x sample rate), ``.sample_rate``, ``.mel`` and
+        ``.save(path)``.
+    """
+    if vocoder not in (None, "griffin-lim"):
+        raise AvgenError(f"unknown vocoder '{vocoder}' (available: griffin-lim)")
+    key = (os.fspath(checkpoint) if checkpoint is not None else None, str(device))
+    if key not in _PIPELINES:
+        _PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
+    return _PIPELINES[key](video, reference, video_fps=video_fps, reference_sample_rate=reference_sample_rate,
+                           seed=seed, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
