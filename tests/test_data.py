@@ -85,3 +85,13 @@ def test_cli_prepare_on_sample_clips(shared_samples, tmp_path):
         assert t["mel"].shape == (80, 860) and t["features"].shape == (215, 1280)
         ref = np.load(os.path.join(shared_samples, "melspec_10s_22050hz", rec["id"] + "_mel.npy"))
         assert np.abs(t["mel"] - ref).mean() < 0.021
+
+
+def test_folder_manifest_from_a_relative_path(tmp_path, monkeypatch):
+    from avgen.data import read_manifest
+
+    (tmp_path / "clips" / "sub").mkdir(parents=True)
+    (tmp_path / "clips" / "sub" / "a.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    (item,) = read_manifest("clips")
+    assert item.path == str(tmp_path / "clips" / "sub" / "a.mp4") and os.path.exists(item.path)

@@ -40,7 +40,7 @@ def read_manifest(source: str | os.PathLike, *, extensions=VIDEO_EXTENSIONS) -> 
             dirs.sort()
             for name in sorted(files):
                 if name.lower().endswith(tuple(extensions)):
-                    items.append(_item(os.path.join(root, name), src))
+                    items.append(_item(os.path.abspath(os.path.join(root, name)), src))
         return items
     if not os.path.exists(src):
         raise AvgenError(f"{src}: manifest or folder not found")
