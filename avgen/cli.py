@@ -122,6 +122,73 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _add_v2s(sub) -> None:
+    p = sub.add_parser(
+        "v2s", help="video -> sound with the timbre of a reference recording (VarietySound)",
+        description="Generate a sound track for a video, timed to its visible events, with the timbre of a reference "
+                    "recording. Output .wav/.flac (sound only) or .mp4 (the input video with the new track; its video "
+                    "stream is copied). The output lasts exactly as long as the video. Batch mode: --manifest.")
+    p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored)")
+    p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre")
+    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp4), or folder with --manifest")
+    p.add_argument("--manifest", default=None, help="CSV/JSONL with columns 'video', 'reference' and optional 'id': "
+                                                    "generate every row into the --output folder (resumable)")
+    p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
+    p.add_argument("--checkpoint", default=None, help="VarietySound folder (config.json + generator.safetensors); "
+                                                      "default: the bundled checkpoint")
+    p.add_argument("--seed", type=int, default=0, help="seed of the vocoder's phase initialisation (default 0)")
+    p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
+                                                                     "training segment length)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _read_pairs(path: str) -> list[dict]:
+    import csv
+    import json
+
+    base = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f)) if path.lower().endswith(".csv") else [json.loads(x) for x in f if x.strip()]
+    out = []
+    for i, r in enumerate(rows, 1):
+        if not r.get("video") or not r.get("reference"):
+            raise AvgenError(f"{path}: row {i} needs 'video' and 'reference'")
+        v, ref = (x if os.path.isabs(x) else os.path.join(base, x) for x in (r["video"], r["reference"]))
+        out.append({"video": v, "reference": ref, "id": r.get("id") or os.path.splitext(os.path.basename(v))[0]})
+    return out
+
+
+def _run_v2s(args) -> int:
+    from .generate import VideoToSoundPipeline
+
+    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device)
+    if args.manifest is None:
+        if not args.video or not args.reference:
+            raise AvgenError("give VIDEO and --reference (or --manifest)")
+        result = pipe(args.video, args.reference, seed=args.seed, chunk_seconds=args.chunk_seconds)
+        print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz)")
+        return 0
+    from tqdm.auto import tqdm
+
+    rows = _read_pairs(args.manifest)
+    os.makedirs(args.output, exist_ok=True)
+    done = failed = 0
+    for row in tqdm(rows, desc="v2s", disable=args.no_progress):
+        out = os.path.join(args.output, f"{row['id']}.{args.format}")
+        if os.path.exists(out):  # resumable: finished outputs are kept
+            done += 1
+            continue
+        try:
+            pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds).save(out)
+            done += 1
+        except AvgenError as e:
+            failed += 1
+            print(f"avgen v2s: {row['id']}: {e}", file=sys.stderr)
+    print(f"{done} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
+    return 0 if failed == 0 else 1
+
+
 def _add_info(sub) -> None:
     p = sub.add_parser("info", help="print what a media file holds",
                        description="Print duration, video and audio stream properties of a media file.")
@@ -148,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(sub)
     _add_prepare(sub)
     _add_train(sub)
+    _add_v2s(sub)
     _add_info(sub)
     from .metrics.cli import add_eval_parser
 
@@ -161,7 +229,8 @@ def _run_eval(args) -> int:
     return run_eval(args)
 
 
-_COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval}
+_COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
+             "v2s": _run_v2s}
 
 
 def main(argv: list[str] | None = None) -> int:
