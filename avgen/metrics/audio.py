@@ -228,9 +228,14 @@ def cosine_similarity(a, b) -> np.ndarray:
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
 
 
-def retrieval_accuracy(queries, keys) -> float:
-    """Share of queries whose most similar key (cosine) is its own (row i pairs with key i)."""
+def retrieval_accuracy(queries, keys, labels=None) -> float:
+    """Share of queries whose most similar key (cosine) is its own (row i pairs with key i). With ``labels`` (one
+    per row), a hit is a most similar key with the query's label (e.g. the same source recording)."""
     q, k = np.asarray(queries, np.float64), np.asarray(keys, np.float64)
     q = q / (np.linalg.norm(q, axis=1, keepdims=True) + 1e-12)
     k = k / (np.linalg.norm(k, axis=1, keepdims=True) + 1e-12)
-    return float((np.argmax(q @ k.T, axis=1) == np.arange(len(q))).mean())
+    best = np.argmax(q @ k.T, axis=1)
+    if labels is None:
+        return float((best == np.arange(len(q))).mean())
+    lab = np.asarray(labels)
+    return float((lab[best] == lab).mean())

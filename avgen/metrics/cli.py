@@ -8,7 +8,7 @@ import json
 
 __all__ = ["add_eval_parser", "run_eval", "METRICS"]
 
-METRICS = ("fvd", "fid", "is", "clip", "mcd", "timbre", "sync", "melception")
+METRICS = ("fvd", "fid", "is", "clip", "mcd", "timbre", "sync", "melception", "v2s")
 
 
 def _common(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
@@ -129,6 +129,22 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--norm-stats", required=True, help="train_means_stds_melspec_10s_22050hz.txt")
     p.add_argument("--splits", type=int, default=10)
     _common(p)
+    _add_v2s(es)
+
+
+def _add_v2s(es) -> None:
+    p = es.add_parser("v2s", help="video-to-sound benchmark on a synthetic-foley test split",
+                      description="Generate every clip of a synthetic-foley test split (tools/make_foley.py) from its "
+                                  "video and timbre reference, then report onset timing error, timbre retrieval "
+                                  "accuracy (Resemblyzer and cepstral embeddings), timbre similarity and MCD.")
+    p.add_argument("test_dir", help="the benchmark's test folder (manifest.jsonl, references/)")
+    p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present)")
+    p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
+    p.add_argument("--ablate", default=None, choices=["timbre", "temporal", "background"],
+                   help="zero this encoder's output at inference")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    _common(p)
 
 
 def _summary(report: dict) -> str:
@@ -192,6 +208,11 @@ def run_eval(args) -> int:
 
         rep = compute_sync(args.videos, audio=args.audio, events=args.events, tolerance=args.tolerance,
                            fps=args.fps, progress=progress)
+    elif m == "v2s":
+        from .v2s_benchmark import evaluate_v2s
+
+        rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
+                           device=args.device, seed=args.seed, limit=args.limit, progress=progress)
     else:
         from .audio_eval import compute_melception
 
