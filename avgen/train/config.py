@@ -184,4 +184,8 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> Tr
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: the top level must be a mapping")
     data = apply_overrides(data, list(overrides))
-    return from_dict(TrainConfig, data)
+    cfg = from_dict(TrainConfig, data)
+    from .tasks import get_task  # the task checks its own model/loss sections
+
+    get_task(cfg.task).validate(cfg)
+    return cfg
