@@ -10,6 +10,8 @@ import sys
 from .errors import AvgenError
 
 EXAMPLE_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_bounce.mp4")
+EXAMPLE_V2S_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_foley.mp4")
+EXAMPLE_V2S_REFERENCE = os.path.join(os.path.dirname(__file__), "assets", "example_reference.flac")
 
 
 def _add_prepare(sub) -> None:
@@ -128,8 +130,10 @@ def _add_v2s(sub) -> None:
         description="Generate a sound track for a video, timed to its visible events, with the timbre of a reference "
                     "recording. Output .wav/.flac (sound only) or .mp4 (the input video with the new track; its video "
                     "stream is copied). The output lasts exactly as long as the video. Batch mode: --manifest.")
-    p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored)")
-    p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre")
+    p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored); default: the "
+                                            "bundled example (a stick striking an object)")
+    p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre; default: the "
+                                       "bundled example (a cowbell)")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp4), or folder with --manifest")
     p.add_argument("--manifest", default=None, help="CSV/JSONL with columns 'video', 'reference' and optional 'id': "
                                                     "generate every row into the --output folder (resumable)")
@@ -164,9 +168,9 @@ def _run_v2s(args) -> int:
 
     pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device)
     if args.manifest is None:
-        if not args.video or not args.reference:
-            raise AvgenError("give VIDEO and --reference (or --manifest)")
-        result = pipe(args.video, args.reference, seed=args.seed, chunk_seconds=args.chunk_seconds)
+        video = args.video or EXAMPLE_V2S_VIDEO
+        reference = args.reference or EXAMPLE_V2S_REFERENCE
+        result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds)
         print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz)")
         return 0
     from tqdm.auto import tqdm

@@ -1,4 +1,10 @@
-"""Build the bundled example clip ``avgen/assets/example_bounce.mp4`` (fully synthetic, so its licence is ours).
+"""Build the bundled examples (fully synthetic, or made from the bundled CC0 recordings; licence: ours / CC0).
+
+* ``avgen/assets/example_bounce.mp4``: the preprocessing demo clip described below.
+* ``--foley``: ``avgen/assets/example_foley.mp4`` (a synthetic-foley "strike" clip, 4 s, whose own track uses the
+  snare recording) and ``avgen/assets/example_reference.flac`` (the cowbell recording at other times): the default
+  inputs of ``avgen v2s``, so the output should knock like a cowbell when the stick hits.
+
 
 A ball bounces on a floor; every floor contact makes a knock (decaying noise burst + a low tone), so the audio events
 line up with visual events, which is what the video-to-sound head learns. Deterministic: same bytes of signal on every
@@ -48,10 +54,28 @@ def make_clip(seconds: float = 4.0, fps: float = 24.0, size: tuple[int, int] = (
     return frames, np.clip(audio, -1, 1)[None]
 
 
+def make_foley_examples(folder: str = "avgen/assets", seed: int = 7) -> None:
+    from avgen.data.foley import FoleySettings, load_sounds, make_clip as foley_clip, render_audio, sample_events
+    from avgen.media import write_audio
+
+    s = FoleySettings()
+    rng = np.random.default_rng(seed)
+    sounds = load_sounds()
+    frames, audio, events = foley_clip(sounds["drum_snare_hard"], "strike", rng, s)
+    write_video(f"{folder}/example_foley.mp4", frames, s.fps, audio=audio[None], sample_rate=s.sample_rate, crf=23)
+    ref = render_audio(sample_events(rng, s), sounds["drum_cowbell"], rng, s)
+    write_audio(f"{folder}/example_reference.flac", ref[None], s.sample_rate)
+    print(f"wrote {folder}/example_foley.mp4 (strike events at {events} s) and {folder}/example_reference.flac")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="avgen/assets/example_bounce.mp4")
+    ap.add_argument("--foley", action="store_true", help="write the v2s examples instead")
     args = ap.parse_args()
+    if args.foley:
+        make_foley_examples()
+        return
     frames, audio = make_clip()
     write_video(args.out, frames, 24.0, audio=audio, sample_rate=22050, crf=23)
     print(f"wrote {args.out}: {len(frames)} frames, {audio.shape[1]} samples")

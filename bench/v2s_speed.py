@@ -1,0 +1,82 @@
+#!/usr/bin/env python
+"""Seconds per 10 s of generated audio for `avgen v2s`, split into visual features / mel synthesis / vocoder.
+
+    python bench/v2s_speed.py [--checkpoint DIR] [--device cpu|cuda] [--repeats 3]
+
+Input: a 10 s synthetic 25 fps 320x240 video (or --video). The same run also times the baseline FeatureToMel
+regressor (same features, same mel length) so the mel-synthesis figure has a peer, and reports every stage as a
+real-time factor (seconds of compute per second of audio). Prints the command, the machine and torch's threads.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+
+def _timed(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        out = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main() -> int:
+    from avgen.audio import get_preset
+    from avgen.generate import VideoToSoundPipeline
+    from avgen.media import write_video
+    from avgen.models.feature2mel import FeatureToMel
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", default=None)
+    p.add_argument("--video", default=None)
+    p.add_argument("--device", default=None)
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args()
+    pipe = VideoToSoundPipeline.from_pretrained(a.checkpoint, device=a.device)
+    video = a.video
+    if video is None:
+        rng = np.random.default_rng(0)
+        frames = np.clip(rng.normal(128, 40, (250, 240, 320, 3)), 0, 255).astype(np.uint8)
+        video = os.path.join(tempfile.mkdtemp(), "bench.mp4")
+        write_video(video, frames, 25)
+    ref = torch.rand(80, 431)  # 5 s reference mel
+    preset = get_preset(pipe.mel_preset)
+    gen = torch.Generator().manual_seed(0)
+
+    t_feat, (feats, duration) = _timed(lambda: pipe.video_features(video), a.repeats)
+    n = round(duration * preset.sample_rate)
+    frames = n // preset.hop_length + 1
+    t_mel, mel = _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen), a.repeats)
+    baseline = FeatureToMel(feats.shape[1]).eval().to(pipe.device)
+    with torch.no_grad():
+        t_base, _ = _timed(lambda: baseline(feats[None].to(pipe.device), frames), a.repeats)
+    t_voc, _ = _timed(lambda: pipe.vocode(mel, n, generator=gen), a.repeats)
+    scale = 10.0 / duration
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, device {pipe.device}"
+          + (f" ({torch.cuda.get_device_name()})" if pipe.device.type == "cuda" else ""))
+    print(f"video: {duration:.2f} s; best of {a.repeats}; seconds per 10 s of audio:")
+    total = t_feat + t_mel + t_voc
+    for name, t in (("visual features", t_feat), ("mel synthesis (VarietySound)", t_mel),
+                    ("vocoder (Griffin-Lim, 64 it.)", t_voc), ("total", total)):
+        print(f"  {name:32s} {t * scale:8.3f} s   (real-time factor {t / duration:.3f})")
+    print(f"  {'peer: FeatureToMel baseline':32s} {t_base * scale:8.3f} s   "
+          f"(VarietySound / baseline = {t_mel / t_base:.1f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
