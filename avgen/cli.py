@@ -140,6 +140,7 @@ def _add_v2s(sub) -> None:
     p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
     p.add_argument("--checkpoint", default=None, help="VarietySound folder (config.json + generator.safetensors); "
                                                       "default: the bundled checkpoint")
+    p.add_argument("--vocoder", default=None, help="folder of a trained HiFi-GAN (task: vocoder); default: Griffin-Lim")
     p.add_argument("--seed", type=int, default=0, help="seed of the vocoder's phase initialisation (default 0)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
                                                                      "training segment length)")
@@ -166,7 +167,7 @@ def _read_pairs(path: str) -> list[dict]:
 def _run_v2s(args) -> int:
     from .generate import VideoToSoundPipeline
 
-    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device)
+    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
     if args.manifest is None:
         video = args.video or EXAMPLE_V2S_VIDEO
         reference = args.reference or EXAMPLE_V2S_REFERENCE

@@ -101,7 +101,7 @@ class VideoToSoundPipeline:
     """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
     with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
 
-    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None):
+    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None, vocoder: str | None = None):
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self.generator = generator.eval().requires_grad_(False).to(self.device)
@@ -113,10 +113,16 @@ class VideoToSoundPipeline:
         self.mel_preset = (data.get("mel") or {}).get("name", "specvqgan")
         self.segment_seconds = float(data.get("segment_seconds") or 4.0)
         self._encoder = None
+        self.vocoder_name = "griffin-lim"
+        self.vocoder_net = None
+        if vocoder not in (None, "griffin-lim"):
+            self.vocoder_net = load_vocoder(vocoder).to(self.device)
+            self.vocoder_name = f"hifigan:{os.path.basename(os.path.normpath(os.fspath(vocoder)))}"
 
     # -- loading / saving ------------------------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None) -> "VideoToSoundPipeline":
+    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None,
+                        vocoder: str | None = None) -> "VideoToSoundPipeline":
         """A folder with ``config.json`` + ``generator.safetensors`` (what training writes to ``<run>/final`` and
         :meth:`save_pretrained` writes); ``None``: the bundled default."""
         from safetensors.torch import load_file
@@ -139,7 +145,7 @@ class VideoToSoundPipeline:
         generator = VarietySound(**kwargs)
         sd = {k: v.float() for k, v in load_file(weights).items()}
         generator.load_state_dict(sd)
-        return cls(generator, config, device=device)
+        return cls(generator, config, device=device, vocoder=vocoder)
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
         from safetensors.torch import save_file
@@ -251,23 +257,32 @@ class VideoToSoundPipeline:
             weight[m0:m1] += w
         return out / weight.clamp_min(1e-6)
 
+    @torch.no_grad()
+    def _vocode_chunk(self, mel: torch.Tensor, generator) -> torch.Tensor:
+        from .audio import get_preset, mel_to_waveform
+
+        if self.vocoder_net is None:
+            return mel_to_waveform(mel, get_preset(self.mel_preset), generator=generator)
+        return self.vocoder_net(mel[None].to(self.device))[0].float().cpu()  # [1, T * hop]
+
     def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
                chunk_frames: int = 862, overlap_frames: int = 43) -> torch.Tensor:
-        """Griffin-Lim (baseline vocoder) in 10 s chunks, cross-faded over 0.5 s: ``[1, num_samples]``."""
-        from .audio import fit_length, get_preset, mel_to_waveform
+        """Mel -> ``[1, num_samples]`` with the pipeline's vocoder (Griffin-Lim baseline, or a trained HiFi-GAN), in
+        10 s chunks cross-faded over 0.5 s so memory follows the chunk."""
+        from .audio import fit_length, get_preset
 
         p = get_preset(self.mel_preset)
         hop = p.hop_length
         t = mel.shape[-1]
         if t <= chunk_frames:
-            return fit_length(mel_to_waveform(mel, p, generator=generator), num_samples)
+            return fit_length(self._vocode_chunk(mel, generator), num_samples)
         out = torch.zeros(num_samples)
         weight = torch.zeros(num_samples)
         step = chunk_frames - overlap_frames
         starts = list(range(0, t - chunk_frames, step)) + [t - chunk_frames]
         fade = overlap_frames * hop
         for s in starts:
-            wav = mel_to_waveform(mel[:, s:s + chunk_frames], p, generator=generator)[0]
+            wav = self._vocode_chunk(mel[:, s:s + chunk_frames], generator)[0]
             a = s * hop
             b = min(num_samples, a + len(wav))
             wav = wav[: b - a]
@@ -301,6 +316,30 @@ class VideoToSoundPipeline:
                          frames_fps=None if is_path else float(video_fps or self.fps))
 
 
+def load_vocoder(path: str | os.PathLike) -> torch.nn.Module:
+    """A trained HiFi-GAN (the ``final/`` folder of a ``task: vocoder`` run: config.json + generator.safetensors)."""
+    from safetensors.torch import load_file
+
+    from .models.hifigan import HiFiGANGenerator
+
+    folder = os.fspath(path)
+    cfg_path, weights = os.path.join(folder, "config.json"), os.path.join(folder, "generator.safetensors")
+    if not os.path.isfile(cfg_path) or not os.path.isfile(weights):
+        raise WeightsNotFoundError("vocoder", folder, "a vocoder training run's final/ folder "
+                                                     "(avgen train --config configs/vocoder/...)")
+    with open(cfg_path) as f:
+        config = json.load(f)
+    if config.get("task") != "vocoder":
+        raise AvgenError(f"{folder}: a '{config.get('task')}' checkpoint, not a vocoder")
+    m = config["model"]
+    net = HiFiGANGenerator(n_mels=m["n_mels"], channels=m["channels"], upsample_rates=tuple(m["upsample_rates"]),
+                           upsample_kernels=tuple(m["upsample_kernels"]),
+                           resblock_kernels=tuple(m["resblock_kernels"]),
+                           resblock_dilations=tuple(tuple(d) for d in m["resblock_dilations"]))
+    net.load_state_dict({k: v.float() for k, v in load_file(weights).items()})
+    return net.eval().requires_grad_(False)
+
+
 _PIPELINES: dict = {}
 
 
@@ -315,7 +354,7 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
             at ``video_fps``.
         reference: an audio/video path or a waveform at ``reference_sample_rate``; any length.
         checkpoint: a VarietySound folder (config.json + generator.safetensors); None: the bundled default.
-        vocoder: None or ``"griffin-lim"`` (the baseline; a neural vocoder is not bundled yet).
+        vocoder: None / ``"griffin-lim"`` (the baseline), or the folder of a trained HiFi-GAN (``task: vocoder``).
         seed: makes the result reproducible (vocoder phase initialisation).
         chunk_seconds / overlap_seconds: long-video chunking (default chunk: the training segment length).
 
@@ -323,10 +362,9 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
         :class:`V2SResult` with ``.waveform [1, N]`` (N = duration x sample rate), ``.sample_rate``, ``.mel`` and
         ``.save(path)``.
     """
-    if vocoder not in (None, "griffin-lim"):
-        raise AvgenError(f"unknown vocoder '{vocoder}' (available: griffin-lim)")
-    key = (os.fspath(checkpoint) if checkpoint is not None else None, str(device))
+    key = (os.fspath(checkpoint) if checkpoint is not None else None, str(device),
+           None if vocoder is None else os.fspath(vocoder))
     if key not in _PIPELINES:
-        _PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
+        _PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
     return _PIPELINES[key](video, reference, video_fps=video_fps, reference_sample_rate=reference_sample_rate,
                            seed=seed, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)

@@ -21,9 +21,9 @@ __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_ove
 
 @dataclass
 class DataConfig:
-    kind: Literal["prepared", "specvqgan"] = "prepared"
-    path: str = ""  # prepare cache folder, or SpecVQGAN root
-    segment_seconds: float | None = 2.0  # random aligned crop length (prepared caches)
+    kind: Literal["prepared", "specvqgan", "audio"] = "prepared"
+    path: str = ""  # prepare cache folder, SpecVQGAN root, or (audio) a folder / manifest of audio or video files
+    segment_seconds: float | None = 2.0  # random aligned crop length (prepared caches; audio: excerpt length)
     batch_size: int = 8  # per process
     num_workers: int = 0
     feature_dir: str = "feature_resnet50_dim2048_21.5fps"  # specvqgan layout only
@@ -85,6 +85,10 @@ def _coerce(value, tp, key: str):
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
         return from_dict(tp, value, prefix=f"{key}.")
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:  # tuple[X, ...]: any length
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
             raise ConfigError(f"{key}: expected a list of {len(args)} values, got {value!r}")

@@ -68,6 +68,11 @@ def build_dataset(cfg: TrainConfig, generator: torch.Generator):
 
         ds = PreparedDataset(d.path, segment_seconds=d.segment_seconds, generator=generator)
         return ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"]
+    if d.kind == "audio":
+        from ..data.audio_clips import AudioSegmentDataset
+
+        ds = AudioSegmentDataset(d.path, segment_seconds=d.segment_seconds or 0.372, generator=generator)
+        return ds, 0, ds.n_mels, ds.preset.name
     from ..data.specvqgan import SpecVQGANFeatureDataset
 
     ds = SpecVQGANFeatureDataset(d.path, feature_dir=d.feature_dir, mel_dir=d.mel_dir, split=d.split)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from .config import TrainConfig, from_dict
 
-__all__ = ["Task", "register_task", "get_task", "TASKS", "Feature2MelTask", "VarietySoundTask"]
+__all__ = ["Task", "register_task", "get_task", "TASKS", "Feature2MelTask", "VarietySoundTask", "VocoderTask"]
 
 TASKS: dict[str, type] = {}
 
@@ -309,3 +309,117 @@ class VarietySoundTask(Task):
         if len(mel) > 1:  # timing from clip 0, timbre from clip 1, no background: the inference setting
             out["timbre_swap"] = generator(feats[:1], mel[1:2], mel.shape[-1])[0]
         return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Vocoder
+
+
+@dataclass
+class VocoderModel:
+    """HiFi-GAN sizes; defaults are V1 (configs/vocoder/hifigan_specvqgan.yaml)."""
+
+    channels: int = 512
+    upsample_rates: tuple[int, ...] = (8, 8, 2, 2)
+    upsample_kernels: tuple[int, ...] = (16, 16, 4, 4)
+    resblock_kernels: tuple[int, ...] = (3, 7, 11)
+    resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    scales: int = 3
+    scale_width: int = 1024
+    period_widths: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+
+
+@dataclass
+class VocoderLoss:
+    lambda_mel: float = 45.0  # HiFi-GAN: L1 between log-mel spectrograms
+    lambda_fm: float = 2.0  # HiFi-GAN: feature matching
+    lambda_adv: float = 1.0
+
+
+@register_task("vocoder")
+class VocoderTask(Task):
+    """HiFi-GAN training on waveform excerpts (``data.kind: audio``); the input mel is computed from the excerpt
+    with the preset, so the vocoder inverts exactly what the heads generate.
+
+    ``L_D = sum_k mean (D_k(y) - 1)^2 + mean D_k(G(m))^2``;
+    ``L_G = lambda_adv sum_k mean (D_k(G(m)) - 1)^2 + lambda_fm sum_k,l mean |F_kl(y) - F_kl(G(m))|
+    + lambda_mel mean |ln mel(y) - ln mel(G(m))|`` (natural-log mel magnitudes floored at 1e-5; HiFi-GAN eq. 6)."""
+
+    def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
+        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
+        self.mcfg = from_dict(VocoderModel, cfg.model, prefix="model.")
+        self.lcfg = from_dict(VocoderLoss, cfg.loss, prefix="loss.")
+        self.n_mels = n_mels
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        from_dict(VocoderModel, cfg.model, prefix="model.")
+        from_dict(VocoderLoss, cfg.loss, prefix="loss.")
+        if cfg.data.kind != "audio":
+            raise ConfigError("data.kind: the vocoder task trains on waveforms; set it to 'audio'")
+
+    def build_generator(self) -> nn.Module:
+        from ..models.hifigan import HiFiGANGenerator
+
+        m = self.mcfg
+        g = HiFiGANGenerator(n_mels=self.n_mels, channels=m.channels, upsample_rates=tuple(m.upsample_rates),
+                             upsample_kernels=tuple(m.upsample_kernels), resblock_kernels=tuple(m.resblock_kernels),
+                             resblock_dilations=tuple(tuple(d) for d in m.resblock_dilations))
+        from ..audio import get_preset
+
+        if g.hop != get_preset("specvqgan").hop_length:
+            raise ConfigError(f"model.upsample_rates multiply to {g.hop}, not the mel hop 256")
+        return g
+
+    def build_discriminator(self) -> nn.Module | None:
+        from ..models.hifigan import HiFiGANDiscriminators
+
+        m = self.mcfg
+        return HiFiGANDiscriminators(tuple(m.periods), m.scales, m.scale_width, tuple(m.period_widths))
+
+    @staticmethod
+    def _mels(audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(normalised [0, 1] input mel, natural-log magnitude mel for the loss), both ``[B, 80, T]``."""
+        from ..audio import get_preset, mel_filterbank, mel_spectrogram
+
+        p = get_preset("specvqgan")
+        window = torch.hann_window(p.win_length, device=audio.device)
+        spec = torch.stft(audio, p.n_fft, p.hop_length, p.win_length, window, center=True, pad_mode="reflect",
+                          return_complex=True).abs()
+        log_mel = torch.log((mel_filterbank(p).to(audio) @ spec).clamp_min(1e-5))
+        mel = mel_spectrogram(audio)
+        return (mel[None] if mel.ndim == 2 else mel), log_mel  # a batch of one comes back unbatched
+
+    def _generate(self, batch, generator):
+        audio = batch["audio"]  # [B, N]
+        mel, log_mel = self._mels(audio)
+        fake = generator(mel[..., :-1])[:, 0]  # T - 1 frames -> exactly N samples (N is a multiple of the hop)
+        return audio, fake, log_mel
+
+    def discriminator_loss(self, batch, generator, discriminator):
+        with torch.no_grad():
+            audio, fake, _ = self._generate(batch, generator)
+        real_logits, _ = discriminator(audio[:, None])
+        fake_logits, _ = discriminator(fake.detach()[:, None])
+        loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_logits, fake_logits))
+        return loss, {"d/loss": loss.detach()}
+
+    def generator_loss(self, batch, generator, discriminator):
+        audio, fake, log_mel = self._generate(batch, generator)
+        _, fake_log_mel = self._mels(fake)
+        mel_l1 = F.l1_loss(fake_log_mel, log_mel)
+        real_logits, real_feats = discriminator(audio[:, None])
+        fake_logits, fake_feats = discriminator(fake[:, None])
+        adv = sum(((f - 1) ** 2).mean() for f in fake_logits)
+        fm = sum(F.l1_loss(f, r.detach()) for fs, rs in zip(fake_feats, real_feats) for f, r in zip(fs, rs))
+        loss = self.lcfg.lambda_adv * adv + self.lcfg.lambda_fm * fm + self.lcfg.lambda_mel * mel_l1
+        return loss, {"g/loss": loss.detach(), "g/mel_l1": mel_l1.detach(), "g/adv": adv.detach(),
+                      "g/fm": fm.detach()}
+
+    @torch.no_grad()
+    def samples(self, batch, generator):
+        from ..audio import mel_spectrogram
+
+        audio, fake, _ = self._generate({"audio": batch["audio"][:1]}, generator)
+        return {"real": mel_spectrogram(audio[0]), "vocoded": mel_spectrogram(fake[0])}

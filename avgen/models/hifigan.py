@@ -1,0 +1,148 @@
+"""HiFi-GAN vocoder (Kong et al., NeurIPS 2020) for avgen's mel presets.
+
+Generator: mel ``[B, 80, T]`` -> waveform ``[B, 1, T * hop]`` through transposed-conv upsampling (the product of
+the rates equals the preset's hop, 256 for ``specvqgan``) and multi-receptive-field fusion (MRF) residual blocks.
+Discriminators: multi-period (periods 2, 3, 5, 7, 11; 2-D convs over the waveform folded by the period) and
+multi-scale (raw, x2 and x4 average-pooled waveform; grouped 1-D convs). Both return logits and feature maps for
+the feature-matching loss.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.parametrizations import weight_norm
+
+__all__ = ["HiFiGANGenerator", "PeriodDiscriminator", "ScaleDiscriminator", "HiFiGANDiscriminators"]
+
+LRELU = 0.1
+
+
+def _same(kernel: int, dilation: int = 1) -> int:
+    return dilation * (kernel - 1) // 2
+
+
+class MRFBlock(nn.Module):
+    """One residual block of the MRF: for each dilation d, ``x += conv_1(lrelu(conv_d(lrelu(x))))``."""
+
+    def __init__(self, channels: int, kernel: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(weight_norm(nn.Conv1d(channels, channels, kernel, dilation=d,
+                                                          padding=_same(kernel, d))) for d in dilations)
+        self.convs2 = nn.ModuleList(weight_norm(nn.Conv1d(channels, channels, kernel, padding=_same(kernel)))
+                                    for _ in dilations)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for c1, c2 in zip(self.convs1, self.convs2):
+            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU)), LRELU))
+        return x
+
+
+class HiFiGANGenerator(nn.Module):
+    """Defaults are HiFi-GAN V1 (512 channels, rates 8-8-2-2, MRF kernels 3/7/11 with dilations 1/3/5)."""
+
+    def __init__(self, *, n_mels: int = 80, channels: int = 512, upsample_rates: tuple[int, ...] = (8, 8, 2, 2),
+                 upsample_kernels: tuple[int, ...] = (16, 16, 4, 4), resblock_kernels: tuple[int, ...] = (3, 7, 11),
+                 resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))):
+        super().__init__()
+        if len(upsample_rates) != len(upsample_kernels):
+            raise ValueError("upsample_rates and upsample_kernels differ in length")
+        self.config = dict(n_mels=n_mels, channels=channels, upsample_rates=list(upsample_rates),
+                           upsample_kernels=list(upsample_kernels), resblock_kernels=list(resblock_kernels),
+                           resblock_dilations=[list(d) for d in resblock_dilations])
+        self.hop = math.prod(upsample_rates)
+        self.conv_pre = weight_norm(nn.Conv1d(n_mels, channels, 7, padding=3))
+        self.ups = nn.ModuleList()
+        self.blocks = nn.ModuleList()
+        ch = channels
+        for rate, kernel in zip(upsample_rates, upsample_kernels):
+            self.ups.append(weight_norm(nn.ConvTranspose1d(ch, ch // 2, kernel, stride=rate,
+                                                           padding=(kernel - rate) // 2)))
+            ch //= 2
+            self.blocks.append(nn.ModuleList(MRFBlock(ch, k, tuple(d))
+                                             for k, d in zip(resblock_kernels, resblock_dilations)))
+        self.conv_post = weight_norm(nn.Conv1d(ch, 1, 7, padding=3))
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.conv_pre(mel)  # [B, C, T]
+        for up, mrf in zip(self.ups, self.blocks):
+            x = up(F.leaky_relu(x, LRELU))  # [B, C/2, T * rate]
+            x = sum(block(x) for block in mrf) / len(mrf)  # multi-receptive-field fusion
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))  # [B, 1, T * hop]
+
+
+class PeriodDiscriminator(nn.Module):
+    """Folds the waveform into [T / p, p] and applies 2-D convs (kernel (5, 1), stride (3, 1)) along time."""
+
+    def __init__(self, period: int, widths: tuple[int, ...] = (32, 128, 512, 1024, 1024)):
+        super().__init__()
+        self.period = period
+        convs, cin = [], 1
+        for i, w in enumerate(widths):
+            stride = (3, 1) if i < len(widths) - 1 else (1, 1)
+            convs.append(weight_norm(nn.Conv2d(cin, w, (5, 1), stride, padding=(2, 0))))
+            cin = w
+        self.convs = nn.ModuleList(convs)
+        self.post = weight_norm(nn.Conv2d(cin, 1, (3, 1), padding=(1, 0)))
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        b, c, t = wav.shape
+        if t % self.period:
+            wav = F.pad(wav, (0, self.period - t % self.period), mode="reflect")
+        x = wav.view(b, c, -1, self.period)
+        feats = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU)
+            feats.append(x)
+        x = self.post(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class ScaleDiscriminator(nn.Module):
+    """MelGAN-style grouped 1-D convs over one waveform scale."""
+
+    def __init__(self, width: int = 1024):
+        super().__init__()
+        spec = [(1, 128, 15, 1, 1), (128, 128, 41, 2, 4), (128, 256, 41, 2, 16), (256, 512, 41, 4, 16),
+                (512, width, 41, 4, 16), (width, width, 41, 1, 16), (width, width, 5, 1, 1)]
+        self.convs = nn.ModuleList(weight_norm(nn.Conv1d(i, o, k, s, groups=g, padding=k // 2))
+                                   for i, o, k, s, g in spec)
+        self.post = weight_norm(nn.Conv1d(width, 1, 3, padding=1))
+
+    def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x, feats = wav, []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU)
+            feats.append(x)
+        x = self.post(x)
+        feats.append(x)
+        return x.flatten(1), feats
+
+
+class HiFiGANDiscriminators(nn.Module):
+    """Multi-period + multi-scale discriminators. ``forward(wav)`` -> (list of logits, list of feature-map lists)."""
+
+    def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11), scales: int = 3, scale_width: int = 1024,
+                 period_widths: tuple[int, ...] = (32, 128, 512, 1024, 1024)):
+        super().__init__()
+        self.periods = nn.ModuleList(PeriodDiscriminator(p, period_widths) for p in periods)
+        self.scales = nn.ModuleList(ScaleDiscriminator(scale_width) for _ in range(scales))
+
+    def forward(self, wav: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+        logits, feats = [], []
+        for d in self.periods:
+            lg, ft = d(wav)
+            logits.append(lg)
+            feats.append(ft)
+        x = wav
+        for i, d in enumerate(self.scales):
+            if i > 0:
+                x = F.avg_pool1d(x, 4, 2, padding=2)
+            lg, ft = d(x)
+            logits.append(lg)
+            feats.append(ft)
+        return logits, feats
