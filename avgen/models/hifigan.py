@@ -74,6 +74,17 @@ class HiFiGANGenerator(nn.Module):
         return torch.tanh(self.conv_post(F.leaky_relu(x)))  # [B, 1, T * hop]
 
 
+def _stack(x: torch.Tensor, convs: nn.ModuleList, post: nn.Module) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run conv -> leaky ReLU layers and the output conv, keeping every activation for feature matching."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDiscriminator(nn.Module):
     """Folds the waveform into [T / p, p] and applies 2-D convs (kernel (5, 1), stride (3, 1)) along time."""
 
@@ -92,14 +103,7 @@ class PeriodDiscriminator(nn.Module):
         b, c, t = wav.shape
         if t % self.period:
             wav = F.pad(wav, (0, self.period - t % self.period), mode="reflect")
-        x = wav.view(b, c, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _stack(wav.view(b, c, -1, self.period), self.convs, self.post)  # [B, 1, T / p, p]
 
 
 class ScaleDiscriminator(nn.Module):
@@ -114,13 +118,7 @@ class ScaleDiscriminator(nn.Module):
         self.post = weight_norm(nn.Conv1d(width, 1, 3, padding=1))
 
     def forward(self, wav: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        x, feats = wav, []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _stack(wav, self.convs, self.post)
 
 
 class HiFiGANDiscriminators(nn.Module):

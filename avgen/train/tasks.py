@@ -40,13 +40,23 @@ class Task:
     """Interface. ``batch`` is what the data loader yields (already on the right device)."""
 
     name = "task"
+    model_config: type | None = None  # dataclass of the ``model:`` section
+    loss_config: type | None = None  # dataclass of the ``loss:`` section
 
     def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
         self.cfg = cfg
+        self.feature_dim, self.n_mels = feature_dim, n_mels
+        self.mcfg = from_dict(self.model_config, cfg.model, prefix="model.") if self.model_config else None
+        self.lcfg = from_dict(self.loss_config, cfg.loss, prefix="loss.") if self.loss_config else None
+        self.rng = torch.Generator().manual_seed(cfg.seed + 1)  # the task's own randomness (crops, R, windows)
 
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:
         """Check the task-specific ``model``/``loss`` sections before any data is touched."""
+        if cls.model_config:
+            from_dict(cls.model_config, cfg.model, prefix="model.")
+        if cls.loss_config:
+            from_dict(cls.loss_config, cfg.loss, prefix="loss.")
 
     def build_generator(self) -> nn.Module:
         raise NotImplementedError
@@ -90,17 +100,7 @@ class Feature2MelTask(Task):
     ``L_D = mean_w [(D_w(mel) - 1)^2 + D_w(mel_hat)^2]``.
     """
 
-    def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
-        self.mcfg = from_dict(Feature2MelModel, cfg.model, prefix="model.")
-        self.lcfg = from_dict(Feature2MelLoss, cfg.loss, prefix="loss.")
-        self.feature_dim, self.n_mels = feature_dim, n_mels
-        self.generator_seed = torch.Generator().manual_seed(cfg.seed + 1)
-
-    @classmethod
-    def validate(cls, cfg: TrainConfig) -> None:
-        from_dict(Feature2MelModel, cfg.model, prefix="model.")
-        from_dict(Feature2MelLoss, cfg.loss, prefix="loss.")
+    model_config, loss_config = Feature2MelModel, Feature2MelLoss
 
     def build_generator(self) -> nn.Module:
         from ..models.feature2mel import FeatureToMel
@@ -122,7 +122,7 @@ class Feature2MelTask(Task):
         mel = batch["mel"]
         with torch.no_grad():
             fake = generator(batch["features"], mel.shape[-1])
-        starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.generator_seed)
+        starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.rng)
         real_out = discriminator(mel, starts)
         fake_out = discriminator(fake.detach(), starts)
         loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_out, fake_out)) / len(real_out)
@@ -135,7 +135,7 @@ class Feature2MelTask(Task):
         loss = self.lcfg.lambda_mel * rec
         logs = {"g/mel_l1": rec.detach()}
         if discriminator is not None:
-            starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.generator_seed)
+            starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.rng)
             adv = sum(((f - 1) ** 2).mean() for f in discriminator(fake, starts)) / len(self._unwrap(discriminator).windows)
             loss = loss + self.lcfg.lambda_adv * adv
             logs["g/adv"] = adv.detach()
@@ -222,17 +222,12 @@ class VarietySoundTask(Task):
     real video features) and the multi-window discriminator's windows.
     """
 
-    def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
-        self.mcfg = from_dict(VarietySoundModel, cfg.model, prefix="model.")
-        self.lcfg = from_dict(VarietySoundLoss, cfg.loss, prefix="loss.")
-        self.feature_dim, self.n_mels = feature_dim, n_mels
-        self.rng = torch.Generator().manual_seed(cfg.seed + 1)
+    model_config, loss_config = VarietySoundModel, VarietySoundLoss
 
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:
+        super().validate(cfg)
         m = from_dict(VarietySoundModel, cfg.model, prefix="model.")
-        from_dict(VarietySoundLoss, cfg.loss, prefix="loss.")
         for name in ("temporal", "timbre", "background"):
             v = getattr(m, f"ablate_{name}")
             if v not in (None, "zeros", "noise"):
@@ -346,16 +341,11 @@ class VocoderTask(Task):
     ``L_G = lambda_adv sum_k mean (D_k(G(m)) - 1)^2 + lambda_fm sum_k,l mean |F_kl(y) - F_kl(G(m))|
     + lambda_mel mean |ln mel(y) - ln mel(G(m))|`` (natural-log mel magnitudes floored at 1e-5; HiFi-GAN eq. 6)."""
 
-    def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
-        self.mcfg = from_dict(VocoderModel, cfg.model, prefix="model.")
-        self.lcfg = from_dict(VocoderLoss, cfg.loss, prefix="loss.")
-        self.n_mels = n_mels
+    model_config, loss_config = VocoderModel, VocoderLoss
 
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:
-        from_dict(VocoderModel, cfg.model, prefix="model.")
-        from_dict(VocoderLoss, cfg.loss, prefix="loss.")
+        super().validate(cfg)
         if cfg.data.kind != "audio":
             raise ConfigError("data.kind: the vocoder task trains on waveforms; set it to 'audio'")
 
