@@ -62,7 +62,8 @@ def _mux_audio(video_path: str, waveform: np.ndarray, sample_rate: int, out_path
 
     tmp = _atomic_target(out_path)
     try:
-        with av.open(video_path) as src, av.open(tmp, "w", format="mp4") as dst:
+        fmt = {".mov": "mov", ".mkv": "matroska"}.get(os.path.splitext(out_path)[1].lower(), "mp4")
+        with av.open(video_path) as src, av.open(tmp, "w", format=fmt) as dst:
             vin = src.streams.video[0]
             vout = dst.add_stream_from_template(vin)
             aout = dst.add_stream("aac", rate=sample_rate, layout="mono")
