@@ -21,6 +21,8 @@ __all__ = [
     "PRESETS",
     "get_preset",
     "mel_spectrogram",
+    "mel_magnitude",
+    "normalize_mel",
     "mel_filterbank",
     "db_normalized_to_amplitude",
     "mel_to_linear",
@@ -113,6 +115,26 @@ def fit_length(waveform, num_samples: int):
     return np.pad(waveform, pad)
 
 
+def mel_magnitude(x: torch.Tensor, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
+    """|STFT|^power through the preset's filterbank, before any log: waveforms ``[..., N]`` (any float dtype and
+    device, already at the preset's rate) -> linear mel ``[..., n_mels, T]``."""
+    p = get_preset(preset)
+    window = torch.hann_window(p.win_length, periodic=True, device=x.device, dtype=x.dtype)
+    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                      window=window, center=p.center, pad_mode=p.pad_mode, return_complex=True).abs()  # [B, F, T]
+    if p.power != 1.0:
+        spec = spec.pow(p.power)
+    mel = torch.matmul(_filterbank(p).to(x.device, x.dtype), spec)  # [B, M, T]
+    return mel.reshape(*x.shape[:-1], *mel.shape[-2:])
+
+
+def normalize_mel(mel: torch.Tensor, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
+    """Linear mel -> the preset's [0, 1] scale: ``20 log10(max(floor, m)) - ref`` dB, then [-range, 0] dB -> [0, 1]."""
+    p = get_preset(preset)
+    db = 20.0 * torch.log10(mel.clamp_min(p.min_amplitude)) - p.ref_db
+    return ((db + p.dynamic_range_db) / p.dynamic_range_db).clamp(0.0, 1.0)
+
+
 def mel_spectrogram(
     waveform,
     preset: str | MelPreset = "specvqgan",
@@ -143,16 +165,7 @@ def mel_spectrogram(
         x = AF.resample(x, int(sample_rate) // g, p.sample_rate // g)
     if fixed_length:
         x = fit_length(x, round(p.clip_seconds * p.sample_rate))
-    # |STFT|^power                                              # [B, F, T]
-    window = torch.hann_window(p.win_length, periodic=True, device=x.device, dtype=x.dtype)
-    spec = torch.stft(x, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length, window=window,
-                      center=p.center, pad_mode=p.pad_mode, return_complex=True).abs()
-    if p.power != 1.0:
-        spec = spec.pow(p.power)
-    mel = torch.matmul(_filterbank(p).to(x.device, x.dtype), spec)  # [B, M, T]
-    # 20*log10(max(floor, m)) - ref, then [-range, 0] dB -> [0, 1]
-    db = 20.0 * torch.log10(mel.clamp_min(p.min_amplitude)) - p.ref_db
-    out = ((db + p.dynamic_range_db) / p.dynamic_range_db).clamp(0.0, 1.0)
+    out = normalize_mel(mel_magnitude(x, p), p)
     if fixed_length:
         out = out[..., : p.clip_frames]
     return out[0] if single else out

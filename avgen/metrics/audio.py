@@ -12,8 +12,9 @@ import torch
 
 from ..errors import AvgenError
 
-__all__ = ["MCD_CONST", "mel_cepstrum", "mcd", "dtw_path", "onset_strength", "pick_peaks", "audio_onsets",
-           "visual_onsets", "sync_error", "TimbreEmbedder", "cosine_similarity", "retrieval_accuracy"]
+__all__ = ["MCD_CONST", "linear_mel", "mel_cepstrum", "cepstrum_of_magnitude", "mcd", "dtw_path", "onset_strength",
+           "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "TimbreEmbedder", "cosine_similarity",
+           "retrieval_accuracy"]
 
 # 10 / ln(10) * sqrt(2): converts the Euclidean cepstral distance to dB (Kubichek 1993).
 MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -23,9 +24,9 @@ MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
 # Mel-cepstral distortion
 
 
-def _mel_magnitude(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan") -> torch.Tensor:
-    """|STFT| through the preset's mel filterbank: ``[n_mels, T]`` (linear magnitude, no dB normalisation)."""
-    from ..audio import get_preset, mel_filterbank
+def linear_mel(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan") -> torch.Tensor:
+    """The preset's linear mel magnitude in float64: ``[n_mels, T]`` (no dB normalisation)."""
+    from ..audio import get_preset, mel_magnitude
 
     p = get_preset(preset)
     x = torch.as_tensor(np.asarray(wav, dtype=np.float32)).reshape(-1)
@@ -33,17 +34,18 @@ def _mel_magnitude(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan")
         from ..media import resample
 
         x = torch.as_tensor(resample(x.numpy()[None], sample_rate, p.sample_rate)).reshape(-1)
-    window = torch.hann_window(p.win_length)
-    spec = torch.stft(x.double(), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
-                      window=window.double(), center=True, pad_mode="reflect", return_complex=True).abs()
-    return mel_filterbank(p).double() @ spec
+    return mel_magnitude(x.double(), p)
 
 
 def mel_cepstrum(wav, sample_rate: int, *, order: int = 24, preset: str = "specvqgan") -> np.ndarray:
     """Mel-frequency cepstra ``[T, order]`` without c0: ``c_m = (2/M) sum_k log|X_k| cos(pi m (k + 1/2) / M)``
     over the M mel-band magnitudes (a DCT-II of the log amplitude, scaled like the cepstrum of a log spectrum).
     Magnitudes are floored at 1e-5 (-100 dB)."""
-    mel = _mel_magnitude(wav, sample_rate, preset)  # [M, T]
+    return cepstrum_of_magnitude(linear_mel(wav, sample_rate, preset), order=order)
+
+
+def cepstrum_of_magnitude(mel: torch.Tensor, *, order: int = 24) -> np.ndarray:
+    """:func:`mel_cepstrum` from an already computed linear mel magnitude ``[M, T]`` (float64)."""
     m = mel.shape[0]
     if not 1 <= order < m:
         raise ValueError(f"order must be in [1, {m - 1}], got {order}")

@@ -16,9 +16,11 @@ import json
 import os
 
 import numpy as np
+import torch
 
 from ..errors import AvgenError
-from .audio import TimbreEmbedder, audio_onsets, cosine_similarity, mcd, mel_cepstrum, retrieval_accuracy
+from .audio import (TimbreEmbedder, audio_onsets, cepstrum_of_magnitude, cosine_similarity, linear_mel, mcd,
+                    retrieval_accuracy)
 from .report import make_report
 
 __all__ = ["cepstral_envelope", "evaluate_v2s"]
@@ -27,10 +29,9 @@ __all__ = ["cepstral_envelope", "evaluate_v2s"]
 def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     """Mean mel-cepstrum (c1..c24) over the frames louder than the clip's median frame: a timbre summary that
     ignores timing and silence."""
-    c = mel_cepstrum(wav, sample_rate)
-    from .audio import _mel_magnitude
-
-    energy = np.log(_mel_magnitude(wav, sample_rate).clamp_min(1e-5).numpy()).mean(0)[: len(c)]
+    mel = linear_mel(wav, sample_rate)  # one STFT for both the cepstra and the frame energies
+    c = cepstrum_of_magnitude(mel)
+    energy = torch.log(mel.clamp_min(1e-5)).mean(0).numpy()
     active = energy > np.median(energy)
     return c[active].mean(0) if active.any() else c.mean(0)
 

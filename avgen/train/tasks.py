@@ -370,16 +370,12 @@ class VocoderTask(Task):
 
     @staticmethod
     def _mels(audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(normalised [0, 1] input mel, natural-log magnitude mel for the loss), both ``[B, 80, T]``."""
-        from ..audio import get_preset, mel_filterbank, mel_spectrogram
+        """(normalised [0, 1] input mel, natural-log magnitude mel for the loss), both ``[B, 80, T]``, from one
+        STFT."""
+        from ..audio import mel_magnitude, normalize_mel
 
-        p = get_preset("specvqgan")
-        window = torch.hann_window(p.win_length, device=audio.device)
-        spec = torch.stft(audio, p.n_fft, p.hop_length, p.win_length, window, center=True, pad_mode="reflect",
-                          return_complex=True).abs()
-        log_mel = torch.log((mel_filterbank(p).to(audio) @ spec).clamp_min(1e-5))
-        mel = mel_spectrogram(audio)
-        return (mel[None] if mel.ndim == 2 else mel), log_mel  # a batch of one comes back unbatched
+        mag = mel_magnitude(audio)
+        return normalize_mel(mag), torch.log(mag.clamp_min(1e-5))
 
     def _generate(self, batch, generator):
         audio = batch["audio"]  # [B, N]
