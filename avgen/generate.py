@@ -39,7 +39,7 @@ class V2SResult:
     def save(self, path: str | os.PathLike) -> str:
         """``.wav/.flac/.mp3/.m4a``: the sound alone. ``.mp4/.mov/.mkv``: the input video with this sound track
         (the video stream is copied, not re-encoded, when the input was a file)."""
-        from .media import write_audio, write_video
+        from .media import replace_audio, write_audio, write_video
 
         p = os.fspath(path)
         ext = os.path.splitext(p)[1].lower()
@@ -47,55 +47,11 @@ class V2SResult:
             return write_audio(p, self.waveform.numpy(), self.sample_rate)
         if ext in (".mp4", ".mov", ".mkv"):
             if self.video_path is not None:
-                return _mux_audio(self.video_path, self.waveform.numpy(), self.sample_rate, p)
+                return replace_audio(self.video_path, p, self.waveform.numpy(), self.sample_rate)
             if self.frames is not None:
                 return write_video(p, self.frames, self.frames_fps, self.waveform.numpy(), self.sample_rate)
             raise AvgenError("no video to mux the sound into; save as .wav")
         raise AvgenError(f"{p}: unknown output type '{ext}' (wav, flac, mp3, m4a, mp4, mov, mkv)")
-
-
-def _mux_audio(video_path: str, waveform: np.ndarray, sample_rate: int, out_path: str) -> str:
-    """Copy the first video stream of ``video_path`` and add ``waveform`` as AAC, interleaved by time, atomically."""
-    import av
-
-    from .media import _atomic_target
-
-    tmp = _atomic_target(out_path)
-    try:
-        fmt = {".mov": "mov", ".mkv": "matroska"}.get(os.path.splitext(out_path)[1].lower(), "mp4")
-        with av.open(video_path) as src, av.open(tmp, "w", format=fmt) as dst:
-            vin = src.streams.video[0]
-            vout = dst.add_stream_from_template(vin)
-            aout = dst.add_stream("aac", rate=sample_rate, layout="mono")
-            # encode the whole track first (compressed, small), then interleave with the video packets
-            audio_packets = []
-            frame_size = 1024
-            x = np.asarray(waveform, np.float32).reshape(1, -1)
-            for start in range(0, x.shape[1], frame_size):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(x[:, start:start + frame_size]),
-                                                   format="fltp", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                audio_packets += list(aout.encode(frame))
-            audio_packets += list(aout.encode(None))
-            a = 0
-            for packet in src.demux(vin):
-                if packet.dts is None:
-                    continue
-                t = float(packet.dts * vin.time_base)
-                while a < len(audio_packets) and audio_packets[a].pts is not None and \
-                        float(audio_packets[a].pts * audio_packets[a].time_base) <= t:
-                    dst.mux(audio_packets[a])
-                    a += 1
-                packet.stream = vout
-                dst.mux(packet)
-            for packet in audio_packets[a:]:
-                dst.mux(packet)
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return out_path
 
 
 class VideoToSoundPipeline:

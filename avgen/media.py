@@ -33,6 +33,7 @@ __all__ = [
     "read_audio",
     "write_audio",
     "write_video",
+    "replace_audio",
     "VIDEO_EXTENSIONS",
     "AUDIO_EXTENSIONS",
 ]
@@ -386,6 +387,12 @@ _AUDIO_CODECS = {".wav": ("wav", None), ".flac": ("flac", "flac"), ".mp3": ("mp3
 
 
 def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> None:
+    for packet in _audio_packets(stream, audio, sample_rate):
+        container.mux(packet)
+
+
+def _audio_packets(stream, audio: np.ndarray, sample_rate: int) -> Iterator:
+    """Encode float ``[C, N]`` audio with ``stream``'s codec; yields the packets (encoder flushed at the end)."""
     av = _import_av()
     layout = "mono" if audio.shape[0] == 1 else "stereo"
     fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
@@ -403,10 +410,8 @@ def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> Non
         frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
         frame.sample_rate = sample_rate
         frame.pts = start
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode(None):
-        container.mux(packet)
+        yield from stream.encode(frame)
+    yield from stream.encode(None)
 
 
 def write_audio(path: str | os.PathLike, waveform, sample_rate: int, *, bits: int = 16) -> str:
@@ -491,6 +496,44 @@ def write_video(
                 c.mux(packet)
             if astream is not None:
                 _encode_audio(c, astream, aud, int(sample_rate))
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return p
+
+
+def replace_audio(video_path: str | os.PathLike, out_path: str | os.PathLike, audio, sample_rate: int) -> str:
+    """Write ``video_path``'s first video stream, copied without re-encoding, with ``audio`` (float ``[C, N]``) as its
+    only sound track (AAC), interleaved by time, atomically. The container follows ``out_path``'s extension
+    (.mp4, .mov, .mkv)."""
+    av = _import_av()
+    src_path, p = os.fspath(video_path), os.fspath(out_path)
+    data = _audio_2d(audio)
+    fmt = {".mov": "mov", ".mkv": "matroska"}.get(os.path.splitext(p)[1].lower(), "mp4")
+    tmp = _atomic_target(p)
+    try:
+        with _open(src_path) as src, av.open(tmp, "w", format=fmt) as dst:
+            if not src.streams.video:
+                raise NoVideoStreamError(src_path)
+            vin = src.streams.video[0]
+            vout = dst.add_stream_from_template(vin)
+            aout = dst.add_stream("aac", rate=int(sample_rate), layout="mono" if data.shape[0] == 1 else "stereo")
+            # the whole track is encoded first (compressed, small), then interleaved with the video packets
+            audio_packets = list(_audio_packets(aout, data, int(sample_rate)))
+            a = 0
+            for packet in src.demux(vin):
+                if packet.dts is None:
+                    continue
+                t = float(packet.dts * vin.time_base)
+                while a < len(audio_packets) and audio_packets[a].pts is not None and \
+                        float(audio_packets[a].pts * audio_packets[a].time_base) <= t:
+                    dst.mux(audio_packets[a])
+                    a += 1
+                packet.stream = vout
+                dst.mux(packet)
+            for packet in audio_packets[a:]:
+                dst.mux(packet)
         os.replace(tmp, p)
     finally:
         if os.path.exists(tmp):
