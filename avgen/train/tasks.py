@@ -36,6 +36,19 @@ def get_task(name: str) -> type:
     return TASKS[name]
 
 
+def lsgan_d_loss(real: list[torch.Tensor], fake: list[torch.Tensor], *, average: bool = True) -> torch.Tensor:
+    """Least-squares GAN discriminator loss over several outputs: ``sum_k mean (D_k(real) - 1)^2 + mean D_k(fake)^2``,
+    divided by the number of outputs when ``average``."""
+    loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real, fake))
+    return loss / len(real) if average else loss
+
+
+def lsgan_g_loss(fake: list[torch.Tensor], *, average: bool = True) -> torch.Tensor:
+    """Least-squares GAN generator loss: ``sum_k mean (D_k(fake) - 1)^2`` (divided by the count when ``average``)."""
+    loss = sum(((f - 1) ** 2).mean() for f in fake)
+    return loss / len(fake) if average else loss
+
+
 class Task:
     """Interface. ``batch`` is what the data loader yields (already on the right device)."""
 
@@ -125,7 +138,7 @@ class Feature2MelTask(Task):
         starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.rng)
         real_out = discriminator(mel, starts)
         fake_out = discriminator(fake.detach(), starts)
-        loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_out, fake_out)) / len(real_out)
+        loss = lsgan_d_loss(real_out, fake_out)
         return loss, {"d/loss": loss.detach()}
 
     def generator_loss(self, batch, generator, discriminator):
@@ -136,7 +149,7 @@ class Feature2MelTask(Task):
         logs = {"g/mel_l1": rec.detach()}
         if discriminator is not None:
             starts = self._unwrap(discriminator).sample_starts(mel.shape[-1], self.rng)
-            adv = sum(((f - 1) ** 2).mean() for f in discriminator(fake, starts)) / len(self._unwrap(discriminator).windows)
+            adv = lsgan_g_loss(discriminator(fake, starts))
             loss = loss + self.lcfg.lambda_adv * adv
             logs["g/adv"] = adv.detach()
         logs["g/loss"] = loss.detach()
@@ -280,7 +293,7 @@ class VarietySoundTask(Task):
         starts = self._starts(discriminator, mel.shape[-1])
         real_out = discriminator(feats, mel, starts)
         fake_out = discriminator(feats, fake.detach(), starts)
-        loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_out, fake_out)) / len(real_out)
+        loss = lsgan_d_loss(real_out, fake_out)
         return loss, {"d/loss": loss.detach()}
 
     def generator_loss(self, batch, generator, discriminator):
@@ -291,7 +304,7 @@ class VarietySoundTask(Task):
         logs = {"g/mel_mse": rec.detach(), "g/mel_l1": F.l1_loss(fake, mel).detach()}
         if discriminator is not None:
             outs = discriminator(feats, fake, self._starts(discriminator, mel.shape[-1]))
-            adv = sum(((f - 1) ** 2).mean() for f in outs) / len(outs)
+            adv = lsgan_g_loss(outs)
             loss = loss + self.lcfg.lambda_adv * adv
             logs["g/adv"] = adv.detach()
         logs["g/loss"] = loss.detach()
@@ -388,7 +401,7 @@ class VocoderTask(Task):
             audio, fake, _ = self._generate(batch, generator)
         real_logits, _ = discriminator(audio[:, None])
         fake_logits, _ = discriminator(fake.detach()[:, None])
-        loss = sum(((r - 1) ** 2).mean() + (f ** 2).mean() for r, f in zip(real_logits, fake_logits))
+        loss = lsgan_d_loss(real_logits, fake_logits, average=False)  # HiFi-GAN sums over discriminators
         return loss, {"d/loss": loss.detach()}
 
     def generator_loss(self, batch, generator, discriminator):
@@ -397,7 +410,7 @@ class VocoderTask(Task):
         mel_l1 = F.l1_loss(fake_log_mel, log_mel)
         real_logits, real_feats = discriminator(audio[:, None])
         fake_logits, fake_feats = discriminator(fake[:, None])
-        adv = sum(((f - 1) ** 2).mean() for f in fake_logits)
+        adv = lsgan_g_loss(fake_logits, average=False)
         fm = sum(F.l1_loss(f, r.detach()) for fs, rs in zip(fake_feats, real_feats) for f, r in zip(fs, rs))
         loss = self.lcfg.lambda_adv * adv + self.lcfg.lambda_fm * fm + self.lcfg.lambda_mel * mel_l1
         return loss, {"g/loss": loss.detach(), "g/mel_l1": mel_l1.detach(), "g/adv": adv.detach(),
