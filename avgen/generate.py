@@ -54,6 +54,25 @@ class V2SResult:
         raise AvgenError(f"{p}: unknown output type '{ext}' (wav, flac, mp3, m4a, mp4, mov, mkv)")
 
 
+def _chunk_starts(total: int, chunk: int, overlap: int) -> list[int]:
+    """Start offsets of chunks of ``chunk`` steps overlapping by ``overlap``; the last one ends at ``total``."""
+    return list(range(0, total - chunk, chunk - overlap)) + [total - chunk]
+
+
+def _overlap_add(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor, start: int, *,
+                 fade_in: torch.Tensor | None = None, fade_out: torch.Tensor | None = None) -> None:
+    """Add ``piece`` (last axis = time) to ``out`` at ``start`` with cross-fade weights: ``fade_in`` over its first
+    steps, ``fade_out`` over its last; ``weight`` accumulates the weights for the final normalisation."""
+    n = piece.shape[-1]
+    w = torch.ones(n)
+    if fade_in is not None:
+        w[:len(fade_in)] = fade_in
+    if fade_out is not None:
+        w[-len(fade_out):] = torch.minimum(w[-len(fade_out):], fade_out)
+    out[..., start:start + n] += piece * w
+    weight[start:start + n] += w
+
+
 class VideoToSoundPipeline:
     """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
     with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
@@ -199,19 +218,15 @@ class VideoToSoundPipeline:
             return g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
         out = torch.zeros(self.generator.n_mels, mel_frames)
         weight = torch.zeros(mel_frames)
-        starts = list(range(0, t_v - chunk, chunk - overlap)) + [t_v - chunk]
+        starts = _chunk_starts(t_v, chunk, overlap)
         fade = max(1, round(overlap / self.fps * mel_fps))
         for s in starts:
             m0 = round(s / self.fps * mel_fps)
             m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
             piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
-            w = torch.ones(m1 - m0)
-            if s > 0:  # fade in over the overlap with the previous chunk
-                w[:fade] = torch.linspace(0, 1, fade + 2)[1:-1]
-            if s != starts[-1]:  # fade out into the next chunk
-                w[-fade:] = torch.minimum(w[-fade:], torch.linspace(1, 0, fade + 2)[1:-1])
-            out[:, m0:m1] += piece * w
-            weight[m0:m1] += w
+            _overlap_add(out, weight, piece, m0,
+                         fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
+                         fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
         return out / weight.clamp_min(1e-6)
 
     @torch.no_grad()
@@ -235,21 +250,14 @@ class VideoToSoundPipeline:
             return fit_length(self._vocode_chunk(mel, generator), num_samples)
         out = torch.zeros(num_samples)
         weight = torch.zeros(num_samples)
-        step = chunk_frames - overlap_frames
-        starts = list(range(0, t - chunk_frames, step)) + [t - chunk_frames]
+        starts = _chunk_starts(t, chunk_frames, overlap_frames)
         fade = overlap_frames * hop
         for s in starts:
             wav = self._vocode_chunk(mel[:, s:s + chunk_frames], generator)[0]
             a = s * hop
-            b = min(num_samples, a + len(wav))
-            wav = wav[: b - a]
-            w = torch.ones(b - a)
-            if s > 0:
-                w[:fade] = torch.linspace(0, 1, fade)
-            if s != starts[-1]:
-                w[-fade:] = torch.minimum(w[-fade:], torch.linspace(1, 0, fade))
-            out[a:b] += wav * w
-            weight[a:b] += w
+            _overlap_add(out, weight, wav[: num_samples - a], a,
+                         fade_in=torch.linspace(0, 1, fade) if s > 0 else None,
+                         fade_out=torch.linspace(1, 0, fade) if s != starts[-1] else None)
         return (out / weight.clamp_min(1e-6))[None]
 
     def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
