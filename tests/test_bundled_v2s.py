@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from avgen.cli import EXAMPLE_V2S_REFERENCE, EXAMPLE_V2S_VIDEO
 from avgen.generate import DEFAULT_V2S_CHECKPOINT, VideoToSoundPipeline

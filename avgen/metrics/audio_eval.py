@@ -21,14 +21,10 @@ from .stats import FeatureStats, frechet_distance, inception_score, paired_kl
 __all__ = ["pair_files", "compute_mcd", "compute_timbre", "compute_sync", "compute_melception"]
 
 
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
-
-
 def pair_files(generated, reference) -> tuple[list[tuple[str, str, str]], dict]:
     """(stem, generated file, reference file) for every stem present in both folders, and counts of the rest."""
-    gen = {_stem(p): p for p in io.list_audio(generated, include_video=True)}
-    ref = {_stem(p): p for p in io.list_audio(reference, include_video=True)}
+    gen = {io.stem(p): p for p in io.list_audio(generated, include_video=True)}
+    ref = {io.stem(p): p for p in io.list_audio(reference, include_video=True)}
     common = sorted(set(gen) & set(ref))
     if not common:
         raise AvgenError(f"no file stems in common between {generated} and {reference}: paired metrics match "
@@ -110,11 +106,11 @@ def compute_sync(videos, *, audio=None, events: str | None = None, tolerance: fl
     from ..media import read_audio, read_video
 
     paths = io.list_videos(videos)
-    audio_for = {_stem(p): p for p in io.list_audio(audio, include_video=True)} if audio else {}
+    audio_for = {io.stem(p): p for p in io.list_audio(audio, include_video=True)} if audio else {}
     known = _read_events(events) if events else None
     dists, n_onsets, n_events, skipped = [], 0, 0, []
     for p in _bar(paths, "sync", progress):
-        stem = _stem(p)
+        stem = io.stem(p)
         if known is not None:
             if stem not in known:
                 raise AvgenError(f"{events}: no events for video '{stem}'")

@@ -71,7 +71,7 @@ def compute_clip_similarity(videos, *, model_name: str, weights=None, pretrained
     text_sims, audio_sims = [], []
     fixed = scorer.text_embedding([text])[0] if text is not None else None
     for p in tqdm(paths, desc="clip similarity", disable=not progress, leave=False):
-        stem = os.path.splitext(os.path.basename(os.path.normpath(p)))[0]
+        stem = io.stem(p)
         frames = io.read_frames(p, fps)
         if max_frames is not None:
             frames = frames[:max_frames]

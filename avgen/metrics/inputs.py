@@ -13,12 +13,17 @@ import numpy as np
 
 from ..errors import AvgenError
 
-__all__ = ["IMAGE_EXTS", "VIDEO_EXTS", "AUDIO_EXTS", "list_images", "list_videos", "list_audio", "file_fingerprint",
+__all__ = ["stem", "IMAGE_EXTS", "VIDEO_EXTS", "AUDIO_EXTS", "list_images", "list_videos", "list_audio", "file_fingerprint",
            "ClipSpec", "read_frames", "read_clip", "image_batches", "clip_batches"]
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
 AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac")
+
+
+def stem(path: str) -> str:
+    """A file's (or frame folder's) name without extension: the key that pairs generated and reference items."""
+    return os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
 
 
 def _walk(root: str, exts) -> list[str]:

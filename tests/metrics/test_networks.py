@@ -10,7 +10,7 @@ from avgen.errors import AvgenError, WeightsNotFoundError
 from avgen.metrics import preprocess as pp
 from avgen.metrics.networks import (EfficientNetImageExtractor, I3DExtractor, InceptionExtractor,
                                     MelceptionExtractor, is_torchscript_archive)
-from avgen.models import I3D, InceptionV3
+from avgen.models import I3D
 
 from .helpers import calibrated, i3d_weights, inception_weights
 
