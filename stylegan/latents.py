@@ -1,0 +1,46 @@
+"""Latent helpers: seeds -> z as NVIDIA's scripts draw them, coarse/mid/fine W+ layer groups, style mixing."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["z_from_seeds", "parse_range", "layer_groups", "style_mix"]
+
+
+def z_from_seeds(seeds: list[int], z_dim: int) -> torch.Tensor:
+    """[len(seeds), z_dim] float32, ``np.random.RandomState(seed).randn(z_dim)`` per seed (the convention of the
+    official gen_images.py / style_mixing.py, so seed N gives the same image there and here)."""
+    return torch.from_numpy(np.stack([np.random.RandomState(s).randn(z_dim) for s in seeds])).to(torch.float32)
+
+
+def parse_range(text: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11] (non-negative integers)."""
+    out: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    if not out:
+        raise ValueError(f"empty range {text!r}")
+    return out
+
+
+def layer_groups(num_ws: int, boundaries: tuple[int, int] = (3, 6)) -> dict[str, list[int]]:
+    """Split W+ layer indices into coarse [0, b0), mid [b0, b1) and fine [b1, num_ws).
+
+    The sound-guided video paper uses (3, 6) for 16 ws: coarse 0-2, mid 3-5, fine 6-15.
+    """
+    b0, b1 = boundaries
+    if not 0 < b0 < b1 < num_ws:
+        raise ValueError(f"boundaries {boundaries} must satisfy 0 < b0 < b1 < num_ws={num_ws}")
+    return {"coarse": list(range(0, b0)), "mid": list(range(b0, b1)), "fine": list(range(b1, num_ws))}
+
+
+def style_mix(ws_base: torch.Tensor, ws_source: torch.Tensor, layers: list[int]) -> torch.Tensor:
+    """Copy the listed W+ layers from ``ws_source`` into ``ws_base`` (both [B, num_ws, w_dim] or broadcastable)."""
+    out = ws_base.clone()
+    out[:, layers] = ws_source[:, layers].to(out.dtype)
+    return out

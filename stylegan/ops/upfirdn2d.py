@@ -1,0 +1,187 @@
+"""Upsample, pad, FIR-filter and downsample 2D images in one op (the resampling primitive of StyleGAN2/3).
+
+Per channel: (1) insert ``up - 1`` zeros after every pixel, (2) pad with zeros (negative padding crops),
+(3) convolve with the FIR filter ``f``, keeping only outputs whose footprint lies inside the padded image,
+(4) keep every ``down``-th pixel. This is ``scipy.signal.upfirdn`` in 2D. ``f`` is 2D ``[fh, fw]`` or separable 1D
+``[taps]`` (applied along x, then y); ``flip_filter=False`` means true convolution, ``True`` correlation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._plugin import get_plugin, use_cuda
+
+__all__ = ["setup_filter", "upfirdn2d", "filter2d", "upsample2d", "downsample2d", "parse_padding", "filter_size"]
+
+
+def _pair(v, what: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        v = (v, v)
+    if len(v) != 2 or not all(isinstance(i, int) and i >= 1 for i in v):
+        raise ValueError(f"{what} must be a positive int or a pair of them, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def parse_padding(padding) -> tuple[int, int, int, int]:
+    """int | [x, y] | [x0, x1, y0, y1] -> (x0, x1, y0, y1)."""
+    if isinstance(padding, int):
+        padding = [padding, padding]
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        padding = [padding[0], padding[0], padding[1], padding[1]]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], got {padding!r}")
+    return tuple(padding)
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """(width, height) of a 2D or separable filter; (1, 1) for None."""
+    if f is None:
+        return 1, 1
+    if f.ndim not in (1, 2):
+        raise ValueError(f"filter must be 1D (separable) or 2D, got shape {tuple(f.shape)}")
+    return int(f.shape[-1]), int(f.shape[0])
+
+
+def setup_filter(f, device=torch.device("cpu"), *, normalize: bool = True, flip_filter: bool = False,
+                 gain: float = 1.0, separable: bool | None = None) -> torch.Tensor:
+    """Turn taps (list / array / tensor / None) into a float32 filter: 1D separable when ``separable`` (default:
+    1D input with at least 8 taps), else 2D via the outer product; normalised to unit DC gain, then ``gain`` applied
+    (``gain ** (ndim / 2)`` per dimension, so the 2D filter has total gain ``gain``)."""
+    f = torch.as_tensor(1.0 if f is None else f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f[None]
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"filter taps must be a non-empty 1D or 2D array, got shape {tuple(f.shape)}")
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if f.ndim != (1 if separable else 2):
+        raise ValueError("a 2D filter cannot be made separable")
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f.to(device=device)
+
+
+def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
+    if x.ndim != 4:
+        raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {tuple(x.shape)}")
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    n, c, h, w = x.shape
+    upx, upy = up
+    downx, downy = down
+    px0, px1, py0, py1 = padding
+    fw, fh = filter_size(f)
+    if w * upx + px0 + px1 < fw or h * upy + py0 + py1 < fh:
+        raise ValueError(f"upfirdn2d: the padded, upsampled image ({h}x{w}) is smaller than the filter ({fh}x{fw})")
+
+    # (1) zero insertion: [N, C, H, 1, W, 1] -> pad the singleton axes -> [N, C, H*upy, W*upx]
+    x = x.reshape(n, c, h, 1, w, 1)
+    x = F.pad(x, [0, upx - 1, 0, 0, 0, upy - 1])
+    x = x.reshape(n, c, h * upy, w * upx)
+    # (2) pad (positive part) then crop (negative part)
+    x = F.pad(x, [max(px0, 0), max(px1, 0), max(py0, 0), max(py1, 0)])
+    x = x[:, :, max(-py0, 0): x.shape[2] - max(-py1, 0), max(-px0, 0): x.shape[3] - max(-px1, 0)]
+    # (3) depthwise filtering; conv2d correlates, so flip for a true convolution
+    f = (f * (gain ** (f.ndim / 2))).to(x.dtype)
+    if not flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    if f.ndim == 2:
+        x = F.conv2d(x, f[None, None].expand(c, 1, fh, fw), groups=c)
+    else:
+        x = F.conv2d(x, f[None, None, None, :].expand(c, 1, 1, fw), groups=c)  # along x
+        x = F.conv2d(x, f[None, None, :, None].expand(c, 1, fw, 1), groups=c)  # along y
+    # (4) decimate
+    return x[:, :, ::downy, ::downx]
+
+
+class _Upfirdn2dCuda(torch.autograd.Function):
+    """Forward by the CUDA kernel; the gradient is another upfirdn2d (roles of up/down swapped, filter flipped), so
+    gradients of every order run through this same Function."""
+
+    @staticmethod
+    def forward(ctx, x, f, up, down, padding, flip_filter, gain):
+        plugin = get_plugin("avgen_upfirdn2d", ["upfirdn2d.cpp", "upfirdn2d.cu"])
+        (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+        if f.ndim == 2:
+            y = plugin.upfirdn2d(x.contiguous(), f.contiguous(), upx, upy, downx, downy, px0, px1, py0, py1,
+                                 flip_filter, float(gain))
+        else:  # separable: x pass then y pass, the gain applied once
+            y = plugin.upfirdn2d(x.contiguous(), f[None, :].contiguous(), upx, 1, downx, 1, px0, px1, 0, 0,
+                                 flip_filter, 1.0)
+            y = plugin.upfirdn2d(y, f[:, None].contiguous(), 1, upy, 1, downy, 0, 0, py0, py1, flip_filter,
+                                 float(gain))
+        ctx.save_for_backward(f)
+        ctx.cfg = (tuple(x.shape), up, down, padding, flip_filter, gain)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        (f,) = ctx.saved_tensors
+        x_shape, up, down, padding, flip_filter, gain = ctx.cfg
+        return _upfirdn2d_grad(dy, f, x_shape, up, down, padding, flip_filter, gain, cuda=True), None, None, None, None, None, None
+
+
+def _upfirdn2d_grad(dy, f, x_shape, up, down, padding, flip_filter, gain, *, cuda: bool):
+    """Adjoint of upfirdn2d: the same op with up/down swapped, the filter flipped and the padding mirrored."""
+    _, _, ih, iw = x_shape
+    _, _, oh, ow = dy.shape
+    fw, fh = filter_size(f)
+    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    p = (fw - px0 - 1, iw * upx - ow * downx + px0 - upx + 1, fh - py0 - 1, ih * upy - oh * downy + py0 - upy + 1)
+    if cuda:
+        return _Upfirdn2dCuda.apply(dy, f, down, up, p, not flip_filter, gain)
+    return _upfirdn2d_ref(dy, f, down, up, p, not flip_filter, gain)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, *, up=1, down=1, padding=0, flip_filter: bool = False,
+              gain: float = 1.0, impl: str | None = None) -> torch.Tensor:
+    """Pad, upsample, FIR-filter and downsample ``x`` [N, C, H, W] (see the module docstring).
+
+    ``padding`` is in upsampled pixels: int, [x, y] or [x0, x1, y0, y1]. Output size per axis:
+    ``(in * up + pad0 + pad1 - taps + down) // down``. ``impl``: 'ref' | 'cuda' | None (``AVGEN_CUDA_OPS``).
+    """
+    up2, down2, pad4 = _pair(up, "up"), _pair(down, "down"), parse_padding(padding)
+    if f is not None and (f.dtype != torch.float32 or f.requires_grad):
+        raise ValueError("upfirdn2d: the filter must be a float32 constant (no gradient); build it with setup_filter()")
+    if use_cuda(x, impl) and x.dtype in (torch.float16, torch.float32, torch.float64):
+        if get_plugin("avgen_upfirdn2d", ["upfirdn2d.cpp", "upfirdn2d.cu"]) is not None:
+            ff = torch.ones([1, 1], dtype=torch.float32, device=x.device) if f is None else f
+            if ff.ndim == 1 and ff.shape[0] == 1:
+                ff = ff.square()[None]  # separable 1-tap -> 2D 1x1
+            return _Upfirdn2dCuda.apply(x, ff, up2, down2, pad4, flip_filter, gain)
+    return _upfirdn2d_ref(x, f, up2, down2, pad4, flip_filter, gain)
+
+
+def filter2d(x, f, *, padding=0, flip_filter=False, gain=1.0, impl=None):
+    """Filter keeping the image size (``padding`` adds to that, relative to the output)."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def upsample2d(x, f, *, up=2, padding=0, flip_filter=False, gain=1.0, impl=None):
+    """Upsample by ``up`` with the FIR filter; output exactly ``up`` times the input (plus ``padding``)."""
+    upx, upy = _pair(up, "up")
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + (fw + upx - 1) // 2, px1 + (fw - upx) // 2, py0 + (fh + upy - 1) // 2, py1 + (fh - upy) // 2]
+    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(x, f, *, down=2, padding=0, flip_filter=False, gain=1.0, impl=None):
+    """Downsample by ``down`` with the FIR filter; output exactly 1/``down`` of the input (plus ``padding``)."""
+    downx, downy = _pair(down, "down")
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2, py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
+    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
