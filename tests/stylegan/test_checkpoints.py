@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -265,3 +266,40 @@ def test_save_pretrained_round_trip_and_convert_tool(tmp_path):
         torch.testing.assert_close(G2(z), G(z))
     with pytest.raises(FileNotFoundError):
         stylegan.load(tmp_path / "missing.pkl")
+
+
+def test_generate_cli_sample_and_style_mixing_grids(tmp_path):
+    from PIL import Image
+
+    G = sg2.Generator(**SG2_KW).eval()
+    randomize_(G, torch.Generator().manual_seed(5))
+    stylegan.save_pretrained(G, tmp_path / "g")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-m", "stylegan.generate", "--checkpoint", str(tmp_path / "g"), "--seeds", "0-7",
+                        "--out", str(tmp_path / "grid.png"), "--device", "cpu"], capture_output=True, text=True, cwd=repo)
+    assert r.returncode == 0, r.stderr
+    grid = np.asarray(Image.open(tmp_path / "grid.png"))
+    assert grid.shape == (3 * 16, 3 * 16, 3)
+    # Cell 0 is seed 0 as NVIDIA's scripts draw it.
+    from stylegan.generate import to_uint8
+
+    with torch.no_grad():
+        seed0 = to_uint8(G(R.numpy_seed_z(0, 32), None, noise_mode="const"))[0]
+    assert np.abs(grid[:16, :16].astype(int) - seed0.astype(int)).max() <= 1
+    r = subprocess.run([sys.executable, "-m", "stylegan.generate", "--checkpoint", str(tmp_path / "g"), "--seeds", "0-2",
+                        "--mix-seeds", "5,6", "--mix-layers", "coarse", "--out", str(tmp_path / "mix.png"),
+                        "--device", "cpu"], capture_output=True, text=True, cwd=repo)
+    assert r.returncode == 0, r.stderr
+    mix = np.asarray(Image.open(tmp_path / "mix.png"))
+    assert mix.shape == (4 * 16, 3 * 16, 3)
+    assert (mix[:16, :16] == 255).all()  # blank corner
+    # Mixed cells differ from both parents.
+    assert not np.array_equal(mix[16:32, 16:32], mix[16:32, :16]) and not np.array_equal(mix[16:32, 16:32], mix[:16, 16:32])
+
+
+def test_layer_groups_follow_the_paper_split():
+    g = stylegan.layer_groups(16)
+    assert g == {"coarse": [0, 1, 2], "mid": [3, 4, 5], "fine": list(range(6, 16))}
+    assert stylegan.layer_groups(18, (4, 8))["mid"] == [4, 5, 6, 7]
+    with pytest.raises(ValueError):
+        stylegan.layer_groups(6, (3, 6))
