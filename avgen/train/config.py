@@ -21,14 +21,16 @@ __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_ove
 
 @dataclass
 class DataConfig:
-    kind: Literal["prepared", "specvqgan", "audio"] = "prepared"
-    path: str = ""  # prepare cache folder, SpecVQGAN root, or (audio) a folder / manifest of audio or video files
+    kind: Literal["prepared", "specvqgan", "audio", "images"] = "prepared"
+    path: str = ""  # prepare cache folder, SpecVQGAN root, (audio) a folder / manifest of audio or video files, (images) an image folder
     segment_seconds: float | None = 2.0  # random aligned crop length (prepared caches; audio: excerpt length)
     batch_size: int = 8  # per process
     num_workers: int = 0
     feature_dir: str = "feature_resnet50_dim2048_21.5fps"  # specvqgan layout only
     mel_dir: str = "melspec_10s_22050hz"
     split: str | None = None
+    resolution: int = 64  # images only: centre-crop and resize to this power of two
+    xflip: bool = False  # images only: add mirrored copies
 
 
 @dataclass

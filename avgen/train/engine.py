@@ -68,6 +68,10 @@ def build_dataset(cfg: TrainConfig, generator: torch.Generator):
 
         ds = PreparedDataset(d.path, segment_seconds=d.segment_seconds, generator=generator)
         return ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"]
+    if d.kind == "images":
+        from ..data.images import ImageFolderDataset
+
+        return ImageFolderDataset(d.path, resolution=d.resolution, xflip=d.xflip), 0, 0, "none"
     if d.kind == "audio":
         from ..data.audio_clips import AudioSegmentDataset
 
@@ -118,6 +122,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
     dataset, feature_dim, n_mels, mel_preset = build_dataset(cfg, data_gen)
     task = task_cls(cfg, feature_dim=feature_dim, n_mels=n_mels)
+    if hasattr(task, "attach_dataset"):  # tasks that measure against the training data (e.g. a FID-like score)
+        task.attach_dataset(dataset)
     G = task.build_generator()
     D = task.build_discriminator()
     opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
@@ -227,8 +233,17 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
                     writer.add_scalar(k, v, step)
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k.endswith("loss")})
             if writer is not None and step % cfg.sample_every == 0:
-                _log_samples(writer, task, micro[0], ema.module if ema else accelerator.unwrap_model(G), step,
-                             mel_preset)
+                shown = ema.module if ema else accelerator.unwrap_model(G)
+                if hasattr(task, "log_media"):  # tasks whose outputs are not mels draw their own pictures
+                    task.log_media(writer, micro[0], shown, step)
+                else:
+                    _log_samples(writer, task, micro[0], shown, step, mel_preset)
+                if hasattr(task, "evaluate"):  # periodic quality metric, also appended to run_dir/metrics.jsonl
+                    scores = task.evaluate(shown, step)
+                    for k, v in scores.items():
+                        writer.add_scalar(k, v, step)
+                    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+                        f.write(json.dumps({"step": step, **scores}) + "\n")
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
                 checkpoint(step)
             if step >= cfg.max_steps:
@@ -236,8 +251,11 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         epoch += 1
     bar.close()
     if accelerator.is_main_process:
-        _export_generator(run_dir, cfg, ema.module if ema else accelerator.unwrap_model(G), feature_dim, n_mels,
-                          getattr(dataset, "settings", None))
+        final_model = ema.module if ema else accelerator.unwrap_model(G)
+        if hasattr(task, "export"):  # a task with its own release format (e.g. stylegan folders)
+            task.export(os.path.join(run_dir, "final"), final_model, accelerator.unwrap_model(D) if D is not None else None)
+        else:
+            _export_generator(run_dir, cfg, final_model, feature_dim, n_mels, getattr(dataset, "settings", None))
         writer.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()

