@@ -134,7 +134,7 @@ def _upfirdn2d_grad(dy, f, x_shape, up, down, padding, flip_filter, gain, *, cud
     _, _, ih, iw = x_shape
     _, _, oh, ow = dy.shape
     fw, fh = filter_size(f)
-    (upx, upy), (downx, downy), (px0, px1, py0, py1) = up, down, padding
+    (upx, upy), (downx, downy), (px0, _, py0, _) = up, down, padding
     p = (fw - px0 - 1, iw * upx - ow * downx + px0 - upx + 1, fh - py0 - 1, ih * upy - oh * downy + py0 - upy + 1)
     if cuda:
         return _Upfirdn2dCuda.apply(dy, f, down, up, p, not flip_filter, gain)
