@@ -2,8 +2,8 @@
 with the loss menu compared in the sound-guided video paper, Table 3(b)).
 
 Loss = ``l2 * MSE(G(w), x) + perceptual * P(G(w), x) + latent * |w - w_avg|^2 / w_std^2 (+ clip * C(G(w)))``.
-``P`` is any callable on two [B, 3, H, W] images in [-1, 1]: pass an LPIPS network when its weights are available,
-or use :class:`EfficientNetPerceptual` (offline ImageNet features; not LPIPS). ``C`` is an optional CLIP-style loss
+``P`` is any callable on two [B, 3, H, W] images in [-1, 1]: :class:`stylegan.lpips.LPIPS` when the VGG16 weights
+are at hand, else :class:`EfficientNetPerceptual` (offline ImageNet features; not LPIPS). ``C`` is an optional CLIP-style loss
 on the image alone (e.g. ``1 - cos(CLIP(img), CLIP(text))``). Every step records MSE and the perceptual distance.
 
     python -m stylegan.projector --checkpoint G.pkl --target face.png --out proj/ --steps 500
@@ -145,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=500)
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--l2", type=float, default=1.0)
-    ap.add_argument("--perceptual", type=float, default=1.0, help="weight of the offline EfficientNet perceptual loss (0 = off)")
+    ap.add_argument("--perceptual", type=float, default=1.0, help="weight of the perceptual loss (0 = off)")
+    ap.add_argument("--lpips-vgg", default=None,
+                    help="torchvision VGG16 weights (vgg16-397923af.pth): use LPIPS as the perceptual loss (linear "
+                         "weights from the installed lpips package, or --lpips-lin); default: offline EfficientNet features")
+    ap.add_argument("--lpips-lin", default=None, help="LPIPS v0.1 linear weights (weights/v0.1/vgg.pth)")
     ap.add_argument("--latent", type=float, default=1e-3, help="weight of the |w - w_avg|^2 prior")
     ap.add_argument("--w-space", action="store_true", help="optimise one w for all layers instead of W+")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -162,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
     G = load(args.checkpoint, device=args.device).float()
     pixels = load_square_image(args.target, G.img_resolution)
     target = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
-    perceptual_fn = EfficientNetPerceptual().to(args.device) if args.perceptual > 0 else None
+    perceptual_fn = None
+    if args.perceptual > 0:
+        if args.lpips_vgg:
+            from .lpips import LPIPS
+
+            perceptual_fn = LPIPS(args.lpips_vgg, args.lpips_lin).to(args.device)
+        else:
+            perceptual_fn = EfficientNetPerceptual().to(args.device)
     res = project(G, target, steps=args.steps, lr=args.lr, l2=args.l2, perceptual=args.perceptual,
                   perceptual_fn=perceptual_fn, latent=args.latent, w_plus=not args.w_space)
     os.makedirs(args.out, exist_ok=True)
