@@ -68,6 +68,12 @@ PRESETS: dict[str, MelPreset] = {
         name="specvqgan", sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80,
         f_min=125.0, f_max=7600.0,
     ),
+    # avgen's choice for the sound-to-video audio encoders: 128 bins over the full band (the image-manipulation
+    # predecessor fed a 128-bin mel to a ResNet); not a published preset.
+    "clip128": MelPreset(
+        name="clip128", sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=128,
+        f_min=0.0, f_max=11025.0,
+    ),
 }
 
 

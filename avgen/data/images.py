@@ -10,9 +10,18 @@ import torch
 
 from ..errors import ConfigError
 
-__all__ = ["ImageFolderDataset", "IMAGE_EXTENSIONS", "load_square_image"]
+__all__ = ["ImageFolderDataset", "IMAGE_EXTENSIONS", "load_square_image", "square_crop_resize"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def _square(im, resolution: int) -> np.ndarray:
+    from PIL import Image
+
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    return np.asarray(im.resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)
 
 
 def load_square_image(path: str, resolution: int) -> np.ndarray:
@@ -20,12 +29,14 @@ def load_square_image(path: str, resolution: int) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("RGB")
-        w, h = im.size
-        s = min(w, h)
-        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-        im = im.resize((resolution, resolution), Image.LANCZOS)
-        return np.asarray(im, dtype=np.uint8)
+        return _square(im.convert("RGB"), resolution)
+
+
+def square_crop_resize(pixels: np.ndarray, resolution: int) -> np.ndarray:
+    """The same crop and resize for an in-memory [H, W, 3] uint8 picture (e.g. a video frame)."""
+    from PIL import Image
+
+    return _square(Image.fromarray(pixels), resolution)
 
 
 class ImageFolderDataset(torch.utils.data.Dataset):

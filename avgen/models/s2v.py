@@ -63,6 +63,7 @@ class AudioCLIPEncoder(nn.Module):
 
     def __init__(self, embed_dim: int = 512, width: int = 64, blocks: tuple[int, ...] = (2, 2, 2, 2)):
         super().__init__()
+        self.init_kwargs = {"embed_dim": embed_dim, "width": width, "blocks": list(blocks)}
         self.trunk = _ResNetTrunk(width, blocks)
         self.proj = nn.Linear(self.trunk.out_channels, embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(2.6593))  # log(1 / 0.07), CLIP's initial temperature
@@ -138,9 +139,14 @@ class SoundToVideo(nn.Module):
         b, t = mels.shape[:2]
         return self.encoder(mels.flatten(0, 1)).reshape(b, t, self.num_ws, self.w_dim)
 
-    def forward(self, mels: torch.Tensor, w: torch.Tensor, *, use_sound: bool = True) -> torch.Tensor:
+    def forward(self, mels: torch.Tensor, w: torch.Tensor, *, use_sound: bool = True,
+                offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """``offsets``: precomputed ``self.offsets(mels)`` (the training loss also regularises them)."""
         b, t = mels.shape[:2]
-        offs = self.offsets(mels) if use_sound else mels.new_zeros(b, t, self.num_ws, self.w_dim)
+        if not use_sound:
+            offs = mels.new_zeros(b, t, self.num_ws, self.w_dim)
+        else:
+            offs = self.offsets(mels) if offsets is None else offsets
         ws = [w + offs[:, 0]]
         state = self.rnn.init_state(b, device=w.device, dtype=w.dtype)
         for i in range(1, t):

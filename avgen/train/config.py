@@ -21,7 +21,7 @@ __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_ove
 
 @dataclass
 class DataConfig:
-    kind: Literal["prepared", "specvqgan", "audio", "images"] = "prepared"
+    kind: Literal["prepared", "specvqgan", "audio", "images", "sound_video"] = "prepared"
     path: str = ""  # prepare cache folder, SpecVQGAN root, (audio) a folder / manifest of audio or video files, (images) an image folder
     segment_seconds: float | None = 2.0  # random aligned crop length (prepared caches; audio: excerpt length)
     batch_size: int = 8  # per process
@@ -29,8 +29,11 @@ class DataConfig:
     feature_dir: str = "feature_resnet50_dim2048_21.5fps"  # specvqgan layout only
     mel_dir: str = "melspec_10s_22050hz"
     split: str | None = None
-    resolution: int = 64  # images only: centre-crop and resize to this power of two
+    resolution: int = 64  # images / sound_video: centre-crop and resize to this power of two
     xflip: bool = False  # images only: add mirrored copies
+    num_frames: int = 8  # sound_video: frames per training window
+    fps: float = 8.0  # sound_video: frame rate the videos are sampled at
+    audio_window: float = 1.0  # sound_video: seconds of audio per frame (centred on it)
 
 
 @dataclass

@@ -68,6 +68,12 @@ def build_dataset(cfg: TrainConfig, generator: torch.Generator):
 
         ds = PreparedDataset(d.path, segment_seconds=d.segment_seconds, generator=generator)
         return ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"]
+    if d.kind == "sound_video":
+        from ..data.sound_video import SoundVideoDataset
+
+        ds = SoundVideoDataset(d.path, resolution=d.resolution, num_frames=d.num_frames, fps=d.fps,
+                               audio_window=d.audio_window, generator=generator)
+        return ds, 0, 128, "clip128"
     if d.kind == "images":
         from ..data.images import ImageFolderDataset
 
@@ -198,6 +204,14 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         opt.step()
         opt.zero_grad(set_to_none=True)
         return logs_sum
+
+    if writer is not None and step == 0 and hasattr(task, "evaluate"):  # the starting point of the metric curve
+        scores = task.evaluate(ema.module if ema else accelerator.unwrap_model(G), 0)
+        for k, v in scores.items():
+            writer.add_scalar(k, v, 0)
+        if scores:
+            with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps({"step": 0, **scores}) + "\n")
 
     micro_per_step = cfg.grad_accum
     epoch = (step * micro_per_step) // len(loader)

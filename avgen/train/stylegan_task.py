@@ -162,12 +162,12 @@ class StyleGAN2Task(Task):
         loss_fake = F.softplus(logits_fake).mean()  # -log(1 - sigmoid(D(G(z))))
         loss_real = F.softplus(-logits_real).mean()  # -log sigmoid(D(x))
         loss = loss_fake + loss_real
-        logs = {"d/loss": float(loss), "d/real_score": float(logits_real.mean()), "d/fake_score": float(logits_fake.mean())}
+        logs = {"d/loss": float(loss.detach()), "d/real_score": float(logits_real.detach().mean()), "d/fake_score": float(logits_fake.detach().mean())}
         if do_r1:  # lazy R1: gamma/2 E|grad_x D(x)|^2, every r1_interval steps, scaled by the interval
             (grad,) = torch.autograd.grad(logits_real.sum(), real_in, create_graph=True)
             penalty = grad.square().sum(dim=[1, 2, 3]).mean()
             loss = loss + penalty * (self.lcfg.r1_gamma / 2) * self.lcfg.r1_interval
-            logs["d/r1_penalty"] = float(penalty)
+            logs["d/r1_penalty"] = float(penalty.detach())
         return loss, logs
 
     def generator_loss(self, batch, generator, discriminator):
@@ -176,7 +176,7 @@ class StyleGAN2Task(Task):
         device = batch["image"].device
         fake, _ = self._generate(generator, n, device, update_emas=True)
         loss = F.softplus(-discriminator(self._augment(fake), None)).mean()  # non-saturating: -log sigmoid(D(G(z)))
-        logs = {"g/loss": float(loss)}
+        logs = {"g/loss": float(loss.detach())}
         if self.lcfg.pl_weight > 0 and self.g_steps % self.lcfg.pl_interval == 0:
             # Path-length regulariser (StyleGAN2 Eq. 4): keep |J_w^T y| constant for random image-space y.
             m = max(n // self.lcfg.pl_batch_shrink, 1)
@@ -187,7 +187,7 @@ class StyleGAN2Task(Task):
             self.pl_mean = self.pl_mean.to(device).lerp(lengths.mean().detach(), self.lcfg.pl_decay)
             penalty = (lengths - self.pl_mean).square().mean()
             loss = loss + penalty * self.lcfg.pl_weight * self.lcfg.pl_interval
-            logs["g/pl_penalty"] = float(penalty)
+            logs["g/pl_penalty"] = float(penalty.detach())
         return loss, logs
 
     # -- pictures, metric, export ----------------------------------------------------------------------------------

@@ -1,0 +1,107 @@
+"""Videos with sound for the sound-to-video head.
+
+Layouts: the Landscape dataset's ``root/<class>/<clip>.mp4`` (label = class folder name, underscores as spaces) or any
+folder of videos with an audio track (label = parent folder name, or None for files directly under ``root``).
+An item is a random window of ``num_frames`` frames at ``fps``:
+``{"frames": [T, 3, R, R] in [-1, 1], "mels": [T, n_mels, L], "label": str | None, "id": str}`` where ``mels[t]`` is the
+``clip128`` mel of the ``audio_window`` seconds centred on frame t (zero audio beyond the clip's ends).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["SoundVideoDataset", "segment_mels", "list_sound_videos"]
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
+
+
+def list_sound_videos(root: str) -> list[tuple[str, str | None]]:
+    """(relative path, label) for every video under ``root``, sorted."""
+    out = []
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.lower().endswith(VIDEO_EXTENSIONS):
+                rel = os.path.relpath(os.path.join(d, f), root)
+                parent = os.path.dirname(rel)
+                out.append((rel, os.path.basename(parent).replace("_", " ") if parent else None))
+    return sorted(out)
+
+
+def segment_mels(waveform: np.ndarray, sample_rate: int, frame_times: np.ndarray, window: float,
+                 preset: str = "clip128") -> torch.Tensor:
+    """One mel per frame: the ``window`` seconds of audio centred on each time in ``frame_times`` -> [T, n_mels, L]."""
+    from ..audio import get_preset, mel_spectrogram
+
+    p = get_preset(preset)
+    wav = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(-1)
+    if sample_rate != p.sample_rate:
+        import torchaudio.functional as AF
+
+        wav = AF.resample(wav, int(sample_rate), p.sample_rate)
+    n = int(round(window * p.sample_rate))
+    pad = n  # zeros on both sides so windows at the clip's ends stay full length
+    padded = torch.nn.functional.pad(wav, (pad, pad))
+    starts = [int(round(t * p.sample_rate)) - n // 2 + pad for t in frame_times]
+    chunks = torch.stack([padded[s:s + n] for s in starts])  # [T, n]
+    return mel_spectrogram(chunks, p)  # [T, n_mels, L]
+
+
+class SoundVideoDataset(torch.utils.data.Dataset):
+    """See the module docstring. ``files`` restricts to a list of relative paths (train/held-out splits);
+    decoded clips are kept in memory when ``cache`` (small datasets)."""
+
+    def __init__(self, root: str, *, resolution: int, num_frames: int, fps: float = 8.0, audio_window: float = 1.0,
+                 files: list[str] | None = None, generator: torch.Generator | None = None, cache: bool = True,
+                 preset: str = "clip128"):
+        if not os.path.isdir(root):
+            raise ConfigError(f"data.path: '{root}' is not a folder of videos")
+        entries = list_sound_videos(root)
+        if files is not None:
+            wanted = set(files)
+            entries = [e for e in entries if e[0] in wanted]
+        if not entries:
+            raise ConfigError(f"data.path: no videos ({', '.join(VIDEO_EXTENSIONS)}) under '{root}'")
+        self.root, self.entries = root, entries
+        self.resolution, self.num_frames, self.fps = resolution, num_frames, fps
+        self.audio_window, self.preset = audio_window, preset
+        self.generator = generator or torch.Generator().manual_seed(0)
+        self.cache = cache
+        self._clips: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _decode(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
+        if i in self._clips:
+            return self._clips[i]
+        from .. import media
+        from .images import square_crop_resize
+
+        path = os.path.join(self.root, self.entries[i][0])
+        frames, _ = media.read_video(path, fps=self.fps, size=self.resolution)
+        frames = np.stack([square_crop_resize(f, self.resolution) for f in frames])
+        wav, sr = media.read_audio(path, mono=True)
+        clip = (frames, np.asarray(wav).reshape(-1), sr)
+        if self.cache:
+            self._clips[i] = clip
+        return clip
+
+    def labels(self) -> list[str | None]:
+        return [label for _, label in self.entries]
+
+    def __getitem__(self, i: int) -> dict:
+        frames, wav, sr = self._decode(i)
+        t = self.num_frames
+        if len(frames) < t:  # short clip: repeat the last frame
+            frames = np.concatenate([frames, np.repeat(frames[-1:], t - len(frames), axis=0)])
+        start = int(torch.randint(0, len(frames) - t + 1, [], generator=self.generator))
+        times = (start + np.arange(t)) / self.fps
+        video = torch.from_numpy(frames[start:start + t]).permute(0, 3, 1, 2).float() / 127.5 - 1
+        return {"frames": video, "mels": segment_mels(wav, sr, times, self.audio_window, self.preset),
+                "label": self.entries[i][1], "id": self.entries[i][0]}
