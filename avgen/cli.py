@@ -148,6 +148,33 @@ def _add_v2s(sub) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
+def _add_s2v(sub) -> None:
+    p = sub.add_parser(
+        "s2v", help="sound -> video: a StyleGAN video driven by an audio file (task: s2v checkpoints)",
+        description="Generate a video whose content and motion follow a sound, with a model trained by `avgen train` "
+                    "(task: s2v). The output mp4 carries the input audio. No sound-to-video model is bundled yet: "
+                    "--checkpoint is required.")
+    p.add_argument("audio", help="audio file (or a video's sound track)")
+    p.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv")
+    p.add_argument("--checkpoint", required=True, help="folder written by task: s2v training (config.json + s2v.safetensors)")
+    p.add_argument("--text", default=None, help="prompt: start from the sampled latent closest to it in CLIP space")
+    p.add_argument("--num-frames", type=int, default=None, help="default: audio duration x fps")
+    p.add_argument("--fps", type=float, default=None, help="default: the training fps")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trunc", type=float, default=None, help="truncation psi of the start latent (default: training's)")
+    p.add_argument("--device", default=None)
+
+
+def _run_s2v(args) -> int:
+    from .generate import sound_to_video
+
+    res = sound_to_video(args.audio, checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
+                         text=args.text, seed=args.seed, truncation_psi=args.trunc, device=args.device)
+    res.save(args.output)
+    print(f"wrote {args.output}: {len(res.frames)} frames at {res.fps:g} fps")
+    return 0
+
+
 def _read_pairs(path: str) -> list[dict]:
     import csv
     import json
@@ -221,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_prepare(sub)
     _add_train(sub)
     _add_v2s(sub)
+    _add_s2v(sub)
     _add_info(sub)
     from .metrics.cli import add_eval_parser
 
@@ -235,7 +263,7 @@ def _run_eval(args) -> int:
 
 
 _COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
-             "v2s": _run_v2s}
+             "v2s": _run_v2s, "s2v": _run_s2v}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import torch
 
 from .errors import AvgenError, WeightsNotFoundError
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound"]
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound", "sound_to_video"]
 
 DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "varietysound_foley_small")
 
@@ -333,3 +333,29 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
         _PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
     return _PIPELINES[key](video, reference, video_fps=video_fps, reference_sample_rate=reference_sample_rate,
                            seed=seed, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
+
+
+_S2V_PIPELINES: dict = {}
+
+
+def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_frames: int | None = None,
+                   fps: float | None = None, text: str | None = None, seed: int | None = None,
+                   truncation_psi: float | None = None, sample_rate: int | None = None, device=None):
+    """Generate a video whose content and motion follow ``audio`` (a path, or a waveform with ``sample_rate``).
+
+    ``checkpoint``: a folder written by ``task: s2v`` training (config.json + s2v.safetensors). No default is
+    bundled yet, so it is required. ``num_frames`` defaults to the audio's duration x ``fps`` (default: the training
+    fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space. Returns an
+    :class:`avgen.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the input audio).
+    """
+    from .sound_to_video import SoundToVideoPipeline
+
+    if checkpoint is None:
+        raise AvgenError("sound_to_video: no bundled sound-to-video model exists yet; pass checkpoint=<folder "
+                         "written by `avgen train` with task: s2v>")
+    key = (os.fspath(checkpoint), str(device))
+    if key not in _S2V_PIPELINES:
+        _S2V_PIPELINES[key] = SoundToVideoPipeline.from_pretrained(checkpoint, device=device)
+    return _S2V_PIPELINES[key](audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps, text=text, seed=seed,
+                               truncation_psi=truncation_psi)
+
