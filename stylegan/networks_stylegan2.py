@@ -375,9 +375,11 @@ class SynthesisNetwork(nn.Module):
 
 class Generator(nn.Module):
     """``G(z, c) = synthesis(mapping(z, c))``. ``synthesis_kwargs`` may be given as a dict (StyleGAN2-ADA pickles)
-    or as keywords (StyleGAN3 repository pickles)."""
+    or as keywords (StyleGAN3 repository pickles). Subclasses swap the two networks (StyleGAN3)."""
 
     architecture = "stylegan2"
+    synthesis_class: type  # SynthesisNetwork / MappingNetwork, assigned after the class body
+    mapping_class: type
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None, **more_synthesis_kwargs):
@@ -388,10 +390,10 @@ class Generator(nn.Module):
                                 img_channels=img_channels, mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
+        self.synthesis = self.synthesis_class(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
+                                              **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
+        self.mapping = self.mapping_class(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
 
     @property
     def w_avg(self) -> torch.Tensor:
@@ -402,6 +404,10 @@ class Generator(nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+
+
+Generator.synthesis_class = SynthesisNetwork
+Generator.mapping_class = MappingNetwork
 
 
 class DiscriminatorBlock(nn.Module):

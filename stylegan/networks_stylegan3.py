@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .filters import design_lowpass_filter
+from .networks_stylegan2 import Generator as _Generator2
 from .networks_stylegan2 import _check_shape
 from .ops import bias_act, filtered_lrelu
 
@@ -306,30 +307,10 @@ class SynthesisNetwork(nn.Module):
                 f"margin_size={self.margin_size}, num_fp16_res={self.num_fp16_res}")
 
 
-class Generator(nn.Module):
-    """``G(z, c) = synthesis(mapping(z, c))`` with the StyleGAN3 synthesis network."""
+class Generator(_Generator2):
+    """``G(z, c) = synthesis(mapping(z, c))`` with the StyleGAN3 mapping and synthesis networks (same constructor,
+    attributes and call signature as the StyleGAN2 generator)."""
 
     architecture = "stylegan3"
-
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 mapping_kwargs: dict | None = None, **synthesis_kwargs: Any):
-        super().__init__()
-        mapping_kwargs = dict(mapping_kwargs or {})
-        self.init_kwargs = dict(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, img_resolution=img_resolution,
-                                img_channels=img_channels, mapping_kwargs=mapping_kwargs, **synthesis_kwargs)
-        self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
-        self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws, **mapping_kwargs)
-
-    @property
-    def w_avg(self) -> torch.Tensor:
-        return self.mapping.w_avg
-
-    def forward(self, z, c=None, truncation_psi: float = 1, truncation_cutoff: int | None = None,
-                update_emas: bool = False, **synthesis_kwargs) -> torch.Tensor:
-        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                          update_emas=update_emas)
-        return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
+    synthesis_class = SynthesisNetwork
+    mapping_class = MappingNetwork
