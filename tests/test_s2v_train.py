@@ -140,3 +140,39 @@ def test_sound_to_video_api_and_cli_on_a_real_clip(s2v_parts, tmp_path, shared_s
                         "--text", "fire crackling"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     assert len(media.read_video(tmp_path / "cli.mp4")[0]) == 6
+
+
+@pytest.mark.slow
+def test_audio_encoder_training_aligns_audio_with_frames(s2v_parts, tmp_path):
+    """task s2v_audio: InfoNCE against the frozen CLIP teacher raises the matched-minus-mismatched audio/frame
+    similarity above its step-0 value; the export is an audio-encoder folder that task s2v accepts."""
+    from avgen.encoders.audio_clip import load_audio_encoder
+    from avgen.train.config import load_config
+    from avgen.train.engine import train
+    from avgen.train.s2v_audio_task import augment_mels
+
+    mels = torch.rand(3, 128, 40)
+    aug = augment_mels(mels, torch.Generator().manual_seed(0))
+    assert aug.shape == mels.shape and not torch.equal(aug, mels) and 0 <= float(aug.min()) <= float(aug.max()) <= 1
+
+    run_dir = tmp_path / "run"
+    yaml = f"""
+task: s2v_audio
+run_dir: {run_dir}
+seed: 0
+max_steps: 30
+ema_decay: null
+ckpt_every: 30
+sample_every: 15
+data: {{kind: sound_video, path: {s2v_parts / 'train'}, resolution: 16, num_frames: 4, fps: 4.0, batch_size: 4}}
+optim_g: {{lr: 0.001, betas: [0.9, 0.99]}}
+model: {{clip_model: {s2v_parts / 'avgen-tiny-clip-s2v.json'}, clip_weights: {s2v_parts / 'clip.pt'}, width: 8, blocks: [1, 1, 1, 1]}}
+loss: {{eval_path: {s2v_parts / 'train'}}}
+"""
+    (tmp_path / "a.yaml").write_text(yaml)
+    train(load_config(str(tmp_path / "a.yaml")), cpu=True)
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 15, 30]
+    assert rows[-1]["metrics/audio_frame_margin"] > rows[0]["metrics/audio_frame_margin"], rows
+    enc, cfg = load_audio_encoder(str(run_dir / "final"))
+    assert enc(torch.rand(2, 128, 87)).shape == (2, 32) and cfg["teacher"]["weights"].endswith("clip.pt")

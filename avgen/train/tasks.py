@@ -423,6 +423,6 @@ class VocoderTask(Task):
         audio, fake, _ = self._generate({"audio": batch["audio"][:1]}, generator)
         return {"real": mel_spectrogram(audio[0]), "vocoded": mel_spectrogram(fake[0])}
 # Heads in their own modules register themselves on import.
-from . import s2v_task, stylegan_task  # noqa: E402
+from . import s2v_audio_task, s2v_task, stylegan_task  # noqa: E402
 
-_SELF_REGISTERED = (stylegan_task, s2v_task)
+_SELF_REGISTERED = (stylegan_task, s2v_task, s2v_audio_task)
