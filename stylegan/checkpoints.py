@@ -180,7 +180,7 @@ def load_rosinality(path: str | os.PathLike, *, which: str = "g_ema", latent_avg
         raise CheckpointError(f"{path}: no '{which}' state dict")
     kwargs, tensors = _rosinality_to_nvidia(sd, ckpt.get("latent_avg") if isinstance(ckpt, dict) else None)
     G = sg2.Generator(**kwargs)
-    _load_tensors(G, {k: v for k, v in tensors.items()} | _fixed_buffers(G), f"{path}:{which}")
+    _load_tensors(G, tensors | _fixed_buffers(G), f"{path}:{which}")
     if not (isinstance(ckpt, dict) and ckpt.get("latent_avg") is not None):
         with torch.no_grad():
             z = torch.randn([latent_avg_samples, G.z_dim], generator=torch.Generator().manual_seed(0))

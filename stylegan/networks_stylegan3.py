@@ -18,9 +18,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .filters import design_lowpass_filter
+from .networks_stylegan2 import FullyConnectedLayer as _FullyConnectedLayer2
 from .networks_stylegan2 import Generator as _Generator2
 from .networks_stylegan2 import _check_shape
-from .ops import bias_act, filtered_lrelu
+from .ops import filtered_lrelu
 
 __all__ = ["modulated_conv2d", "FullyConnectedLayer", "MappingNetwork", "SynthesisInput", "SynthesisLayer",
            "SynthesisNetwork", "Generator"]
@@ -44,13 +45,13 @@ def modulated_conv2d(x: torch.Tensor, w: torch.Tensor, s: torch.Tensor, *, demod
     return x.reshape(n, -1, *x.shape[2:])
 
 
-class FullyConnectedLayer(nn.Module):
+class FullyConnectedLayer(_FullyConnectedLayer2):
     """Equalized-LR linear layer of StyleGAN3: ``weight_init`` scales the initial weights and ``bias_init`` (scalar or
-    per-feature) is stored divided by the learning-rate multiplier."""
+    per-feature) is stored divided by the learning-rate multiplier. The forward pass is StyleGAN2's."""
 
     def __init__(self, in_features: int, out_features: int, activation: str = "linear", bias: bool = True,
                  lr_multiplier: float = 1.0, weight_init: float = 1.0, bias_init=0.0, trainable: bool = True):
-        super().__init__()
+        nn.Module.__init__(self)
         self.in_features, self.out_features, self.activation = in_features, out_features, activation
         self.weight_gain = lr_multiplier / math.sqrt(in_features)
         self.bias_gain = lr_multiplier
@@ -63,16 +64,6 @@ class FullyConnectedLayer(nn.Module):
         else:
             self.register_buffer("weight", weight)
             self.register_buffer("bias", b)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
 
 
 class MappingNetwork(nn.Module):

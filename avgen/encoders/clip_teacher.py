@@ -42,6 +42,7 @@ class ClipTeacher(nn.Module):
         self.model.eval().requires_grad_(False)
         self.tokenizer = open_clip.get_tokenizer(model_name)
         self.model_name, self.weights, self.pretrained = model_name, weights, pretrained
+        self._text_cache: dict[str, torch.Tensor] = {}
         size = self.model.visual.image_size
         self.image_size = size if isinstance(size, int) else size[0]
         mean = getattr(self.model.visual, "image_mean", None) or _MEAN
@@ -58,8 +59,13 @@ class ClipTeacher(nn.Module):
 
     @torch.no_grad()
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(texts).to(self.mean.device)
-        return F.normalize(self.model.encode_text(tokens).float(), dim=-1)
+        """[N, D] unit vectors; each distinct text is embedded once per teacher (labels repeat every batch)."""
+        missing = sorted({t for t in texts if t not in self._text_cache})
+        if missing:
+            tokens = self.tokenizer(missing).to(self.mean.device)
+            for t, e in zip(missing, F.normalize(self.model.encode_text(tokens).float(), dim=-1)):
+                self._text_cache[t] = e.cpu()
+        return torch.stack([self._text_cache[t] for t in texts]).to(self.mean.device)
 
     def train(self, mode: bool = True):  # always frozen
         return super().train(False)

@@ -205,13 +205,17 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         opt.zero_grad(set_to_none=True)
         return logs_sum
 
-    if writer is not None and step == 0 and hasattr(task, "evaluate"):  # the starting point of the metric curve
-        scores = task.evaluate(ema.module if ema else accelerator.unwrap_model(G), 0)
+    def record_scores(model, at_step: int) -> None:
+        """The task's quality metric, to TensorBoard and appended to run_dir/metrics.jsonl."""
+        scores = task.evaluate(model, at_step)
         for k, v in scores.items():
-            writer.add_scalar(k, v, 0)
+            writer.add_scalar(k, v, at_step)
         if scores:
             with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps({"step": 0, **scores}) + "\n")
+                f.write(json.dumps({"step": at_step, **scores}) + "\n")
+
+    if writer is not None and step == 0 and hasattr(task, "evaluate"):  # the starting point of the metric curve
+        record_scores(ema.module if ema else accelerator.unwrap_model(G), 0)
 
     micro_per_step = cfg.grad_accum
     epoch = (step * micro_per_step) // len(loader)
@@ -252,12 +256,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
                     task.log_media(writer, micro[0], shown, step)
                 else:
                     _log_samples(writer, task, micro[0], shown, step, mel_preset)
-                if hasattr(task, "evaluate"):  # periodic quality metric, also appended to run_dir/metrics.jsonl
-                    scores = task.evaluate(shown, step)
-                    for k, v in scores.items():
-                        writer.add_scalar(k, v, step)
-                    with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
-                        f.write(json.dumps({"step": step, **scores}) + "\n")
+                if hasattr(task, "evaluate"):
+                    record_scores(shown, step)
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
                 checkpoint(step)
             if step >= cfg.max_steps:

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from ..errors import ConfigError
 from . import s2v_losses as L
-from .tasks import Task, register_task
+from .s2v_task import SoundVideoTask
+from .tasks import register_task
 
 __all__ = ["AudioCLIPModel", "AudioCLIPLoss", "AudioCLIPTask", "augment_mels"]
 
@@ -58,15 +58,9 @@ def augment_mels(mels: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 
 
 @register_task("s2v_audio")
-class AudioCLIPTask(Task):
+class AudioCLIPTask(SoundVideoTask):
     model_config = AudioCLIPModel
     loss_config = AudioCLIPLoss
-
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        if cfg.data.kind != "sound_video":
-            raise ConfigError("task s2v_audio needs data.kind: sound_video")
 
     def __init__(self, cfg, *, feature_dim: int, n_mels: int):
         super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
@@ -76,20 +70,11 @@ class AudioCLIPTask(Task):
         self.clip = ClipTeacher(m.clip_model, weights=m.clip_weights, pretrained=m.clip_pretrained)
         self.embed_dim = int(self.clip.model.visual.output_dim)
         self.n_mels = n_mels
-        self._eval_ds = None
-        self._text_cache: dict[str, torch.Tensor] = {}
 
     def build_generator(self) -> nn.Module:
         from ..models.s2v import AudioCLIPEncoder
 
         return AudioCLIPEncoder(embed_dim=self.embed_dim, width=self.mcfg.width, blocks=tuple(self.mcfg.blocks))
-
-    def _texts(self, labels: list[str], device) -> torch.Tensor:
-        missing = sorted({lab for lab in labels if lab not in self._text_cache})
-        if missing:
-            for lab, e in zip(missing, self.clip.encode_texts(missing)):
-                self._text_cache[lab] = e.cpu()
-        return torch.stack([self._text_cache[lab] for lab in labels]).to(device)
 
     def generator_loss(self, batch, generator, discriminator):
         mels, frames = batch["mels"], batch["frames"]  # [B, T, M, L], [B, T, 3, R, R]
@@ -108,7 +93,7 @@ class AudioCLIPTask(Task):
         if self.lcfg.text > 0 and all(lab is not None for lab in labels) and len(set(labels)) > 1:
             # One row per clip (its mean audio embedding) against the distinct labels: no duplicate negatives.
             names = sorted(set(labels))
-            text = self._texts(names, mels.device)
+            text = self.clip.encode_texts(names).to(mels.device)
             a_clip = nn.functional.normalize(a.unflatten(0, (b, t)).mean(1), dim=-1)
             logits = scale.exp().clamp(max=100) * a_clip @ text.t()
             target = torch.tensor([names.index(lab) for lab in labels], device=mels.device)
@@ -128,20 +113,14 @@ class AudioCLIPTask(Task):
         """Held-out: mean cos(audio window, its own frame) minus mean cos(audio window, other clips' frames)."""
         if not self.lcfg.eval_path:
             return {}
-        from ..data.sound_video import SoundVideoDataset
-
-        d = self.cfg.data
-        if self._eval_ds is None:
-            self._eval_ds = SoundVideoDataset(self.lcfg.eval_path, resolution=d.resolution, num_frames=d.num_frames,
-                                              fps=d.fps, audio_window=d.audio_window)
-        self._eval_ds.generator.manual_seed(0)
+        heldout = self.heldout()
         device = next(generator.parameters()).device
         self.clip.to(device)
         was_training = generator.training
         generator.eval()
         a, v, clip_id = [], [], []
-        for i in range(len(self._eval_ds)):
-            item = self._eval_ds[i]
+        for i in range(len(heldout)):
+            item = heldout[i]
             a.append(generator(item["mels"].to(device)))
             v.append(self.clip.encode_images(item["frames"].to(device)))
             clip_id += [i] * item["mels"].shape[0]

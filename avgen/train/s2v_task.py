@@ -22,7 +22,7 @@ from ..errors import ConfigError
 from . import s2v_losses as L
 from .tasks import Task, register_task
 
-__all__ = ["S2VModel", "S2VLoss", "S2VDiscriminators", "S2VTask"]
+__all__ = ["S2VModel", "S2VLoss", "S2VDiscriminators", "SoundVideoTask", "S2VTask"]
 
 
 @dataclass
@@ -62,16 +62,37 @@ class S2VDiscriminators(nn.Module):
         self.image, self.video = image, video
 
 
+class SoundVideoTask(Task):
+    """Shared by the sound-to-video tasks: ``data.kind: sound_video`` and the held-out clips of ``loss.eval_path``."""
+
+    _heldout = None
+
+    @classmethod
+    def validate(cls, cfg) -> None:
+        super().validate(cfg)
+        if cfg.data.kind != "sound_video":
+            raise ConfigError(f"task {cls.name} needs data.kind: sound_video")
+
+    def heldout(self):
+        """The ``loss.eval_path`` dataset (built once) with its window sampler reset: the same windows every time."""
+        from ..data.sound_video import SoundVideoDataset
+
+        if self._heldout is None:
+            d = self.cfg.data
+            self._heldout = SoundVideoDataset(self.lcfg.eval_path, resolution=d.resolution, num_frames=d.num_frames,
+                                              fps=d.fps, audio_window=d.audio_window)
+        self._heldout.generator.manual_seed(0)
+        return self._heldout
+
+
 @register_task("s2v")
-class S2VTask(Task):
+class S2VTask(SoundVideoTask):
     model_config = S2VModel
     loss_config = S2VLoss
 
     @classmethod
     def validate(cls, cfg) -> None:
         super().validate(cfg)
-        if cfg.data.kind != "sound_video":
-            raise ConfigError("task s2v needs data.kind: sound_video")
         for key in ("stylegan", "audio_encoder"):
             if not cfg.model.get(key):
                 raise ConfigError(f"model.{key}: required for task s2v")
@@ -92,8 +113,6 @@ class S2VTask(Task):
         self.clip = ClipTeacher(m.clip_model, weights=m.clip_weights, pretrained=m.clip_pretrained)
         self.audio_encoder, _ = load_audio_encoder(m.audio_encoder)
         self.frozen = nn.ModuleList([self.G, self.clip, self.audio_encoder])
-        self._eval_ds = None
-        self._text_cache: dict[str, torch.Tensor] = {}
 
     # -- models ----------------------------------------------------------------------------------------------------
 
@@ -135,13 +154,8 @@ class S2VTask(Task):
         mask = torch.tensor([lab is not None for lab in labels], device=device)
         if not bool(mask.any()):
             return None, mask
-        missing = sorted({lab for lab in labels if lab is not None and lab not in self._text_cache})
-        if missing:
-            for lab, e in zip(missing, self.clip.encode_texts(missing)):
-                self._text_cache[lab] = e.cpu()
-        emb = torch.stack([self._text_cache[lab] if lab is not None else torch.zeros_like(next(iter(self._text_cache.values())))
-                           for lab in labels]).to(device)
-        return emb, mask
+        emb = self.clip.encode_texts([lab if lab is not None else "" for lab in labels]).to(device)
+        return emb * mask[:, None], mask
 
     def _audio_embeddings(self, mels: torch.Tensor) -> torch.Tensor:
         b, t = mels.shape[:2]
@@ -217,20 +231,14 @@ class S2VTask(Task):
         label's text embedding (t<->v), for the model and for linear interpolation between two start latents."""
         if not self.lcfg.eval_path:
             return {}
-        from ..data.sound_video import SoundVideoDataset
-
-        d = self.cfg.data
-        if self._eval_ds is None:
-            self._eval_ds = SoundVideoDataset(self.lcfg.eval_path, resolution=d.resolution, num_frames=d.num_frames,
-                                              fps=d.fps, audio_window=d.audio_window)
         from ..models.s2v import linear_interpolation_ws
 
         device = next(generator.parameters()).device
         self._frozen_to(device)
-        self._eval_ds.generator.manual_seed(0)  # the same windows every time
+        heldout = self.heldout()
         sums = {"av": [], "tv": [], "av_interp": [], "tv_interp": []}
-        for i in range(len(self._eval_ds)):
-            item = self._eval_ds[i]
+        for i in range(len(heldout)):
+            item = heldout[i]
             mels = item["mels"][None].to(device)
             f_a = self._audio_embeddings(mels)[0]
             text, _ = self._text([item["label"]], device)

@@ -52,7 +52,8 @@ def _taps_2d(taps):
     return k / k.sum()
 
 
-def sg2_mapping(T, z, num_layers, num_ws, psi=1.0):
+def mapping(T, z, num_layers, num_ws, psi=1.0):
+    """Both generations: pixel norm, lrelu FC layers at lr 0.01, broadcast, truncation towards w_avg."""
     x = pixel_norm(z)
     for i in range(num_layers):
         x = fc(x, T[f"mapping.fc{i}.weight"], T[f"mapping.fc{i}.bias"], lr=0.01, act="lrelu")
@@ -189,14 +190,6 @@ def sg3_synthesis(T, ws, *, img_resolution, num_layers, num_critical, margin_siz
                       out_size=cur["size"], in_rate=prev["rate"], out_rate=cur["rate"], up_taps_per=None,
                       conv_kernel=conv_kernel)
     return x * output_scale
-
-
-def sg3_mapping(T, z, num_layers, num_ws, psi=1.0):
-    x = pixel_norm(z)
-    for i in range(num_layers):
-        x = fc(x, T[f"mapping.fc{i}.weight"], T[f"mapping.fc{i}.bias"], lr=0.01, act="lrelu")
-    ws = x[:, None].repeat(1, num_ws, 1)
-    return T["mapping.w_avg"] + psi * (ws - T["mapping.w_avg"])
 
 
 def numpy_seed_z(seed: int, z_dim: int) -> torch.Tensor:

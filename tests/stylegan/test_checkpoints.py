@@ -54,7 +54,7 @@ def test_stylegan2_pickle_matches_reference(tmp_path):
     z = R.numpy_seed_z(0, 32).repeat(1, 1)
     z = torch.cat([z, R.numpy_seed_z(1, 32)])
     with torch.no_grad():
-        expected = R.sg2_synthesis(T, R.sg2_mapping(T, z.double(), 2, nets["G_ema"].num_ws, psi=0.7), 16).float()
+        expected = R.sg2_synthesis(T, R.mapping(T, z.double(), 2, nets["G_ema"].num_ws, psi=0.7), 16).float()
         got = nets["G_ema"](z, None, truncation_psi=0.7, noise_mode="const")
     assert got.shape == (2, 3, 16, 16)
     assert (got - expected).abs().max() <= 1e-3, float((got - expected).abs().max())
@@ -75,7 +75,7 @@ def test_stylegan3_pickle_matches_reference(tmp_path, config):
     T = {k: v.double() for k, v in G.state_dict().items()}
     z = torch.cat([R.numpy_seed_z(s, 16) for s in (0, 1, 2)])
     with torch.no_grad():
-        ws = R.sg3_mapping(T, z.double(), 2, 6, psi=0.5)
+        ws = R.mapping(T, z.double(), 2, 6, psi=0.5)
         expected = R.sg3_synthesis(T, ws, img_resolution=16, num_layers=4, num_critical=2, margin_size=4,
                                    channel_base=512, channel_max=32, img_channels=3).float()
         got = G_loaded.synthesis(G_loaded.mapping(z, None, truncation_psi=0.5), noise_mode="const")
