@@ -176,3 +176,70 @@ loss: {{eval_path: {s2v_parts / 'train'}}}
     assert rows[-1]["metrics/audio_frame_margin"] > rows[0]["metrics/audio_frame_margin"], rows
     enc, cfg = load_audio_encoder(str(run_dir / "final"))
     assert enc(torch.rand(2, 128, 87)).shape == (2, 32) and cfg["teacher"]["weights"].endswith("clip.pt")
+
+
+@pytest.mark.slow
+def test_s2v_resumes_after_kill_in_a_two_process_accelerate_run(s2v_parts, tmp_path):
+    """A single-process run killed hard after its first checkpoint resumes under `accelerate launch` with two
+    processes (gloo on CPU); both replicas end with identical parameters."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from safetensors.torch import load_file
+
+    from avgen.train.checkpoint import latest_checkpoint, load_checkpoint
+    from tests.conftest import REPO
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    _config(s2v_parts, run_dir, 200)
+    cfg = str(tmp_path / "s2v.yaml")
+    fast = ["ckpt_every=6", "sample_every=1000", "loss.eval_path="]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    log = open(tmp_path / "first.log", "w")  # a file, not a pipe: a full pipe would stall the trainer
+    proc = subprocess.Popen([sys.executable, "-m", "avgen.train", "--config", cfg, "--cpu", *fast], cwd=REPO,
+                            stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.time() + 300
+    while latest_checkpoint(str(run_dir)) is None and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.close()
+    saved = latest_checkpoint(str(run_dir))
+    assert saved is not None, (tmp_path / "first.log").read_text()[-2000:]
+    assert not (run_dir / "final").exists()
+    step = load_checkpoint(saved)["step"]
+
+    prefix = str(tmp_path / "weights")
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m",
+           "tests.helpers.train_and_dump", cfg, prefix, *fast, f"max_steps={step + 4}"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=400)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed from" in r.stdout + r.stderr and os.path.basename(saved) in r.stdout + r.stderr
+    w0, w1 = load_file(prefix + "_rank0.safetensors"), load_file(prefix + "_rank1.safetensors")
+    assert w0.keys() == w1.keys() and any(k.startswith("D.video.") for k in w0)
+    # parameters stay identical; BatchNorm running statistics (E_a's trunk) are per process between forwards
+    differ = [k for k in w0 if not torch.equal(w0[k], w1[k])]
+    assert all(k.endswith(("running_mean", "running_var")) for k in differ), differ
+    assert load_checkpoint(latest_checkpoint(str(run_dir)))["step"] == step + 4
+    assert (run_dir / "final" / "s2v.safetensors").is_file()
+
+
+def test_s2v_configs_validate():
+    """The shipped s2v configs load; the s2v ones refuse to start without their frozen parts."""
+    from avgen.errors import ConfigError
+    from avgen.train.config import load_config
+    from tests.conftest import REPO
+
+    d = os.path.join(REPO, "configs", "s2v")
+    for name in ("landscape_audio.yaml", "default_audio.yaml"):
+        assert load_config(os.path.join(d, name)).task == "s2v_audio"
+    for name in ("landscape.yaml", "default_s2v.yaml"):
+        with pytest.raises(ConfigError, match="model.stylegan"):
+            load_config(os.path.join(d, name))
+        cfg = load_config(os.path.join(d, name), ["model.stylegan=G.pkl", "model.audio_encoder=enc"])
+        assert cfg.task == "s2v" and cfg.data.kind == "sound_video"
+    assert load_config(os.path.join(d, "default_stylegan.yaml")).data.resolution == 64

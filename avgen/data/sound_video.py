@@ -35,7 +35,8 @@ def list_sound_videos(root: str) -> list[tuple[str, str | None]]:
 
 def segment_mels(waveform: np.ndarray, sample_rate: int, frame_times: np.ndarray, window: float,
                  preset: str = "clip128") -> torch.Tensor:
-    """One mel per frame: the ``window`` seconds of audio centred on each time in ``frame_times`` -> [T, n_mels, L]."""
+    """One mel per frame: the ``window`` seconds of audio centred on each time in ``frame_times`` -> [T, n_mels, L].
+    Audio before the start or past the end (frames beyond the sound) is silence."""
     from ..audio import get_preset, mel_spectrogram
 
     p = get_preset(preset)
@@ -46,7 +47,8 @@ def segment_mels(waveform: np.ndarray, sample_rate: int, frame_times: np.ndarray
         wav = AF.resample(wav, int(sample_rate), p.sample_rate)
     n = int(round(window * p.sample_rate))
     pad = n  # zeros on both sides so windows at the clip's ends stay full length
-    padded = torch.nn.functional.pad(wav, (pad, pad))
+    last = int(round(max(frame_times, default=0.0) * p.sample_rate)) + n  # and up to the last frame's window
+    padded = torch.nn.functional.pad(wav, (pad, pad + max(0, last - len(wav))))
     starts = [int(round(t * p.sample_rate)) - n // 2 + pad for t in frame_times]
     chunks = torch.stack([padded[s:s + n] for s in starts])  # [T, n]
     return mel_spectrogram(chunks, p)  # [T, n_mels, L]

@@ -140,8 +140,10 @@ class SoundToVideo(nn.Module):
         return self.encoder(mels.flatten(0, 1)).reshape(b, t, self.num_ws, self.w_dim)
 
     def forward(self, mels: torch.Tensor, w: torch.Tensor, *, use_sound: bool = True,
-                offsets: torch.Tensor | None = None) -> torch.Tensor:
-        """``offsets``: precomputed ``self.offsets(mels)`` (the training loss also regularises them)."""
+                offsets: torch.Tensor | None = None, return_offsets: bool = False):
+        """``offsets``: precomputed ``self.offsets(mels)``. ``return_offsets``: also return the E_a offsets
+        [B, T, num_ws, w_dim] (the training loss regularises them; one call keeps DistributedDataParallel's
+        gradient sync)."""
         b, t = mels.shape[:2]
         if not use_sound:
             offs = mels.new_zeros(b, t, self.num_ws, self.w_dim)
@@ -152,7 +154,8 @@ class SoundToVideo(nn.Module):
         for i in range(1, t):
             nxt, state = self.rnn.step(ws[-1], offs[:, i - 1], state)
             ws.append(nxt)
-        return torch.stack(ws, dim=1)  # [B, T, num_ws, w_dim]
+        ws = torch.stack(ws, dim=1)  # [B, T, num_ws, w_dim]
+        return (ws, offs) if return_offsets else ws
 
 
 class VideoPatchDiscriminator(nn.Module):

@@ -55,11 +55,16 @@ class S2VLoss:
 
 
 class S2VDiscriminators(nn.Module):
-    """The image discriminator (per frame) and the video discriminator (3-D patches) as one module."""
+    """The image discriminator (per frame) and the video discriminator (3-D patches) as one module; one forward
+    runs both, so every parameter takes part in each call (as DistributedDataParallel expects)."""
 
     def __init__(self, image: nn.Module, video: nn.Module):
         super().__init__()
         self.image, self.video = image, video
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """clips [B, T, 3, R, R] -> per-frame logits [B*T, 1] and patch logits [B, 1, T', H', W']."""
+        return self.image(clips.flatten(0, 1), None), self.video(clips.transpose(1, 2))
 
 
 class SoundVideoTask(Task):
@@ -166,8 +171,7 @@ class S2VTask(SoundVideoTask):
 
     def _fake(self, model, mels):
         w = self._start_latents(mels.shape[0], mels.device)
-        offsets = model.offsets(mels)
-        ws = model(mels, w, offsets=offsets)
+        ws, offsets = model(mels, w, return_offsets=True)
         return ws, offsets, self._render(ws)
 
     def discriminator_loss(self, batch, generator, discriminator):
@@ -175,9 +179,10 @@ class S2VTask(SoundVideoTask):
         self._frozen_to(mels.device)
         with torch.no_grad():
             _, _, fake = self._fake(generator, mels)
-        D = discriminator.module if hasattr(discriminator, "module") else discriminator
-        loss_img = L.nonsaturating_d_loss(D.image(real.flatten(0, 1), None), D.image(fake.flatten(0, 1), None))
-        loss_vid = L.nonsaturating_d_loss(D.video(real.transpose(1, 2)), D.video(fake.transpose(1, 2)))
+        img_real, vid_real = discriminator(real)
+        img_fake, vid_fake = discriminator(fake)
+        loss_img = L.nonsaturating_d_loss(img_real, img_fake)
+        loss_vid = L.nonsaturating_d_loss(vid_real, vid_fake)
         loss = loss_img + loss_vid
         return loss, {"d/loss": float(loss.detach()), "d/image": float(loss_img.detach()),
                       "d/video": float(loss_vid.detach())}
@@ -201,15 +206,11 @@ class S2VTask(SoundVideoTask):
         cons = L.latent_consistency_loss(ws)
         reg = L.encoder_regularizer(offsets)
         loss = loss + lc.consistency * cons + lc.encoder_reg * reg
-        D = discriminator.module if hasattr(discriminator, "module") else discriminator
-        if lc.image_adv > 0:
-            adv_img = L.nonsaturating_g_loss(D.image(fake.flatten(0, 1), None))
-            loss = loss + lc.image_adv * adv_img
-            logs["g/image_adv"] = float(adv_img.detach())
-        if lc.video_adv > 0:
-            adv_vid = L.nonsaturating_g_loss(D.video(fake.transpose(1, 2)))
-            loss = loss + lc.video_adv * adv_vid
-            logs["g/video_adv"] = float(adv_vid.detach())
+        if lc.image_adv > 0 or lc.video_adv > 0:
+            img_fake, vid_fake = discriminator(fake)
+            adv_img, adv_vid = L.nonsaturating_g_loss(img_fake), L.nonsaturating_g_loss(vid_fake)
+            loss = loss + lc.image_adv * adv_img + lc.video_adv * adv_vid
+            logs.update({"g/image_adv": float(adv_img.detach()), "g/video_adv": float(adv_vid.detach())})
         logs.update({"g/loss": float(loss.detach()), "g/consistency": float(cons.detach()), "g/encoder_reg": float(reg.detach())})
         return loss, logs
 
