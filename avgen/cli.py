@@ -152,12 +152,16 @@ def _add_s2v(sub) -> None:
     p = sub.add_parser(
         "s2v", help="sound -> video: a StyleGAN video driven by an audio file (task: s2v checkpoints)",
         description="Generate a video whose content and motion follow a sound, with a model trained by `avgen train` "
-                    "(task: s2v). The output mp4 carries the input audio. No sound-to-video model is bundled yet: "
-                    "--checkpoint is required.")
+                    "(task: s2v) or, by default, the bundled 64x64 nature-scenes model (lake / forest / flowers; "
+                    "a small demonstration model, see docs/s2v.md). The output mp4 carries the input audio.")
     p.add_argument("audio", help="audio file (or a video's sound track)")
     p.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv")
-    p.add_argument("--checkpoint", required=True, help="folder written by task: s2v training (config.json + s2v.safetensors)")
+    p.add_argument("--checkpoint", default=None,
+                   help="folder written by task: s2v training (config.json + s2v.safetensors); default: the bundled model")
     p.add_argument("--text", default=None, help="prompt: start from the sampled latent closest to it in CLIP space")
+    p.add_argument("--mix-seed", type=int, default=None,
+                   help="style mixing: take the --mix-levels W+ groups of the start latent from this seed")
+    p.add_argument("--mix-levels", default="fine", help="comma-separated subset of coarse,mid,fine (default: fine)")
     p.add_argument("--num-frames", type=int, default=None, help="default: audio duration x fps")
     p.add_argument("--fps", type=float, default=None, help="default: the training fps")
     p.add_argument("--seed", type=int, default=0)
@@ -169,7 +173,9 @@ def _run_s2v(args) -> int:
     from .generate import sound_to_video
 
     res = sound_to_video(args.audio, checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
-                         text=args.text, seed=args.seed, truncation_psi=args.trunc, device=args.device)
+                         text=args.text, seed=args.seed, truncation_psi=args.trunc, mix_seed=args.mix_seed,
+                         mix_levels=tuple(x.strip() for x in args.mix_levels.split(",") if x.strip()),
+                         device=args.device)
     res.save(args.output)
     print(f"wrote {args.output}: {len(res.frames)} frames at {res.fps:g} fps")
     return 0

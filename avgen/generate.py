@@ -19,9 +19,12 @@ import torch
 
 from .errors import AvgenError, WeightsNotFoundError
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound", "sound_to_video"]
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound",
+           "sound_to_video", "edit_video"]
 
 DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "varietysound_foley_small")
+# The bundled sound-to-video default: 64x64 nature scenes (lake / forest / flowers), see its MANIFEST.md.
+DEFAULT_S2V_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "s2v_default")
 
 
 @dataclass
@@ -338,24 +341,75 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
 _S2V_PIPELINES: dict = {}
 
 
-def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_frames: int | None = None,
-                   fps: float | None = None, text: str | None = None, seed: int | None = None,
-                   truncation_psi: float | None = None, sample_rate: int | None = None, device=None):
-    """Generate a video whose content and motion follow ``audio`` (a path, or a waveform with ``sample_rate``).
-
-    ``checkpoint``: a folder written by ``task: s2v`` training (config.json + s2v.safetensors). No default is
-    bundled yet, so it is required. ``num_frames`` defaults to the audio's duration x ``fps`` (default: the training
-    fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space. Returns an
-    :class:`avgen.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the input audio).
-    """
+def _s2v_pipeline(checkpoint, device):
     from .sound_to_video import SoundToVideoPipeline
 
-    if checkpoint is None:
-        raise AvgenError("sound_to_video: no bundled sound-to-video model exists yet; pass checkpoint=<folder "
-                         "written by `avgen train` with task: s2v>")
-    key = (os.fspath(checkpoint), str(device))
+    key = (os.fspath(checkpoint if checkpoint is not None else DEFAULT_S2V_CHECKPOINT), str(device))
     if key not in _S2V_PIPELINES:
-        _S2V_PIPELINES[key] = SoundToVideoPipeline.from_pretrained(checkpoint, device=device)
-    return _S2V_PIPELINES[key](audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps, text=text, seed=seed,
-                               truncation_psi=truncation_psi)
+        _S2V_PIPELINES[key] = SoundToVideoPipeline.from_pretrained(key[0], device=device)
+    return _S2V_PIPELINES[key]
 
+
+def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_frames: int | None = None,
+                   fps: float | None = None, text: str | None = None, seed: int | None = None,
+                   truncation_psi: float | None = None, sample_rate: int | None = None,
+                   mix_seed: int | None = None, mix_levels: tuple[str, ...] = ("fine",), device=None):
+    """Generate a video whose content and motion follow ``audio`` (a path, or a waveform with ``sample_rate``).
+
+    ``checkpoint``: a folder written by ``task: s2v`` training (config.json + s2v.safetensors); default: the bundled
+    64x64 nature-scenes model (:data:`DEFAULT_S2V_CHECKPOINT`). ``num_frames`` defaults to the audio's duration x
+    ``fps`` (default: the training fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space.
+    ``mix_seed`` / ``mix_levels``: style mixing -- those W+ groups (coarse/mid/fine) come from another seed's latent.
+    Returns an :class:`avgen.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the
+    input audio).
+    """
+    return _s2v_pipeline(checkpoint, device)(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps,
+                                             text=text, seed=seed, truncation_psi=truncation_psi, mix_seed=mix_seed,
+                                             mix_levels=mix_levels)
+
+
+def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None, audio=None,
+               sample_rate: int | None = None, levels: tuple[str, ...] = ("coarse", "mid", "fine"),
+               steps: int = 60, strength: float = 1.0, invert_steps: int = 150, fps: float | None = None,
+               max_frames: int | None = 64, seed: int | None = None, progress: bool = True, device=None):
+    """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (see :mod:`avgen.video_editing`).
+
+    ``source``: an :class:`~avgen.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real image
+    / video (path or uint8 array), inverted first with the stylegan projector (``invert_steps`` for the first frame,
+    a quarter of that for each later one). With ``audio`` and a single image, the image is inverted and the sound
+    drives it (sound-guided editing of a real image) before the text edit. ``levels``: the W+ groups the edit may
+    change. ``strength`` scales the optimised offset (1 = as optimised; 0 = no edit). Returns an
+    :class:`avgen.video_editing.EditResult` with the edited and original frames and their CLIP similarity to
+    ``text``.
+    """
+    from .sound_to_video import S2VResult
+    from .video_editing import (EditResult, as_frames, clip_similarity, invert_frames, levels_to_layers, render,
+                                text_edit_ws)
+
+    if not text:
+        raise AvgenError("edit_video: text= is required (the edit prompt)")
+    pipe = _s2v_pipeline(checkpoint, device)
+    G, clip = pipe.G, pipe.clip()
+    gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+    wav = sr = None
+    if isinstance(source, S2VResult):
+        ws, rate, wav, sr = source.ws, source.fps, source.audio, source.sample_rate
+    else:
+        frames, rate, wav, sr = as_frames(source, G.img_resolution, fps=fps, max_frames=max_frames)
+        ws = invert_frames(G, frames, steps=invert_steps, generator=gen, progress=progress)
+        if audio is not None:
+            if len(frames) != 1:
+                raise AvgenError("edit_video: audio= drives a single inverted image; pass an image, not a video")
+            res = pipe(audio, sample_rate=sample_rate, fps=fps, seed=seed, start_ws=ws[:1])
+            ws, rate, wav, sr = res.ws, res.fps, res.audio, res.sample_rate
+    rate = float(rate or pipe.config["data"]["fps"])
+    torch.manual_seed(0 if seed is None else int(seed))  # the frame subsets the edit samples
+    _, delta = text_edit_ws(G, clip, ws, text, layers=levels_to_layers(pipe.groups, levels), steps=steps,
+                                 progress=progress)
+    delta = delta * float(strength)
+    edited = ws.to(delta.device) + delta
+    original = render(G, ws)
+    frames_out = render(G, edited)
+    return EditResult(frames=frames_out, original=original, fps=rate, ws=edited.cpu(), delta=delta.cpu(),
+                      clip_before=clip_similarity(clip, original, text),
+                      clip_after=clip_similarity(clip, frames_out, text), audio=wav, sample_rate=sr)

@@ -99,10 +99,19 @@ class SoundToVideoPipeline:
         best = int((img @ clip.encode_texts([text])[0]).argmax())
         return ws[best:best + 1]
 
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """W+ layer indices of the coarse / mid / fine groups the recurrent blocks were trained with."""
+        return {k: list(v) for k, v in self.config["groups"].items()}
+
     @torch.no_grad()
     def __call__(self, audio, *, sample_rate: int | None = None, num_frames: int | None = None,
                  fps: float | None = None, text: str | None = None, seed: int | None = None,
-                 truncation_psi: float | None = None, use_sound: bool = True) -> S2VResult:
+                 truncation_psi: float | None = None, use_sound: bool = True, mix_seed: int | None = None,
+                 mix_levels: tuple[str, ...] = ("fine",), start_ws: torch.Tensor | None = None) -> S2VResult:
+        """``mix_seed``: style mixing at generation -- the ``mix_levels`` groups (coarse/mid/fine) of the start
+        latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
+        an inverted real image)."""
         from .data.sound_video import segment_mels
         from .media import read_audio
         from stylegan.generate import to_uint8
@@ -121,7 +130,20 @@ class SoundToVideoPipeline:
         mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", "clip128"))
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         psi = self.config.get("truncation_psi", 0.7) if truncation_psi is None else truncation_psi
-        w = self.start_latent(text=text, generator=gen, truncation_psi=psi)
+        if start_ws is not None:
+            if tuple(start_ws.shape) != (1, self.G.num_ws, self.G.w_dim):
+                raise AvgenError(f"start_ws must be [1, {self.G.num_ws}, {self.G.w_dim}], got {tuple(start_ws.shape)}")
+            w = start_ws.to(self.device, torch.float32)
+        else:
+            w = self.start_latent(text=text, generator=gen, truncation_psi=psi)
+        if mix_seed is not None:
+            from stylegan import style_mix
+
+            from .video_editing import levels_to_layers
+
+            z = torch.randn([1, self.G.z_dim], generator=torch.Generator().manual_seed(int(mix_seed)))
+            w = style_mix(w, self.G.mapping(z.to(self.device), None, truncation_psi=psi),
+                          levels_to_layers(self.groups, mix_levels))
         ws = self.model(mels[None].to(self.device), w, use_sound=use_sound)[0]  # [T, num_ws, w_dim]
         frames = np.concatenate([to_uint8(self.G.synthesis(ws[i:i + 16], noise_mode="const"))
                                  for i in range(0, t, 16)])

@@ -76,10 +76,12 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
             perceptual: float = 1.0, perceptual_fn: ImageLoss | None = None, latent: float = 1e-3,
             clip: float = 0.0, clip_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
             w_plus: bool = True, noise_start: float = 0.05, noise_ramp: float = 0.75, w_avg_samples: int = 4096,
-            generator: torch.Generator | None = None, progress: bool = True) -> ProjectionResult:
+            init_ws: torch.Tensor | None = None, generator: torch.Generator | None = None,
+            progress: bool = True) -> ProjectionResult:
     """Optimise W (``w_plus=False``) or W+ for ``target`` [1 or 3, H, W] / [1, 3, H, W] in [-1, 1].
 
-    Starts at ``w_avg`` (estimated from ``w_avg_samples`` mapped z), adds decaying latent noise for the first
+    Starts at ``w_avg`` (estimated from ``w_avg_samples`` mapped z) or at ``init_ws`` [1, num_ws, w_dim] (W+ only;
+    e.g. the previous frame's result when inverting a video), adds decaying latent noise for the first
     ``noise_ramp`` of the steps, and ramps the learning rate up/down (cosine) like the official projector.
     """
     from tqdm.auto import tqdm
@@ -100,7 +102,12 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
         w = G.mapping(z, None)[:, :1]  # [N, 1, w_dim]
         w_avg = w.mean(0, keepdim=True)
         w_std = float((w - w_avg).square().sum() / max(w_avg_samples, 1)) ** 0.5  # RMS distance from w_avg
-    ws = w_avg.repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)
+    if init_ws is not None:
+        if not w_plus or tuple(init_ws.shape) != (1, G.num_ws, G.w_dim):
+            raise ValueError(f"init_ws must be [1, {G.num_ws}, {G.w_dim}] with w_plus=True, got {tuple(init_ws.shape)}")
+        ws = init_ws.detach().to(device, torch.float32).clone().requires_grad_(True)
+    else:
+        ws = w_avg.repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr, betas=(0.9, 0.999))
     history: list[dict] = []
     for step in tqdm(range(steps), desc="project", disable=not progress, file=sys.stderr):
