@@ -8,9 +8,7 @@ import pytest
 import torch
 
 from avgen.errors import AvgenError
-
-TINY_CLIP = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8},
-             "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+from tests.test_s2v_train import TINY_CLIP
 
 
 @pytest.fixture(scope="module")
