@@ -181,6 +181,7 @@ loss: {{eval_path: {s2v_parts / 'train'}}}
     (tmp_path / "a.yaml").write_text(yaml)
     train(load_config(str(tmp_path / "a.yaml")), cpu=True)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    print([(r["step"], round(r["metrics/audio_frame_margin"], 4)) for r in rows])
     assert [r["step"] for r in rows] == [0, 15, 30]
     assert rows[-1]["metrics/audio_frame_margin"] > rows[0]["metrics/audio_frame_margin"], rows
     enc, cfg = load_audio_encoder(str(run_dir / "final"))
