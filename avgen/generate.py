@@ -403,9 +403,8 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
             res = pipe(audio, sample_rate=sample_rate, fps=fps, seed=seed, start_ws=ws[:1])
             ws, rate, wav, sr = res.ws, res.fps, res.audio, res.sample_rate
     rate = float(rate or pipe.config["data"]["fps"])
-    torch.manual_seed(0 if seed is None else int(seed))  # the frame subsets the edit samples
     _, delta = text_edit_ws(G, clip, ws, text, layers=levels_to_layers(pipe.groups, levels), steps=steps,
-                                 progress=progress)
+                            generator=gen, progress=progress)
     delta = delta * float(strength)
     edited = ws.to(delta.device) + delta
     original = render(G, ws)

@@ -90,15 +90,18 @@ def invert_frames(G, frames: np.ndarray, *, steps: int = 200, follow_steps: int 
 
 
 def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], steps: int = 60, lr: float = 0.05,
-                 l2: float = 0.5, batch: int = 8, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                 l2: float = 0.5, batch: int = 8, generator: torch.Generator | None = None,
+                 progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One offset on ``layers`` of W+, shared by all frames of ``ws`` [T, num_ws, w_dim], moving the frames towards
-    ``text`` (see the module docstring). Returns (edited ws, delta [1, num_ws, w_dim])."""
+    ``text`` (see the module docstring); ``generator`` draws the frame subsets. Returns (edited ws, delta
+    [1, num_ws, w_dim])."""
     from tqdm.auto import tqdm
 
     if not layers:
         raise AvgenError("text edit: no W+ layers selected")
     device = next(G.parameters()).device
     ws = ws.to(device, torch.float32)
+    gen = generator or torch.Generator().manual_seed(0)
     _, scale = w_std(G)
     mask = torch.zeros([1, G.num_ws, 1], device=device)
     mask[:, layers] = 1
@@ -107,7 +110,7 @@ def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], ste
     opt = torch.optim.Adam([delta], lr=lr * scale)
     for _ in tqdm(range(steps), desc="text edit", disable=not progress, file=sys.stderr):
         # A random subset of frames per step keeps the cost flat for long videos.
-        idx = torch.randperm(len(ws))[:batch].to(device)
+        idx = torch.randperm(len(ws), generator=gen)[:batch].to(device)
         img = G.synthesis(ws[idx] + delta * mask, noise_mode="const")
         sim = clip.encode_images(img) @ target
         loss = (1 - sim).mean() + l2 * (delta * mask).square().sum(-1).mean() / scale ** 2
