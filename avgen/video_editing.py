@@ -20,7 +20,7 @@ import torch
 
 from .errors import AvgenError
 
-__all__ = ["EditResult", "invert_frames", "text_edit_ws", "w_std"]
+__all__ = ["EditResult", "invert_frames", "text_edit_ws", "render", "clip_similarity", "levels_to_layers", "as_frames"]
 
 LEVELS = ("coarse", "mid", "fine")
 
@@ -58,16 +58,6 @@ class EditResult:
         return write_video(p, self.frames, self.fps, audio, self.sample_rate)
 
 
-@torch.no_grad()
-def w_std(G, *, samples: int = 2048, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
-    """``w_avg`` [1, 1, w_dim] and the RMS distance of mapped latents from it (the scale of W)."""
-    gen = generator or torch.Generator().manual_seed(0)
-    device = next(G.parameters()).device
-    w = G.mapping(torch.randn([samples, G.z_dim], generator=gen).to(device), None)[:, :1]  # [N, 1, w_dim]
-    avg = w.mean(0, keepdim=True)
-    return avg, float((w - avg).square().sum(-1).mean()) ** 0.5
-
-
 def invert_frames(G, frames: np.ndarray, *, steps: int = 200, follow_steps: int | None = None,
                   perceptual_fn=None, perceptual: float = 0.0, generator: torch.Generator | None = None,
                   progress: bool = True) -> torch.Tensor:
@@ -95,6 +85,7 @@ def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], ste
     """One offset on ``layers`` of W+, shared by all frames of ``ws`` [T, num_ws, w_dim], moving the frames towards
     ``text`` (see the module docstring); ``generator`` draws the frame subsets. Returns (edited ws, delta
     [1, num_ws, w_dim])."""
+    from stylegan import w_statistics
     from tqdm.auto import tqdm
 
     if not layers:
@@ -102,7 +93,7 @@ def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], ste
     device = next(G.parameters()).device
     ws = ws.to(device, torch.float32)
     gen = generator or torch.Generator().manual_seed(0)
-    _, scale = w_std(G)
+    _, scale = w_statistics(G, 2048)
     mask = torch.zeros([1, G.num_ws, 1], device=device)
     mask[:, layers] = 1
     target = clip.encode_texts([text])[0]  # [D]

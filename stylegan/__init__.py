@@ -9,8 +9,9 @@ reference and CUDA paths, checkpoint readers that never execute code from the fi
 
 from .checkpoints import (CheckpointError, from_pretrained, load, load_nvidia_pickle, load_rosinality,
                           save_pretrained)
-from .latents import layer_groups, parse_range, style_mix, z_from_seeds
+from .latents import layer_groups, parse_range, style_mix, w_statistics, z_from_seeds
 from .safe_pickle import UnsafePickleError
 
 __all__ = ["load", "load_nvidia_pickle", "load_rosinality", "save_pretrained", "from_pretrained", "CheckpointError",
-           "UnsafePickleError", "layer_groups", "style_mix", "z_from_seeds", "parse_range"]
+           "UnsafePickleError", "layer_groups", "style_mix", "z_from_seeds", "parse_range",
+           "w_statistics"]

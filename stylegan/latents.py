@@ -1,11 +1,12 @@
-"""Latent helpers: seeds -> z as NVIDIA's scripts draw them, coarse/mid/fine W+ layer groups, style mixing."""
+"""Latent helpers: seeds -> z as NVIDIA's scripts draw them, coarse/mid/fine W+ layer groups, style mixing, the
+mean and scale of W."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["z_from_seeds", "parse_range", "layer_groups", "style_mix"]
+__all__ = ["z_from_seeds", "parse_range", "layer_groups", "style_mix", "w_statistics"]
 
 
 def z_from_seeds(seeds: list[int], z_dim: int) -> torch.Tensor:
@@ -44,3 +45,15 @@ def style_mix(ws_base: torch.Tensor, ws_source: torch.Tensor, layers: list[int])
     out = ws_base.clone()
     out[:, layers] = ws_source[:, layers].to(out.dtype)
     return out
+
+
+@torch.no_grad()
+def w_statistics(G, samples: int = 4096, generator: torch.Generator | None = None) -> tuple[torch.Tensor, float]:
+    """``w_avg`` [1, 1, w_dim] of ``samples`` mapped z and the RMS distance of those w from it (the scale of W used
+    by the projector's latent noise and prior and by latent edits)."""
+    gen = generator or torch.Generator().manual_seed(0)
+    device = next(G.parameters()).device
+    z = torch.randn([samples, G.z_dim], generator=gen).to(device)
+    w = G.mapping(z, None)[:, :1]  # [N, 1, w_dim]
+    w_avg = w.mean(0, keepdim=True)
+    return w_avg, float((w - w_avg).square().sum() / max(samples, 1)) ** 0.5

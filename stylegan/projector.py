@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .latents import w_statistics
+
 __all__ = ["ProjectionResult", "project", "EfficientNetPerceptual", "main"]
 
 ImageLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -97,11 +99,8 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
         target = F.interpolate(target, size=G.img_resolution, mode="area")
     gen = generator or torch.Generator().manual_seed(0)
 
-    with torch.no_grad():  # statistics of W: the start point and the scale of the latent noise / prior
-        z = torch.randn([w_avg_samples, G.z_dim], generator=gen).to(device)
-        w = G.mapping(z, None)[:, :1]  # [N, 1, w_dim]
-        w_avg = w.mean(0, keepdim=True)
-        w_std = float((w - w_avg).square().sum() / max(w_avg_samples, 1)) ** 0.5  # RMS distance from w_avg
+    # Statistics of W: the start point and the scale of the latent noise / prior.
+    w_avg, w_std = w_statistics(G, w_avg_samples, gen)
     if init_ws is not None:
         if not w_plus or tuple(init_ws.shape) != (1, G.num_ws, G.w_dim):
             raise ValueError(f"init_ws must be [1, {G.num_ws}, {G.w_dim}] with w_plus=True, got {tuple(init_ws.shape)}")
