@@ -5,7 +5,6 @@ image is closest to the prompt in CLIP space (the paper's text-constrained gener
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -59,15 +58,10 @@ class SoundToVideoPipeline:
         import stylegan
 
         from .models.s2v import SoundToVideo
+        from .utils import read_folder_config
 
         folder = os.fspath(folder)
-        cfg_path = os.path.join(folder, "config.json")
-        if not os.path.isfile(cfg_path):
-            raise AvgenError(f"{folder}: no config.json (not a sound-to-video checkpoint)")
-        with open(cfg_path) as f:
-            cfg = json.load(f)
-        if cfg.get("task") != "s2v":
-            raise AvgenError(f"{cfg_path}: task is {cfg.get('task')!r}, expected 's2v'")
+        cfg = read_folder_config(folder, "task", "s2v", "sound-to-video checkpoint")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         G = stylegan.load(_resolve(folder, cfg["stylegan"]), device=device)
         model = SoundToVideo(cfg["num_ws"], cfg["w_dim"], cfg["groups"], encoder_width=cfg["encoder_width"],
@@ -114,7 +108,7 @@ class SoundToVideoPipeline:
         an inverted real image)."""
         from .data.sound_video import segment_mels
         from .media import read_audio
-        from stylegan.generate import to_uint8
+        from .video_editing import render
 
         d = self.config["data"]
         fps = float(fps or d["fps"])
@@ -145,6 +139,5 @@ class SoundToVideoPipeline:
             w = style_mix(w, self.G.mapping(z.to(self.device), None, truncation_psi=psi),
                           levels_to_layers(self.groups, mix_levels))
         ws = self.model(mels[None].to(self.device), w, use_sound=use_sound)[0]  # [T, num_ws, w_dim]
-        frames = np.concatenate([to_uint8(self.G.synthesis(ws[i:i + 16], noise_mode="const"))
-                                 for i in range(0, t, 16)])
+        frames = render(self.G, ws)
         return S2VResult(frames=frames, fps=fps, ws=ws.cpu(), audio=wav, sample_rate=sr)

@@ -1,4 +1,4 @@
-"""Small helpers shared across avgen (hashing, atomic writes, seeding)."""
+"""Small helpers shared across avgen (hashing, atomic writes, checkpoint-folder configs, seeding)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["file_sha256", "stable_hash", "atomic_write_bytes", "atomic_write_text", "seed_everything"]
+__all__ = ["file_sha256", "stable_hash", "atomic_write_bytes", "atomic_write_text", "read_folder_config",
+           "seed_everything"]
 
 
 @lru_cache(maxsize=256)
@@ -49,6 +50,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_folder_config(folder: str, key: str, expected: str, what: str) -> dict:
+    """``folder/config.json`` as a dict, after checking that ``config[key] == expected``; ``what``
+    names the kind of folder in the error."""
+    from .errors import AvgenError
+
+    cfg_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(cfg_path):
+        raise AvgenError(f"{folder}: no config.json (not a {what})")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    if cfg.get(key) != expected:
+        raise AvgenError(f"{cfg_path}: {key} is {cfg.get(key)!r}, expected {expected!r}")
+    return cfg
 
 
 def seed_everything(seed: int) -> None:

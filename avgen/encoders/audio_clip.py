@@ -8,16 +8,14 @@ import os
 
 import torch
 
-from ..errors import AvgenError
 from ..models.s2v import AudioCLIPEncoder
+from ..utils import atomic_write_text, read_folder_config
 
 __all__ = ["save_audio_encoder", "load_audio_encoder"]
 
 
 def save_audio_encoder(encoder: AudioCLIPEncoder, folder: str, *, preset: str = "clip128", extra: dict | None = None) -> None:
     from safetensors.torch import save_file
-
-    from ..utils import atomic_write_text
 
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "audio_encoder.safetensors")
@@ -31,13 +29,7 @@ def load_audio_encoder(folder: str, device: str | torch.device = "cpu") -> tuple
     """(frozen encoder in eval mode, its config)."""
     from safetensors.torch import load_file
 
-    cfg_path = os.path.join(folder, "config.json")
-    if not os.path.isfile(cfg_path):
-        raise AvgenError(f"{folder}: no config.json (not a saved audio encoder)")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    if cfg.get("kind") != "audio_clip_encoder":
-        raise AvgenError(f"{cfg_path}: kind is {cfg.get('kind')!r}, expected 'audio_clip_encoder'")
+    cfg = read_folder_config(folder, "kind", "audio_clip_encoder", "saved audio encoder")
     kw = dict(cfg["init_kwargs"])
     kw["blocks"] = tuple(kw.get("blocks", (2, 2, 2, 2)))
     enc = AudioCLIPEncoder(**kw)
