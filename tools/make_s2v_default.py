@@ -182,6 +182,7 @@ def stage_clip(out: str, *, steps: int, seed: int) -> None:
     data = ImageFolderDataset(os.path.join(out, "images"), resolution=IMAGE_SIZE, xflip=True)
     n = len(data.files)
     classes = [data.files[i % n].split(os.sep)[0] for i in range(len(data))]  # xflip: mirrored copies after the originals
+    pools = {c: [i for i, k in enumerate(classes) if k == c] for c in CLASSES}  # dataset indices per class
     mean = torch.tensor(open_clip.OPENAI_DATASET_MEAN).reshape(1, 3, 1, 1)
     std = torch.tensor(open_clip.OPENAI_DATASET_STD).reshape(1, 3, 1, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
@@ -191,10 +192,7 @@ def stage_clip(out: str, *, steps: int, seed: int) -> None:
     bar = tqdm(range(steps), desc="clip")
     for _ in bar:
         # One caption per class in the batch so that the contrastive targets are unambiguous.
-        idx = []
-        for c in CLASSES:
-            pool = [i for i, k in enumerate(classes) if k == c]
-            idx.append(pool[int(torch.randint(len(pool), [1], generator=g))])
+        idx = [pools[c][int(torch.randint(len(pools[c]), [1], generator=g))] for c in CLASSES]
         idx += torch.randint(len(data), [13], generator=g).tolist()
         batch = torch.stack([torch.as_tensor(data[i]["image"]) for i in idx]).float()  # [B, 3, H, W] in [-1, 1]
         images = (((batch + 1) / 2) - mean) / std
