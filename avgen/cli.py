@@ -35,6 +35,10 @@ def _add_prepare(sub) -> None:
     p.add_argument("--mel-preset", default="specvqgan", help="mel preset (default specvqgan: 22050 Hz, 80 bins)")
     p.add_argument("--clip-seconds", type=float, default=None,
                    help="pad/cut every clip to this length, as the public pipeline does (10); default: full length")
+    p.add_argument("--audio-chain", default="direct", choices=["direct", "public"],
+                   help="direct: decode the track as it is (default). public: first apply the public RegNet/SpecVQGAN "
+                        "preprocessing's two AAC 98 kbit/s re-encodes and FFmpeg's -ac 1 -ar, so mels compare with "
+                        "the stored melspec_10s_22050hz files (use with --clip-seconds 10)")
     p.add_argument("--workers", type=int, default=2, help="decoding worker processes; 0 decodes in-process "
                                                           "(default 2)")
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-encoder batch (default 64)")
@@ -47,7 +51,8 @@ def _run_prepare(args) -> int:
 
     settings = PrepareSettings(fps=args.fps, backbone=args.backbone, weights=args.weights,
                                clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
-                               mel_preset=args.mel_preset, clip_seconds=args.clip_seconds)
+                               mel_preset=args.mel_preset, clip_seconds=args.clip_seconds,
+                               audio_chain=args.audio_chain)
     summary = prepare(args.input, args.output, settings=settings, workers=args.workers, device=args.device,
                       batch_size=args.batch_size, progress=not args.no_progress)
     print(summary)

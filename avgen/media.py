@@ -548,3 +548,62 @@ def is_media_path(path: str | os.PathLike, kinds: Sequence[str] = ("video", "aud
 
 
 __all__ += ["MediaError", "resample", "is_media_path"]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Emulating FFmpeg command lines (for matching features made by public pipelines)
+
+
+def lossy_roundtrip(waveform, sample_rate: int, *, codec: str = "aac", bit_rate: int = 98_000,
+                    options: dict | None = None) -> np.ndarray:
+    """Encode ``[C, N]`` float audio with an FFmpeg encoder and decode it again (same length, same channels): what
+    a ``ffmpeg -c:a aac -b:a 98k`` re-encode does to a track. ``options`` are the encoder's private options, e.g.
+    ``{"aac_coder": "fast"}``."""
+    import io
+
+    av = _import_av()
+    audio = _audio_2d(waveform, "waveform")
+    layout = "mono" if audio.shape[0] == 1 else "stereo"
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="ipod") as c:
+        s = c.add_stream(codec, rate=int(sample_rate), options=dict(options or {}))
+        s.bit_rate = int(bit_rate)
+        s.layout = layout
+        _encode_audio(c, s, audio, int(sample_rate))
+    buf.seek(0)
+    chunks = []
+    with av.open(buf, "r") as c:
+        stream = c.streams.audio[0]
+        declared = _stream_duration(stream)
+        for frame in c.decode(stream):
+            chunks.append(_frame_to_float(frame))
+    out = np.concatenate(chunks, axis=1)
+    if declared:  # the edit list removes the encoder's priming samples, as FFmpeg's CLI does
+        out = out[:, : round(declared * sample_rate)]
+    n = audio.shape[1]
+    return np.pad(out[:, :n], ((0, 0), (0, max(0, n - out.shape[1])))).astype(np.float32)
+
+
+def ffmpeg_resample(waveform, sample_rate: int, new_sample_rate: int, *, layout: str = "mono") -> np.ndarray:
+    """16-bit PCM ``[C, N]`` -> ``[C', N']`` 16-bit PCM (returned as float32) with FFmpeg's own resampler and
+    channel matrix (libswresample defaults): what ``ffmpeg -i in.wav -ac 1 -ar 22050 out.wav`` writes."""
+    av = _import_av()
+    audio = _audio_2d(waveform, "waveform")
+    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+    src_layout = "mono" if pcm.shape[0] == 1 else "stereo"
+    resampler = av.AudioResampler(format="s16", layout=layout, rate=int(new_sample_rate))
+    out = []
+    block = 4096
+    for start in range(0, pcm.shape[1], block):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + block].T).reshape(1, -1),
+                                           format="s16", layout=src_layout)
+        frame.sample_rate = int(sample_rate)
+        frame.pts = start
+        out += resampler.resample(frame)
+    out += resampler.resample(None)
+    channels = 1 if layout == "mono" else 2
+    data = np.concatenate([f.to_ndarray().reshape(-1, channels).T for f in out], axis=1)
+    return (data.astype(np.float32) / 32768.0)
+
+
+__all__ += ["lossy_roundtrip", "ffmpeg_resample"]

@@ -191,3 +191,37 @@ def test_cli_reports_bad_input_in_one_line(bad_files, case):
     assert "Traceback" not in r.stderr
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and os.path.basename(bad_files[case]) in lines[0], r.stderr
+
+
+def test_lossy_roundtrip_keeps_length_alignment_and_stereo():
+    from avgen.media import lossy_roundtrip
+
+    sr = 44100
+    t = np.arange(2 * sr) / sr
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * np.sin(2 * np.pi * 660 * t)]).astype(np.float32)
+    for opts in ({"aac_coder": "fast"}, None):
+        y = lossy_roundtrip(x, sr, bit_rate=98_000, options=opts)
+        assert y.shape == x.shape and y.dtype == np.float32
+        # aligned (priming samples removed) and close, but lossy
+        err = ((x - y) ** 2).sum() / (x ** 2).sum()
+        assert 1e-8 < err < 1e-2, err  # a 1024-sample misalignment would give about 2
+        assert np.corrcoef(x[0, 1000:-1000], y[0, 1000:-1000])[0, 1] > 0.999
+        assert np.corrcoef(x[0], y[1])[0, 1] < 0.1  # channels not swapped or mixed
+    mono = lossy_roundtrip(x[:1], sr)
+    assert mono.shape == (1, x.shape[1])
+
+
+def test_ffmpeg_resample_downmixes_by_mean_and_quantises():
+    from avgen.media import ffmpeg_resample, resample
+
+    sr = 44100
+    t = np.arange(sr) / sr
+    # below 8 kHz, where both resamplers' low-pass filters are flat
+    x = np.stack([0.2 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 5000 * t),
+                  0.3 * np.sin(2 * np.pi * 1200 * t)]).astype(np.float32)
+    y = ffmpeg_resample(x, sr, 22050)
+    assert y.shape == (1, 22050)
+    # FFmpeg's stereo -> mono matrix is the mean; only the resampling filters and 16-bit rounding differ
+    ref = resample(x.mean(0, keepdims=True), sr, 22050)
+    assert np.abs(y - ref)[:, 100:-100].max() < 5e-3
+    assert np.allclose(y * 32768, np.round(y * 32768))

@@ -42,6 +42,11 @@ class PrepareSettings:
     clip_pretrained: str | None = None
     mel_preset: str = "specvqgan"
     clip_seconds: float | None = None  # pad/cut every clip to this length (public pipeline: 10); None = full length
+    audio_chain: str = "direct"  # "direct" decode, or "public": the public pipeline's re-encodes (public_pipeline_audio)
+
+    def __post_init__(self):
+        if self.audio_chain not in ("direct", "public"):
+            raise ValueError(f"audio_chain must be 'direct' or 'public', got {self.audio_chain!r}")
 
 
 @dataclass
@@ -68,7 +73,12 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 
     preset = get_preset(settings.mel_preset)
     frames, fps = read_video(path, fps=settings.fps, size=frame_size)
-    wav, sr = read_audio(path, sample_rate=preset.sample_rate, mono=True)
+    if settings.audio_chain == "public":
+        from .specvqgan import public_pipeline_audio
+
+        wav, sr = public_pipeline_audio(path, seconds=settings.clip_seconds, sample_rate=preset.sample_rate)
+    else:
+        wav, sr = read_audio(path, sample_rate=preset.sample_rate, mono=True)
     if settings.clip_seconds is not None:
         # Fixed-length clips as the public pipeline stores them: audio zero-padded/cut, last frame repeated.
         n = round(settings.clip_seconds * settings.fps)
@@ -84,8 +94,11 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 def _settings_dict(settings: PrepareSettings, encoder_desc: dict) -> dict:
     from ..audio import get_preset
 
-    return {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
-            "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc}
+    d = {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
+         "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc}
+    if settings.audio_chain != "direct":  # only then, so caches made before the option keep their keys
+        d["audio_chain"] = settings.audio_chain
+    return d
 
 
 def prepare(

@@ -4,6 +4,9 @@
     <root>/feature_resnet50_dim2048_21.5fps/<clip>.pkl        [215, 2048] (numpy pickle)
     <root>/feature_rgb_bninception_dim1024_21.5fps/<clip>.pkl (VAS/VGGSound BN-Inception variant)
 
+:func:`public_pipeline_audio` reproduces the audio chain those mels were made from, for comparing new clips with
+the stored ones.
+
 VAS keeps one such root per class (``vas/features/<class>/...``): pass several roots, or the parent folder with
 ``per_class=True``; the class folder name becomes the label. A split file lists clip ids, one per line.
 """
@@ -19,7 +22,7 @@ from torch.utils.data import Dataset
 from ..encoders.feature_files import load_feature_file
 from ..errors import AvgenError
 
-__all__ = ["SpecVQGANFeatureDataset"]
+__all__ = ["SpecVQGANFeatureDataset", "public_pipeline_audio"]
 
 
 class SpecVQGANFeatureDataset(Dataset):
@@ -95,3 +98,31 @@ def _fit(arr: np.ndarray, length: int | None, axis: int) -> np.ndarray:
     pad = [(0, 0)] * arr.ndim
     pad[axis] = (0, length - n)
     return np.pad(arr, pad, mode="edge")
+
+
+def public_pipeline_audio(path: str | os.PathLike, *, seconds: float | None = 10.0, sample_rate: int = 22050,
+                          bit_rate: int = 98_000, aac_coder: str = "fast") -> tuple[np.ndarray, int]:
+    """The audio of a video as the public RegNet/SpecVQGAN preprocessing (``extract_audio_and_video.py``) hands it
+    to the mel step, so that mels of new clips compare with the stored ``melspec_10s_22050hz`` files.
+
+    That script never reads the original track directly. It re-encodes the clip (``-c:a aac -b:a 98k``), loops it
+    to at least ``seconds`` (``-stream_loop``), cuts it to ``seconds`` with a second AAC 98 kbit/s re-encode,
+    extracts 16-bit PCM and converts with ``-ac 1 -ar 22050``. The two lossy encodes are what makes stereo tracks
+    (49 kbit/s per channel) differ from a direct decode. FFmpeg 4.x, current when the public features were made,
+    encoded AAC with the ``fast`` coder by default (later releases use ``twoloop``), hence ``aac_coder``.
+    ``seconds=None`` skips the loop and cut.
+
+    Returns ``(waveform float32 [1, N], sample_rate)``. Not bit-exact (today's FFmpeg encoder is not 4.x's); see
+    docs/data.md for the measured agreement.
+    """
+    from ..media import ffmpeg_resample, lossy_roundtrip, read_audio
+
+    wav, sr = read_audio(path, mono=False)  # [C, N] at the native rate
+    opts = {"aac_coder": aac_coder}
+    wav = lossy_roundtrip(wav, sr, bit_rate=bit_rate, options=opts)  # videos_algin/: first re-encode
+    if seconds is not None:
+        n = round(seconds * sr)
+        if wav.shape[1] < n:  # videos_repeat/: -stream_loop (the clip played whole times over)
+            wav = np.tile(wav, (1, -(-n // wav.shape[1])))
+        wav = lossy_roundtrip(wav[:, :n], sr, bit_rate=bit_rate, options=opts)  # videos_10s/: cut + re-encode
+    return ffmpeg_resample(wav, sr, sample_rate, layout="mono"), sample_rate  # audio_10s_22050hz/: -ac 1 -ar
