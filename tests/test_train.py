@@ -79,6 +79,12 @@ def test_resume_continues_from_saved_step(tmp_path, cache):
     # an interrupted save (leftover temporary file) is ignored and never picked as "latest"
     (run / "checkpoints" / "step_00000009.pt.tmp123").write_bytes(b"partial")
     assert latest_checkpoint(str(run)).endswith("step_00000006.pt")
+    # a resumed run takes its learning rate from the config, not from the saved optimizer
+    assert {g["lr"] for g in resumed["opt_g"]["param_groups"]} == {load_config(CONFIG, base).optim_g.lr}
+    train(load_config(CONFIG, base + ["max_steps=9", "optim_g.lr=1.0e-5"]), cpu=True)
+    again = load_checkpoint(latest_checkpoint(str(run)))
+    assert again["step"] == 9 and {g["lr"] for g in again["opt_g"]["param_groups"]} == {1.0e-5}
+    assert {int(s["step"]) for s in again["opt_g"]["state"].values()} == {9}
 
 
 @pytest.mark.slow

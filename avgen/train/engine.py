@@ -49,6 +49,14 @@ class EMA:
         self.module.load_state_dict(sd)
 
 
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict, settings) -> None:
+    """Restore Adam's moments and step counts, but take lr, betas and weight decay from the config: a resumed run
+    with a changed learning rate (e.g. a lower one to finish training) must use it, not the checkpoint's."""
+    opt.load_state_dict(state)
+    for group in opt.param_groups:
+        group.update(lr=settings.lr, betas=tuple(settings.betas), weight_decay=settings.weight_decay)
+
+
 def collate(items: list[dict]) -> dict:
     """Stack tensors; keep everything else (ids, labels) as lists."""
     out = {}
@@ -144,10 +152,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     if ckpt_path is not None:
         state = load_checkpoint(ckpt_path)
         G.load_state_dict(state["generator"])
-        opt_g.load_state_dict(state["opt_g"])
+        _load_optimizer(opt_g, state["opt_g"], cfg.optim_g)
         if D is not None:
             D.load_state_dict(state["discriminator"])
-            opt_d.load_state_dict(state["opt_d"])
+            _load_optimizer(opt_d, state["opt_d"], cfg.optim_d)
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
         step = int(state["step"])
