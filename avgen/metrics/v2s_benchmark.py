@@ -23,7 +23,7 @@ from .audio import (TimbreEmbedder, audio_onsets, cepstrum_of_magnitude, cosine_
                     retrieval_accuracy)
 from .report import make_report
 
-__all__ = ["cepstral_envelope", "evaluate_v2s"]
+__all__ = ["cepstral_envelope", "evaluate_v2s", "ablate_at_inference"]
 
 
 def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -34,6 +34,13 @@ def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
     energy = torch.log(mel.clamp_min(1e-5)).mean(0).numpy()
     active = energy > np.median(energy)
     return c[active].mean(0) if active.any() else c.mean(0)
+
+
+def ablate_at_inference(generator, part: str) -> None:
+    """Zero one encoder's output of a loaded VarietySound, keeping any ablation it was trained with."""
+    if part not in ("timbre", "temporal", "background"):
+        raise AvgenError(f"ablate must be timbre, temporal or background, got '{part}'")
+    generator.ablate = {**generator.ablate, part: "zeros"}
 
 
 def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: str, ablate: str | None = None,
@@ -55,9 +62,7 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
         raise AvgenError(f"{manifest}: rows without a 'reference' (not a test split)")
     pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
     if ablate is not None:
-        if ablate not in ("timbre", "temporal", "background"):
-            raise AvgenError(f"ablate must be timbre, temporal or background, got '{ablate}'")
-        pipe.generator.ablate = {ablate: "zeros"}
+        ablate_at_inference(pipe.generator, ablate)
     os.makedirs(output_dir, exist_ok=True)
     sr = 22050
     gen, truth, refs = [], [], []
