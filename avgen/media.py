@@ -585,8 +585,9 @@ def lossy_roundtrip(waveform, sample_rate: int, *, codec: str = "aac", bit_rate:
 
 
 def ffmpeg_resample(waveform, sample_rate: int, new_sample_rate: int, *, layout: str = "mono") -> np.ndarray:
-    """16-bit PCM ``[C, N]`` -> ``[C', N']`` 16-bit PCM (returned as float32) with FFmpeg's own resampler and
-    channel matrix (libswresample defaults): what ``ffmpeg -i in.wav -ac 1 -ar 22050 out.wav`` writes."""
+    """Float ``[C, N]`` in [-1, 1], rounded to 16-bit PCM as a wav file holds it, -> ``[C', N']`` 16-bit PCM
+    (returned as float32), with FFmpeg's own resampler and channel matrix (libswresample defaults): what
+    ``ffmpeg -i in.wav -ac 1 -ar 22050 out.wav`` writes."""
     av = _import_av()
     audio = _audio_2d(waveform, "waveform")
     pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
