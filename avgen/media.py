@@ -287,6 +287,33 @@ def _frame_to_float(frame) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
+def _decode_audio(container, name: str) -> tuple[np.ndarray, int]:
+    """Decode ``container``'s first audio stream to float32 ``[C, N]`` at its native rate, cut to the declared
+    (edit-list) duration; ``name`` (the file) goes into the errors."""
+    av = _import_av()
+    if not container.streams.audio:
+        raise NoAudioStreamError(name)
+    stream = container.streams.audio[0]
+    native_sr = stream.codec_context.sample_rate
+    declared = _stream_duration(stream)
+    chunks = []
+    try:
+        for frame in container.decode(stream):
+            chunks.append(_frame_to_float(frame))
+    except av.error.FFmpegError as e:
+        raise CorruptMediaError(name, f"audio decoding failed: {e.strerror or e}") from None
+    if not chunks or sum(ch.shape[1] for ch in chunks) == 0:
+        raise ZeroDurationError(name, "the audio stream holds no samples")
+    wav = np.concatenate(chunks, axis=1)  # [C, N]
+    if declared and wav.shape[1] / native_sr < 0.9 * declared - 0.05:
+        raise CorruptMediaError(name, f"truncated: decoded {wav.shape[1] / native_sr:.2f} s of {declared:.2f} s")
+    if declared:
+        # Codec padding past the declared (edit-list) duration, e.g. AAC's last partial frame, is not signal; for a
+        # fresh encode the edit list also drops the encoder's priming samples, as FFmpeg's CLI does.
+        wav = wav[:, : max(1, round(declared * native_sr))]
+    return wav, native_sr
+
+
 def read_audio(
     path: str | os.PathLike,
     *,
@@ -307,28 +334,9 @@ def read_audio(
     Returns:
         ``(waveform, sample_rate)``, waveform float32 ``[C, N]`` in [-1, 1] (``C == 1`` when mono).
     """
-    av = _import_av()
     p = os.fspath(path)
     with _open(p) as c:
-        if not c.streams.audio:
-            raise NoAudioStreamError(p)
-        stream = c.streams.audio[0]
-        native_sr = stream.codec_context.sample_rate
-        declared = _stream_duration(stream)
-        chunks = []
-        try:
-            for frame in c.decode(stream):
-                chunks.append(_frame_to_float(frame))
-        except av.error.FFmpegError as e:
-            raise CorruptMediaError(p, f"audio decoding failed: {e.strerror or e}") from None
-    if not chunks or sum(ch.shape[1] for ch in chunks) == 0:
-        raise ZeroDurationError(p, "the audio stream holds no samples")
-    wav = np.concatenate(chunks, axis=1)  # [C, N]
-    if declared and wav.shape[1] / native_sr < 0.9 * declared - 0.05:
-        raise CorruptMediaError(p, f"truncated: decoded {wav.shape[1] / native_sr:.2f} s of {declared:.2f} s")
-    if declared:
-        # Codec padding past the declared (edit-list) duration, e.g. AAC's last partial frame, is not signal.
-        wav = wav[:, : max(1, round(declared * native_sr))]
+        wav, native_sr = _decode_audio(c, p)
     if start or duration is not None:
         a = max(0, round(start * native_sr))
         b = wav.shape[1] if duration is None else a + round(duration * native_sr)
@@ -391,25 +399,31 @@ def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> Non
         container.mux(packet)
 
 
-def _audio_packets(stream, audio: np.ndarray, sample_rate: int) -> Iterator:
-    """Encode float ``[C, N]`` audio with ``stream``'s codec; yields the packets (encoder flushed at the end)."""
+def _pcm_frames(data: np.ndarray, sample_rate: int, fmt: str, block: int = 4096) -> Iterator:
+    """``[C, N]`` samples already in ``fmt``'s dtype -> av.AudioFrames of ``block`` samples (packed formats
+    interleaved), with sample-count timestamps."""
     av = _import_av()
-    layout = "mono" if audio.shape[0] == 1 else "stereo"
-    fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
-    block = 4096
-    for start in range(0, audio.shape[1], block):
-        chunk = audio[:, start:start + block]
-        if fmt.startswith("s16"):
-            data = np.clip(np.round(chunk * 32767.0), -32768, 32767).astype(np.int16)
-        elif fmt.startswith("s32"):
-            data = np.clip(np.round(chunk.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
-        else:
-            data = chunk.astype(np.float32)
+    layout = "mono" if data.shape[0] == 1 else "stereo"
+    for start in range(0, data.shape[1], block):
+        chunk = data[:, start:start + block]
         if not fmt.endswith("p"):  # packed: interleave channels into [1, n*C]
-            data = np.ascontiguousarray(data.T).reshape(1, -1)
-        frame = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+            chunk = np.ascontiguousarray(chunk.T).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=fmt, layout=layout)
         frame.sample_rate = sample_rate
         frame.pts = start
+        yield frame
+
+
+def _audio_packets(stream, audio: np.ndarray, sample_rate: int) -> Iterator:
+    """Encode float ``[C, N]`` audio with ``stream``'s codec; yields the packets (encoder flushed at the end)."""
+    fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+    if fmt.startswith("s16"):
+        data = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    elif fmt.startswith("s32"):
+        data = np.clip(np.round(audio.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
+    else:
+        data = audio.astype(np.float32)
+    for frame in _pcm_frames(data, sample_rate, fmt):
         yield from stream.encode(frame)
     yield from stream.encode(None)
 
@@ -571,15 +585,8 @@ def lossy_roundtrip(waveform, sample_rate: int, *, codec: str = "aac", bit_rate:
         s.layout = layout
         _encode_audio(c, s, audio, int(sample_rate))
     buf.seek(0)
-    chunks = []
     with av.open(buf, "r") as c:
-        stream = c.streams.audio[0]
-        declared = _stream_duration(stream)
-        for frame in c.decode(stream):
-            chunks.append(_frame_to_float(frame))
-    out = np.concatenate(chunks, axis=1)
-    if declared:  # the edit list removes the encoder's priming samples, as FFmpeg's CLI does
-        out = out[:, : round(declared * sample_rate)]
+        out, _ = _decode_audio(c, f"<{codec} round trip>")
     n = audio.shape[1]
     return np.pad(out[:, :n], ((0, 0), (0, max(0, n - out.shape[1])))).astype(np.float32)
 
@@ -589,22 +596,13 @@ def ffmpeg_resample(waveform, sample_rate: int, new_sample_rate: int, *, layout:
     (returned as float32), with FFmpeg's own resampler and channel matrix (libswresample defaults): what
     ``ffmpeg -i in.wav -ac 1 -ar 22050 out.wav`` writes."""
     av = _import_av()
-    audio = _audio_2d(waveform, "waveform")
-    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
-    src_layout = "mono" if pcm.shape[0] == 1 else "stereo"
+    pcm = np.clip(np.round(_audio_2d(waveform, "waveform") * 32768.0), -32768, 32767).astype(np.int16)
     resampler = av.AudioResampler(format="s16", layout=layout, rate=int(new_sample_rate))
     out = []
-    block = 4096
-    for start in range(0, pcm.shape[1], block):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, start:start + block].T).reshape(1, -1),
-                                           format="s16", layout=src_layout)
-        frame.sample_rate = int(sample_rate)
-        frame.pts = start
+    for frame in _pcm_frames(pcm, int(sample_rate), "s16"):
         out += resampler.resample(frame)
     out += resampler.resample(None)
-    channels = 1 if layout == "mono" else 2
-    data = np.concatenate([f.to_ndarray().reshape(-1, channels).T for f in out], axis=1)
-    return (data.astype(np.float32) / 32768.0)
+    return np.concatenate([_frame_to_float(f) for f in out], axis=1)
 
 
 __all__ += ["lossy_roundtrip", "ffmpeg_resample"]
