@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import AvgenError
+from ..models.varietysound import ENCODERS
 from .audio import (TimbreEmbedder, audio_onsets, cepstrum_of_magnitude, cosine_similarity, linear_mel, mcd,
                     retrieval_accuracy)
 from .report import make_report
@@ -38,7 +39,7 @@ def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def ablate_at_inference(generator, part: str) -> None:
     """Zero one encoder's output of a loaded VarietySound, keeping any ablation it was trained with."""
-    if part not in ("timbre", "temporal", "background"):
+    if part not in ENCODERS:
         raise AvgenError(f"ablate must be timbre, temporal or background, got '{part}'")
     generator.ablate = {**generator.ablate, part: "zeros"}
 

@@ -24,9 +24,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
-           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "ABLATIONS"]
+           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "ABLATIONS",
+           "ENCODERS"]
 
 ABLATIONS = (None, "zeros", "noise")
+ENCODERS = ("temporal", "timbre", "background")  # the parts an ablation can replace
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -301,7 +303,7 @@ class VarietySound(nn.Module):
         self.config["resample_rate"] = list(resample_rate)
         self.ablate = dict(ablate or {})
         for k, v in self.ablate.items():
-            if k not in ("temporal", "timbre", "background") or v not in ABLATIONS:
+            if k not in ENCODERS or v not in ABLATIONS:
                 raise ValueError(f"ablate: unknown entry {k}={v!r}")
         self.temporal = TemporalEncoder(feature_dim, temporal_channels, temporal_layers, temporal_kernel,
                                         temporal_lstm, 2, bottleneck)

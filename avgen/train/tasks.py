@@ -14,6 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..models.varietysound import ABLATIONS, ENCODERS
 from .config import TrainConfig, from_dict
 
 __all__ = ["Task", "register_task", "get_task", "TASKS", "Feature2MelTask", "VarietySoundTask", "VocoderTask"]
@@ -241,15 +242,14 @@ class VarietySoundTask(Task):
     def validate(cls, cfg: TrainConfig) -> None:
         super().validate(cfg)
         m = from_dict(VarietySoundModel, cfg.model, prefix="model.")
-        for name in ("temporal", "timbre", "background"):
+        for name in ENCODERS:
             v = getattr(m, f"ablate_{name}")
-            if v not in (None, "zeros", "noise"):
+            if v not in ABLATIONS:
                 raise ConfigError(f"model.ablate_{name}: expected null, 'zeros' or 'noise', got {v!r}")
 
     def generator_kwargs(self) -> dict:
         m = self.mcfg
-        ablate = {k: getattr(m, f"ablate_{k}") for k in ("temporal", "timbre", "background")
-                  if getattr(m, f"ablate_{k}") is not None}
+        ablate = {k: getattr(m, f"ablate_{k}") for k in ENCODERS if getattr(m, f"ablate_{k}") is not None}
         return dict(feature_dim=self.feature_dim, n_mels=self.n_mels, temporal_channels=m.temporal_channels,
                     temporal_layers=m.temporal_layers, temporal_kernel=m.temporal_kernel,
                     temporal_lstm=m.temporal_lstm, bottleneck=m.bottleneck, sgau_units=m.sgau_units,
