@@ -1,0 +1,49 @@
+"""The bundled defaults' outputs are pinned bit for bit (CPU, fixed seed): refactors must not change what users get.
+
+The digests were taken from the code before the architecture change (commit ee98742) and must stay equal. If a
+deliberate change of a bundled model or of its numerics moves them, update the digests in the same commit and say why.
+"""
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from avgen.cli import EXAMPLE_V2S_REFERENCE, EXAMPLE_V2S_VIDEO
+from avgen.generate import DEFAULT_S2V_CHECKPOINT, sound_to_video, video_to_sound
+
+S2V_EXAMPLE = f"{DEFAULT_S2V_CHECKPOINT}/example_lake.wav"
+
+# sha256 of the float32 bytes (v2s) / uint8 frames and float32 W+ (s2v)
+PINNED = {
+    "v2s.mel": "700a258661db613076ae4e184be440f0a26f9f9dfc77f89dd4ff3b79e45bee45",
+    "v2s.waveform": "d9d297e5587b17cf0344a598da14f4e42fc2f3dc4bff2a7c0c80bcbdebfaf2ae",
+    "s2v.frames": "18ade9efc257b24c2ac589367f3718f8697dd92cd01975efd4e3afebd1b0a595",
+    "s2v.ws": "cd5fd06aacc3d1af1f6b3a896b177c8ab4187b9b2a81690cee4e41cec23eda02",
+}
+
+
+def _digest(x) -> str:
+    a = x.detach().cpu().numpy() if torch.is_tensor(x) else np.asarray(x)
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fixed_threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # reductions split across threads may sum in another order
+    yield
+    torch.set_num_threads(n)
+
+
+def test_bundled_video_to_sound_output_is_unchanged():
+    res = video_to_sound(EXAMPLE_V2S_VIDEO, EXAMPLE_V2S_REFERENCE, device="cpu", seed=0)
+    got = {"v2s.mel": _digest(res.mel), "v2s.waveform": _digest(res.waveform)}
+    assert got == {k: PINNED[k] for k in got}, got
+
+
+def test_bundled_sound_to_video_output_is_unchanged():
+    res = sound_to_video(S2V_EXAMPLE, num_frames=6, seed=3, device="cpu")
+    got = {"s2v.frames": _digest(res.frames), "s2v.ws": _digest(res.ws)}
+    assert got == {k: PINNED[k] for k in got}, got
