@@ -106,7 +106,7 @@ class VideoToSoundPipeline:
         :meth:`save_pretrained` writes); ``None``: the bundled default."""
         from safetensors.torch import load_file
 
-        from .models.varietysound import VarietySound
+        from .models.v2s.varietysound import VarietySound
 
         folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
         cfg_path = os.path.join(folder, "config.json")
@@ -288,7 +288,7 @@ def load_vocoder(path: str | os.PathLike) -> torch.nn.Module:
     """A trained HiFi-GAN (the ``final/`` folder of a ``task: vocoder`` run: config.json + generator.safetensors)."""
     from safetensors.torch import load_file
 
-    from .models.hifigan import HiFiGANGenerator
+    from .models.vocoders.hifigan import HiFiGANGenerator
 
     folder = os.fspath(path)
     cfg_path, weights = os.path.join(folder, "config.json"), os.path.join(folder, "generator.safetensors")

@@ -57,7 +57,7 @@ class SoundToVideoPipeline:
 
         import stylegan
 
-        from .models.s2v import SoundToVideo
+        from .models.s2v.sound_inversion import SoundToVideo
         from .utils import read_folder_config
 
         folder = os.fspath(folder)

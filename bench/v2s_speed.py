@@ -36,7 +36,7 @@ def main() -> int:
     from avgen.audio import get_preset
     from avgen.generate import VideoToSoundPipeline
     from avgen.media import write_video
-    from avgen.models.feature2mel import FeatureToMel
+    from avgen.models.v2s.feature2mel import FeatureToMel
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default=None)

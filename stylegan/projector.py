@@ -44,7 +44,7 @@ class EfficientNetPerceptual(nn.Module):
     def __init__(self, weights: str | None = None):
         super().__init__()
         from avgen.encoders.visual import _load_state_dict, efficientnet_lite0_weights_path
-        from avgen.models.efficientnet_lite import EfficientNetLite0
+        from avgen.models.backbones.efficientnet_lite import EfficientNetLite0
 
         net = EfficientNetLite0()
         path = weights or efficientnet_lite0_weights_path()

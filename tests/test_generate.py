@@ -12,7 +12,7 @@ import torch
 from avgen.errors import AvgenError, WeightsNotFoundError
 from avgen.generate import VideoToSoundPipeline, video_to_sound
 from avgen.media import probe, read_audio, write_audio, write_video
-from avgen.models.varietysound import VarietySound
+from avgen.models.v2s.varietysound import VarietySound
 
 from .conftest import sample_ids
 

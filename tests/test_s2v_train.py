@@ -20,7 +20,7 @@ def s2v_parts(shared_samples, tmp_path_factory):
 
     import stylegan
     from avgen.encoders.audio_clip import save_audio_encoder
-    from avgen.models.s2v import AudioCLIPEncoder
+    from avgen.models.s2v.sound_inversion import AudioCLIPEncoder
     from stylegan.networks_stylegan2 import Generator
 
     import numpy as np

@@ -1,4 +1,4 @@
-"""Saving and loading the audio encoder that maps mels into a CLIP space (``avgen.models.s2v.AudioCLIPEncoder``):
+"""Saving and loading the audio encoder that maps mels into a CLIP space (``avgen.models.s2v.sound_inversion.AudioCLIPEncoder``):
 a folder with ``config.json`` (constructor arguments, mel preset) and ``audio_encoder.safetensors``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from ..models.s2v import AudioCLIPEncoder
+from ..models.s2v.sound_inversion import AudioCLIPEncoder
 from ..utils import atomic_write_text, read_folder_config
 
 __all__ = ["save_audio_encoder", "load_audio_encoder"]

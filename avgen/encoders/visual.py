@@ -95,7 +95,7 @@ class VisualEncoder(nn.Module):
         self.pretrained_tag: str | None = None
         weights = None if weights is None else os.fspath(weights)
         if backbone == "efficientnet-lite0":
-            from ..models.efficientnet_lite import EfficientNetLite0
+            from ..models.backbones.efficientnet_lite import EfficientNetLite0
 
             net = EfficientNetLite0()
             path = weights or efficientnet_lite0_weights_path()

@@ -112,7 +112,7 @@ class InceptionExtractor:
     kind = "image"
 
     def __init__(self, weights, *, protocol: str = "torch-fidelity", device=None):
-        from ..models.inception import InceptionV3
+        from ..models.backbones.inception import InceptionV3
 
         path = _require(weights, "Inception-v3 (2015-12-05)", WHERE["inception"])
         if protocol not in ("torch-fidelity", "pytorch-fid"):
@@ -150,7 +150,7 @@ class EfficientNetImageExtractor:
 
     def __init__(self, weights=None, *, device=None):
         from ..encoders.visual import _load_state_dict, efficientnet_lite0_weights_path
-        from ..models.efficientnet_lite import EfficientNetLite0
+        from ..models.backbones.efficientnet_lite import EfficientNetLite0
 
         self.path = os.fspath(weights) if weights is not None else efficientnet_lite0_weights_path()
         self.net = EfficientNetLite0()
@@ -204,7 +204,7 @@ class I3DExtractor:
             # A TorchScript archive runs its own serialized graph (no Python pickle code); load only trusted files.
             self.net = torch.jit.load(path, map_location=self.device).eval()
         else:
-            from ..models.i3d import I3D
+            from ..models.backbones.i3d import I3D
 
             self.net = I3D(num_classes=400)
             _load_strict(self.net, load_state_dict_file(path), path)
@@ -269,7 +269,7 @@ class MelceptionExtractor:
     num_frames = 848
 
     def __init__(self, weights, *, norm_stats, device=None):
-        from ..models.inception import InceptionV3
+        from ..models.backbones.inception import InceptionV3
 
         path = _require(weights, "Melception", WHERE["melception"])
         stats_path = _require(norm_stats, "Melception input normalisation (train_means_stds_melspec_10s_22050hz.txt)",

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import AvgenError
-from ..models.varietysound import ENCODERS
+from ..models.v2s.varietysound import ENCODERS
 from .audio import (TimbreEmbedder, audio_onsets, cepstrum_of_magnitude, cosine_similarity, linear_mel, mcd,
                     retrieval_accuracy)
 from .report import make_report

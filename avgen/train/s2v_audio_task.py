@@ -72,7 +72,7 @@ class AudioCLIPTask(SoundVideoTask):
         self.n_mels = n_mels
 
     def build_generator(self) -> nn.Module:
-        from ..models.s2v import AudioCLIPEncoder
+        from ..models.s2v.sound_inversion import AudioCLIPEncoder
 
         return AudioCLIPEncoder(embed_dim=self.embed_dim, width=self.mcfg.width, blocks=tuple(self.mcfg.blocks))
 

@@ -122,7 +122,7 @@ class S2VTask(SoundVideoTask):
     # -- models ----------------------------------------------------------------------------------------------------
 
     def build_generator(self) -> nn.Module:
-        from ..models.s2v import SoundToVideo
+        from ..models.s2v.sound_inversion import SoundToVideo
 
         return SoundToVideo(self.G.num_ws, self.G.w_dim, self.groups, encoder_width=self.mcfg.encoder_width,
                             rnn_hidden=self.mcfg.rnn_hidden)
@@ -130,7 +130,7 @@ class S2VTask(SoundVideoTask):
     def build_discriminator(self) -> nn.Module:
         from stylegan.networks_stylegan2 import Discriminator
 
-        from ..models.s2v import VideoPatchDiscriminator
+        from ..models.s2v.sound_inversion import VideoPatchDiscriminator
 
         m = self.mcfg
         image = Discriminator(c_dim=0, img_resolution=self.G.img_resolution, img_channels=3,
@@ -232,7 +232,7 @@ class S2VTask(SoundVideoTask):
         label's text embedding (t<->v), for the model and for linear interpolation between two start latents."""
         if not self.lcfg.eval_path:
             return {}
-        from ..models.s2v import linear_interpolation_ws
+        from ..models.s2v.sound_inversion import linear_interpolation_ws
 
         device = next(generator.parameters()).device
         self._frozen_to(device)

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ConfigError
-from ..models.varietysound import ABLATIONS, ENCODERS
+from ..models.v2s.varietysound import ABLATIONS, ENCODERS
 from .config import TrainConfig, from_dict
 
 __all__ = ["Task", "register_task", "get_task", "TASKS", "Feature2MelTask", "VarietySoundTask", "VocoderTask"]
@@ -117,7 +117,7 @@ class Feature2MelTask(Task):
     model_config, loss_config = Feature2MelModel, Feature2MelLoss
 
     def build_generator(self) -> nn.Module:
-        from ..models.feature2mel import FeatureToMel
+        from ..models.v2s.feature2mel import FeatureToMel
 
         m = self.mcfg
         return FeatureToMel(self.feature_dim, self.n_mels, m.hidden, m.num_layers, m.kernel_size, m.upsample)
@@ -125,7 +125,7 @@ class Feature2MelTask(Task):
     def build_discriminator(self) -> nn.Module | None:
         if self.lcfg.lambda_adv <= 0:
             return None
-        from ..models.feature2mel import MultiWindowMelDiscriminator
+        from ..models.v2s.feature2mel import MultiWindowMelDiscriminator
 
         return MultiWindowMelDiscriminator(self.n_mels, self.mcfg.disc_windows, self.mcfg.disc_hidden)
 
@@ -261,13 +261,13 @@ class VarietySoundTask(Task):
                     ablate=ablate)
 
     def build_generator(self) -> nn.Module:
-        from ..models.varietysound import VarietySound
+        from ..models.v2s.varietysound import VarietySound
 
         return VarietySound(**self.generator_kwargs())
 
     def build_discriminator(self) -> nn.Module | None:
-        from ..models.feature2mel import MultiWindowMelDiscriminator
-        from ..models.varietysound import TimeAlignmentDiscriminator
+        from ..models.v2s.feature2mel import MultiWindowMelDiscriminator
+        from ..models.v2s.varietysound import TimeAlignmentDiscriminator
 
         if self.lcfg.lambda_adv <= 0 or not (self.lcfg.alignment_discriminator or self.lcfg.window_discriminator):
             return None
@@ -363,7 +363,7 @@ class VocoderTask(Task):
             raise ConfigError("data.kind: the vocoder task trains on waveforms; set it to 'audio'")
 
     def build_generator(self) -> nn.Module:
-        from ..models.hifigan import HiFiGANGenerator
+        from ..models.vocoders.hifigan import HiFiGANGenerator
 
         m = self.mcfg
         g = HiFiGANGenerator(n_mels=self.n_mels, channels=m.channels, upsample_rates=tuple(m.upsample_rates),
@@ -376,7 +376,7 @@ class VocoderTask(Task):
         return g
 
     def build_discriminator(self) -> nn.Module | None:
-        from ..models.hifigan import HiFiGANDiscriminators
+        from ..models.vocoders.hifigan import HiFiGANDiscriminators
 
         m = self.mcfg
         return HiFiGANDiscriminators(tuple(m.periods), m.scales, m.scale_width, tuple(m.period_widths))

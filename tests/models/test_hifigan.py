@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from avgen.models.hifigan import HiFiGANDiscriminators, HiFiGANGenerator
+from avgen.models.vocoders.hifigan import HiFiGANDiscriminators, HiFiGANGenerator
 
 from ..conftest import REPO
 
@@ -32,7 +32,7 @@ def test_discriminators_return_logits_and_features_for_odd_lengths():
 def test_vocoder_task_trains_and_loads_into_the_pipeline(tmp_path):
     from avgen.data.foley import bundled_sounds
     from avgen.generate import VideoToSoundPipeline, load_vocoder
-    from avgen.models.varietysound import VarietySound
+    from avgen.models.v2s.varietysound import VarietySound
     from avgen.train.config import load_config
     from avgen.train.engine import train
 

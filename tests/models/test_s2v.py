@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from avgen.models.s2v import (AudioCLIPEncoder, RecurrentLatentBlocks, SoundInversionEncoder, SoundToVideo,
+from avgen.models.s2v.sound_inversion import (AudioCLIPEncoder, RecurrentLatentBlocks, SoundInversionEncoder, SoundToVideo,
                               VideoPatchDiscriminator, linear_interpolation_ws)
 from avgen.train import s2v_losses as L
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from avgen.models.varietysound import (AcousticEncoder, BackgroundEncoder, FFTBlock, RandomResampling,
+from avgen.models.v2s.varietysound import (AcousticEncoder, BackgroundEncoder, FFTBlock, RandomResampling,
                                        SelfGatedAcousticUnit, TimeAlignmentDiscriminator, VarietySound, energy_mask)
 
 
@@ -157,3 +157,12 @@ def test_ablations_remove_an_input():
         assert not torch.allclose(noisy(f, a, 40, generator=g1), noisy(f, a, 40, generator=g2))
     with pytest.raises(ValueError, match="ablate"):
         VarietySound(**kw, ablate={"timbre": "drop"})
+
+
+def test_module_apply_is_not_shadowed():
+    """``nn.Module.apply(fn)`` must reach every submodule (RandomResampling once shadowed it)."""
+    m = VarietySound(feature_dim=12, temporal_channels=16, temporal_lstm=16, sgau_channels=16, timbre_lstm=16,
+                     background_lstm=8, decoder_hidden=16, decoder_filters=16, up_channels=16)
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert "RandomResampling" in seen and "VarietySound" in seen

@@ -10,7 +10,7 @@ A mel spectrogram is split into three kinds of information, each taken from a di
 
 :class:`MelDecoder` re-fuses them (FFT blocks, then 2x2 transposed-conv upsampling from the video rate to the mel
 rate). Two discriminators train it adversarially: :class:`TimeAlignmentDiscriminator` (does this mel fit these video
-features in time?) and :class:`~avgen.models.feature2mel.MultiWindowMelDiscriminator` (is this mel real?).
+features in time?) and :class:`~avgen.models.v2s.feature2mel.MultiWindowMelDiscriminator` (is this mel real?).
 
 Shapes: video features ``[B, T_v, D]`` (21.5 fps); mels ``[B, 80, T_m]`` in [0, 1] (86.13 fps, about 4 T_v).
 """
@@ -54,10 +54,11 @@ class RandomResampling(nn.Module):
     def forward(self, *xs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
         if not self.training:
             return xs
-        return self.apply(*xs, generator=generator)
+        return self.resample(*xs, generator=generator)
 
-    def apply(self, *xs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
-        """Resample regardless of mode. Each x: ``[B, C, T]`` with equal T."""
+    def resample(self, *xs: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+        """Resample regardless of mode. Each x: ``[B, C, T]`` with equal T. (Not named ``apply``: that would shadow
+        ``nn.Module.apply`` and break ``model.apply(init_fn)``.)"""
         length = xs[0].shape[-1]
         dev = xs[0].device
 

@@ -1,0 +1,5 @@
+"""Mel -> waveform networks."""
+
+from .hifigan import HiFiGANDiscriminators, HiFiGANGenerator
+
+__all__ = ["HiFiGANGenerator", "HiFiGANDiscriminators"]
