@@ -19,6 +19,8 @@ import torch.nn.functional as F
 __all__ = [
     "MelPreset",
     "PRESETS",
+    "SPECVQGAN_MEL_PRESET",
+    "CLIP_MEL_PRESET",
     "get_preset",
     "mel_spectrogram",
     "mel_magnitude",
@@ -62,6 +64,10 @@ class MelPreset:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+# Preset names, defined once: the public SpecVQGAN/RegNet analysis, and avgen's sound -> video analysis.
+SPECVQGAN_MEL_PRESET = "specvqgan"
+CLIP_MEL_PRESET = "clip128"
 
 PRESETS: dict[str, MelPreset] = {
     "specvqgan": MelPreset(
