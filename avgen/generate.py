@@ -382,9 +382,10 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
     :class:`avgen.video_editing.EditResult` with the edited and original frames and their CLIP similarity to
     ``text``.
     """
+    from stylegan import render_frames
+
     from .sound_to_video import S2VResult
-    from .video_editing import (EditResult, as_frames, clip_similarity, invert_frames, levels_to_layers, render,
-                                text_edit_ws)
+    from .video_editing import EditResult, as_frames, clip_similarity, invert_frames, levels_to_layers, text_edit_ws
 
     if not text:
         raise AvgenError("edit_video: text= is required (the edit prompt)")
@@ -407,8 +408,8 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
                             generator=gen, progress=progress)
     delta = delta * float(strength)
     edited = ws.to(delta.device) + delta
-    original = render(G, ws)
-    frames_out = render(G, edited)
+    original = render_frames(G, ws)
+    frames_out = render_frames(G, edited)
     return EditResult(frames=frames_out, original=original, fps=rate, ws=edited.cpu(), delta=delta.cpu(),
                       clip_before=clip_similarity(clip, original, text),
                       clip_after=clip_similarity(clip, frames_out, text), audio=wav, sample_rate=sr)

@@ -106,9 +106,10 @@ class SoundToVideoPipeline:
         """``mix_seed``: style mixing at generation -- the ``mix_levels`` groups (coarse/mid/fine) of the start
         latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
         an inverted real image)."""
+        from stylegan import render_frames
+
         from .data.sound_video import segment_mels
         from .media import read_audio
-        from .video_editing import render
 
         d = self.config["data"]
         fps = float(fps or d["fps"])
@@ -139,5 +140,5 @@ class SoundToVideoPipeline:
             w = style_mix(w, self.G.mapping(z.to(self.device), None, truncation_psi=psi),
                           levels_to_layers(self.groups, mix_levels))
         ws = self.model(mels[None].to(self.device), w, use_sound=use_sound)[0]  # [T, num_ws, w_dim]
-        frames = render(self.G, ws)
+        frames = render_frames(self.G, ws)
         return S2VResult(frames=frames, fps=fps, ws=ws.cpu(), audio=wav, sample_rate=sr)

@@ -20,9 +20,7 @@ import torch
 
 from .errors import AvgenError
 
-__all__ = ["EditResult", "invert_frames", "text_edit_ws", "render", "clip_similarity", "levels_to_layers", "as_frames"]
-
-LEVELS = ("coarse", "mid", "fine")
+__all__ = ["EditResult", "invert_frames", "text_edit_ws", "clip_similarity", "levels_to_layers", "as_frames"]
 
 
 @dataclass
@@ -113,16 +111,6 @@ def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], ste
 
 
 @torch.no_grad()
-def render(G, ws: torch.Tensor, *, chunk: int = 16) -> np.ndarray:
-    """W+ [T, num_ws, w_dim] -> frames [T, H, W, 3] uint8."""
-    from stylegan.generate import to_uint8
-
-    device = next(G.parameters()).device
-    return np.concatenate([to_uint8(G.synthesis(ws[i:i + chunk].to(device), noise_mode="const"))
-                           for i in range(0, len(ws), chunk)])
-
-
-@torch.no_grad()
 def clip_similarity(clip, frames: np.ndarray, text: str, *, chunk: int = 32) -> np.ndarray:
     """[T] cosine similarity of each uint8 frame [T, H, W, 3] to ``text`` in the teacher's space."""
     device = clip.mean.device
@@ -135,12 +123,14 @@ def clip_similarity(clip, frames: np.ndarray, text: str, *, chunk: int = 32) -> 
 
 
 def levels_to_layers(groups: dict[str, list[int]], levels) -> list[int]:
-    """('mid', 'fine') -> the W+ layer indices of those groups."""
-    levels = (levels,) if isinstance(levels, str) else tuple(levels)
-    bad = [lv for lv in levels if lv not in LEVELS]
-    if bad or not levels:
-        raise AvgenError(f"levels must be a non-empty subset of {LEVELS}, got {levels}")
-    return sorted(i for lv in levels for i in groups[lv])
+    """:func:`stylegan.levels_to_layers` with avgen's error type (the CLI reports an :class:`AvgenError` in one
+    line)."""
+    from stylegan import levels_to_layers as _levels_to_layers
+
+    try:
+        return _levels_to_layers(groups, levels)
+    except ValueError as e:
+        raise AvgenError(str(e)) from None
 
 
 def as_frames(source, resolution: int, *, fps: float | None = None, max_frames: int | None = None

@@ -17,12 +17,21 @@ import torch
 
 from .latents import layer_groups, parse_range, style_mix, z_from_seeds
 
-__all__ = ["generate_images", "image_grid", "style_mixing_grid", "main"]
+__all__ = ["to_uint8", "render_frames", "generate_images", "image_grid", "style_mixing_grid", "main"]
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """[B, C, H, W] in [-1, 1] -> [B, H, W, C] uint8."""
     return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
+@torch.no_grad()
+def render_frames(G, ws: torch.Tensor, *, chunk: int = 16, noise_mode: str = "const") -> np.ndarray:
+    """W+ latents [T, num_ws, w_dim] (e.g. a video's trajectory) -> frames [T, H, W, C] uint8, synthesised ``chunk``
+    at a time on the generator's device."""
+    device = next(G.parameters()).device
+    return np.concatenate([to_uint8(G.synthesis(ws[i:i + chunk].to(device), noise_mode=noise_mode))
+                           for i in range(0, len(ws), chunk)])
 
 
 def image_grid(images: np.ndarray, cols: int) -> np.ndarray:

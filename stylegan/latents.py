@@ -1,12 +1,14 @@
-"""Latent helpers: seeds -> z as NVIDIA's scripts draw them, coarse/mid/fine W+ layer groups, style mixing, the
-mean and scale of W."""
+"""Latent helpers: seeds -> z as NVIDIA's scripts draw them, coarse/mid/fine W+ layer groups and the layers of a
+choice of groups, style mixing, the mean and scale of W."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["z_from_seeds", "parse_range", "layer_groups", "style_mix", "w_statistics"]
+__all__ = ["z_from_seeds", "parse_range", "LEVELS", "layer_groups", "levels_to_layers", "style_mix", "w_statistics"]
+
+LEVELS = ("coarse", "mid", "fine")  # the group names of layer_groups
 
 
 def z_from_seeds(seeds: list[int], z_dim: int) -> torch.Tensor:
@@ -38,6 +40,16 @@ def layer_groups(num_ws: int, boundaries: tuple[int, int] = (3, 6)) -> dict[str,
     if not 0 < b0 < b1 < num_ws:
         raise ValueError(f"boundaries {boundaries} must satisfy 0 < b0 < b1 < num_ws={num_ws}")
     return {"coarse": list(range(0, b0)), "mid": list(range(b0, b1)), "fine": list(range(b1, num_ws))}
+
+
+def levels_to_layers(groups: dict[str, list[int]], levels) -> list[int]:
+    """('mid', 'fine') (or one name) -> the sorted W+ layer indices of those groups of ``groups``
+    (:func:`layer_groups`). ValueError unless ``levels`` is a non-empty subset of :data:`LEVELS`."""
+    levels = (levels,) if isinstance(levels, str) else tuple(levels)
+    bad = [lv for lv in levels if lv not in LEVELS]
+    if bad or not levels:
+        raise ValueError(f"levels must be a non-empty subset of {LEVELS}, got {levels}")
+    return sorted(i for lv in levels for i in groups[lv])
 
 
 def style_mix(ws_base: torch.Tensor, ws_source: torch.Tensor, layers: list[int]) -> torch.Tensor:

@@ -30,7 +30,8 @@ def parts(tmp_path_factory):
 
 
 def test_text_edit_changes_only_chosen_layers_and_moves_towards_prompt(parts):
-    from avgen.video_editing import clip_similarity, render, text_edit_ws
+    from avgen.video_editing import clip_similarity, text_edit_ws
+    from stylegan import render_frames as render
 
     G, clip = parts
     with torch.no_grad():
@@ -69,7 +70,8 @@ def test_levels_to_layers_and_as_frames(tmp_path):
 
 
 def test_invert_frames_warm_starts_and_reconstructs(parts):
-    from avgen.video_editing import invert_frames, render
+    from avgen.video_editing import invert_frames
+    from stylegan import render_frames as render
     from stylegan.projector import project
 
     G, _ = parts
