@@ -1,8 +1,8 @@
 """StyleGAN2 and StyleGAN3 written for avgen, usable on their own (torch and NumPy only): networks state-dict
 compatible with NVIDIA's releases, custom ops with reference and CUDA paths, checkpoint readers that never execute
 code from the file, latent helpers (seeds, coarse/mid/fine layer groups, style mixing), rendering W+ latents to
-frames, sample grids, LPIPS and a projector (GAN inversion). Training losses are not here: StyleGAN2 training is
-avgen's ``task: stylegan2`` (``avgen/train/stylegan_task.py``).
+frames, sample grids, LPIPS and a projector (GAN inversion). Training losses are not here: they live in avgen's
+StyleGAN2 training task (``task: stylegan2``).
 
     import stylegan
     G = stylegan.load("stylegan3-t-ffhq-1024x1024.pkl")        # NVIDIA pickle, rosinality .pt, or a saved folder

@@ -135,7 +135,7 @@ def load_square_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
         s = min(w, h)
         left, top = (w - s) // 2, (h - s) // 2
         im = im.crop((left, top, left + s, top + s))
-        return np.asarray(im.resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)
+        return np.array(im.resize((resolution, resolution), Image.LANCZOS), dtype=np.uint8)  # a writable copy
 
 
 def _default_perceptual() -> nn.Module | None:
