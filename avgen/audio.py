@@ -31,6 +31,7 @@ __all__ = [
     "griffin_lim",
     "mel_to_waveform",
     "fit_length",
+    "segment_mels",
 ]
 
 
@@ -249,3 +250,22 @@ def mel_to_waveform(
     if wav.ndim == 1:
         wav = wav[None]
     return wav.clamp(-1.0, 1.0)
+
+
+def segment_mels(waveform: np.ndarray, sample_rate: int, frame_times: np.ndarray, window: float,
+                 preset: str = CLIP_MEL_PRESET) -> torch.Tensor:
+    """One mel per frame: the ``window`` seconds of audio centred on each time in ``frame_times`` -> [T, n_mels, L].
+    Audio before the start or past the end (frames beyond the sound) is silence."""
+    p = get_preset(preset)
+    wav = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(-1)
+    if sample_rate != p.sample_rate:
+        import torchaudio.functional as AF
+
+        wav = AF.resample(wav, int(sample_rate), p.sample_rate)
+    n = int(round(window * p.sample_rate))
+    pad = n  # zeros on both sides so windows at the clip's ends stay full length
+    last = int(round(max(frame_times, default=0.0) * p.sample_rate)) + n  # and up to the last frame's window
+    padded = torch.nn.functional.pad(wav, (pad, pad + max(0, last - len(wav))))
+    starts = [int(round(t * p.sample_rate)) - n // 2 + pad for t in frame_times]
+    chunks = torch.stack([padded[s:s + n] for s in starts])  # [T, n]
+    return mel_spectrogram(chunks, p)  # [T, n_mels, L]

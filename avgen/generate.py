@@ -1,311 +1,25 @@
-"""Generation API.
+"""Generation API: the public facade over :mod:`avgen.pipelines`.
 
 ``video_to_sound(video, reference)`` gives a sound track for a (silent) video with the timbre of a reference
 recording, using a VarietySound checkpoint (``checkpoint=None``: the bundled default, trained on the synthetic-foley
-benchmark). Any video length: features are streamed from the decoder and the mel is synthesised in overlapping
-chunks that are cross-faded, so memory follows the chunk, not the video. Any reference length: its timbre vector is
-computed once from the whole reference.
+benchmark); ``sound_to_video(audio)`` a video moved by a sound; ``edit_video(source, text=...)`` a text-constrained
+edit in StyleGAN's W+. Pipelines are cached per checkpoint and device.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from .errors import AvgenError, WeightsNotFoundError
+from .errors import AvgenError
+from .pipelines.video_to_sound import DEFAULT_V2S_CHECKPOINT, V2SResult, VideoToSoundPipeline, load_vocoder
 
 __all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound",
-           "sound_to_video", "edit_video"]
+           "sound_to_video", "edit_video", "load_vocoder"]
 
-DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "varietysound_foley_small")
 # The bundled sound-to-video default: 64x64 nature scenes (lake / forest / flowers), see its MANIFEST.md.
 DEFAULT_S2V_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "s2v_default")
-
-
-@dataclass
-class V2SResult:
-    """A generated sound track. ``waveform [1, N]`` float32 in [-1, 1]; ``mel [80, T]`` in [0, 1]."""
-
-    waveform: torch.Tensor
-    sample_rate: int
-    mel: torch.Tensor
-    duration: float
-    video_path: str | None = None
-    frames: np.ndarray | None = None  # the input frames when they were given as an array
-    frames_fps: float | None = None
-
-    def save(self, path: str | os.PathLike) -> str:
-        """``.wav/.flac/.mp3/.m4a``: the sound alone. ``.mp4/.mov/.mkv``: the input video with this sound track
-        (the video stream is copied, not re-encoded, when the input was a file)."""
-        from .media import replace_audio, write_audio, write_video
-
-        p = os.fspath(path)
-        ext = os.path.splitext(p)[1].lower()
-        if ext in (".wav", ".flac", ".mp3", ".m4a"):
-            return write_audio(p, self.waveform.numpy(), self.sample_rate)
-        if ext in (".mp4", ".mov", ".mkv"):
-            if self.video_path is not None:
-                return replace_audio(self.video_path, p, self.waveform.numpy(), self.sample_rate)
-            if self.frames is not None:
-                return write_video(p, self.frames, self.frames_fps, self.waveform.numpy(), self.sample_rate)
-            raise AvgenError("no video to mux the sound into; save as .wav")
-        raise AvgenError(f"{p}: unknown output type '{ext}' (wav, flac, mp3, m4a, mp4, mov, mkv)")
-
-
-def _chunk_starts(total: int, chunk: int, overlap: int) -> list[int]:
-    """Start offsets of chunks of ``chunk`` steps overlapping by ``overlap``; the last one ends at ``total``."""
-    return list(range(0, total - chunk, chunk - overlap)) + [total - chunk]
-
-
-def _overlap_add(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor, start: int, *,
-                 fade_in: torch.Tensor | None = None, fade_out: torch.Tensor | None = None) -> None:
-    """Add ``piece`` (last axis = time) to ``out`` at ``start`` with cross-fade weights: ``fade_in`` over its first
-    steps, ``fade_out`` over its last; ``weight`` accumulates the weights for the final normalisation."""
-    n = piece.shape[-1]
-    w = torch.ones(n)
-    if fade_in is not None:
-        w[:len(fade_in)] = fade_in
-    if fade_out is not None:
-        w[-len(fade_out):] = torch.minimum(w[-len(fade_out):], fade_out)
-    out[..., start:start + n] += piece * w
-    weight[start:start + n] += w
-
-
-class VideoToSoundPipeline:
-    """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
-    with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
-
-    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None, vocoder: str | None = None):
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-        self.generator = generator.eval().requires_grad_(False).to(self.device)
-        self.config = config
-        data = config.get("data", {})
-        self.fps = float(data.get("fps", 21.5))
-        visual = data.get("visual", {})
-        self.backbone = visual.get("backbone", "efficientnet-lite0")
-        self.mel_preset = (data.get("mel") or {}).get("name", "specvqgan")
-        self.segment_seconds = float(data.get("segment_seconds") or 4.0)
-        self._encoder = None
-        self.vocoder_name = "griffin-lim"
-        self.vocoder_net = None
-        if vocoder not in (None, "griffin-lim"):
-            self.vocoder_net = load_vocoder(vocoder).to(self.device)
-            self.vocoder_name = f"hifigan:{os.path.basename(os.path.normpath(os.fspath(vocoder)))}"
-
-    # -- loading / saving ------------------------------------------------------------------------------------
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None,
-                        vocoder: str | None = None) -> "VideoToSoundPipeline":
-        """A folder with ``config.json`` + ``generator.safetensors`` (what training writes to ``<run>/final`` and
-        :meth:`save_pretrained` writes); ``None``: the bundled default."""
-        from safetensors.torch import load_file
-
-        from .models.v2s.varietysound import VarietySound
-
-        folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
-        cfg_path = os.path.join(folder, "config.json")
-        weights = os.path.join(folder, "generator.safetensors")
-        if not os.path.isfile(cfg_path) or not os.path.isfile(weights):
-            raise WeightsNotFoundError("VarietySound", folder,
-                                       "a training run's final/ folder (config.json + generator.safetensors)")
-        with open(cfg_path) as f:
-            config = json.load(f)
-        if config.get("task") != "varietysound":
-            raise AvgenError(f"{folder}: a '{config.get('task')}' checkpoint, not a VarietySound one")
-        kwargs = dict(config["model"])
-        kwargs["resample_segment"] = tuple(kwargs.get("resample_segment", (8, 32)))
-        kwargs["resample_rate"] = tuple(kwargs.get("resample_rate", (0.5, 1.5)))
-        generator = VarietySound(**kwargs)
-        sd = {k: v.float() for k, v in load_file(weights).items()}
-        generator.load_state_dict(sd)
-        return cls(generator, config, device=device, vocoder=vocoder)
-
-    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
-        from safetensors.torch import save_file
-
-        from .utils import atomic_write_text
-
-        folder = os.fspath(path)
-        os.makedirs(folder, exist_ok=True)
-        sd = {k: (v.half() if fp16 and v.is_floating_point() else v).detach().cpu().contiguous()
-              for k, v in self.generator.state_dict().items()}
-        tmp = os.path.join(folder, "generator.safetensors.tmp")
-        save_file(sd, tmp)
-        os.replace(tmp, os.path.join(folder, "generator.safetensors"))
-        atomic_write_text(os.path.join(folder, "config.json"), json.dumps(self.config, indent=2))
-        return folder
-
-    # -- inputs ------------------------------------------------------------------------------------------------
-    @property
-    def encoder(self):
-        if self._encoder is None:
-            from .encoders import VisualEncoder
-
-            self._encoder = VisualEncoder(self.backbone, device=self.device, precision="fp32")
-        return self._encoder
-
-    @torch.no_grad()
-    def video_features(self, video, *, fps: float | None = None, batch_size: int = 64) -> tuple[torch.Tensor, float]:
-        """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path (streamed), or
-        uint8 frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate)."""
-        from .media import iter_video, probe
-
-        if isinstance(video, (str, os.PathLike)):
-            info = probe(video)
-            chunks, batch = [], []
-            for frame in iter_video(video, fps=self.fps):
-                batch.append(frame)
-                if len(batch) == batch_size:
-                    chunks.append(self.encoder.encode(np.stack(batch)))
-                    batch = []
-            if batch:
-                chunks.append(self.encoder.encode(np.stack(batch)))
-            feats = torch.cat(chunks)
-            if not info.has_video:
-                raise AvgenError(f"{video}: no video stream")
-            return feats, float(info.video_duration)
-        frames = np.asarray(video)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
-        src_fps = float(fps or self.fps)
-        duration = len(frames) / src_fps
-        n = max(1, math.floor(duration * self.fps + 1e-6))
-        idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(frames) - 1)
-        return torch.cat([self.encoder.encode(frames[idx[i:i + batch_size]])
-                          for i in range(0, n, batch_size)]), duration
-
-    def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
-        """``[80, T_r]`` mel of a reference: a path (audio, or a video's audio track) or a waveform (numpy/tensor,
-        ``[N]`` or ``[C, N]``, at ``sample_rate``)."""
-        from .audio import get_preset, mel_spectrogram
-        from .media import read_audio
-
-        preset = get_preset(self.mel_preset)
-        if isinstance(reference, (str, os.PathLike)):
-            wav, sr = read_audio(reference, sample_rate=preset.sample_rate)
-        else:
-            if sample_rate is None:
-                raise AvgenError("a reference waveform needs reference_sample_rate=")
-            wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
-            wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
-            sr = int(sample_rate)
-        if wav.shape[-1] < preset.n_fft:
-            raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
-        return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=sr)
-
-    # -- synthesis ---------------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor, mel_frames: int, *,
-                       chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
-        (default: the training segment length) overlapping by ``overlap_seconds``; chunk mels are cross-faded
-        linearly in the overlaps."""
-        from .audio import get_preset
-
-        g = self.generator
-        p = get_preset(self.mel_preset)
-        mel_fps = p.sample_rate / p.hop_length
-        timbre = g.encode_timbre(reference_mel[None].to(self.device), generator)
-        back = g.encode_background(None, 1, generator)
-        t_v = features.shape[0]
-        chunk = max(2, round((chunk_seconds or self.segment_seconds) * self.fps))
-        overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
-        if t_v <= chunk:
-            return g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
-        out = torch.zeros(self.generator.n_mels, mel_frames)
-        weight = torch.zeros(mel_frames)
-        starts = _chunk_starts(t_v, chunk, overlap)
-        fade = max(1, round(overlap / self.fps * mel_fps))
-        for s in starts:
-            m0 = round(s / self.fps * mel_fps)
-            m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
-            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
-            _overlap_add(out, weight, piece, m0,
-                         fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
-                         fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
-        return out / weight.clamp_min(1e-6)
-
-    @torch.no_grad()
-    def _vocode_chunk(self, mel: torch.Tensor, generator) -> torch.Tensor:
-        from .audio import get_preset, mel_to_waveform
-
-        if self.vocoder_net is None:
-            return mel_to_waveform(mel, get_preset(self.mel_preset), generator=generator)
-        return self.vocoder_net(mel[None].to(self.device))[0].float().cpu()  # [1, T * hop]
-
-    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
-               chunk_frames: int = 862, overlap_frames: int = 43) -> torch.Tensor:
-        """Mel -> ``[1, num_samples]`` with the pipeline's vocoder (Griffin-Lim baseline, or a trained HiFi-GAN), in
-        10 s chunks cross-faded over 0.5 s so memory follows the chunk."""
-        from .audio import fit_length, get_preset
-
-        p = get_preset(self.mel_preset)
-        hop = p.hop_length
-        t = mel.shape[-1]
-        if t <= chunk_frames:
-            return fit_length(self._vocode_chunk(mel, generator), num_samples)
-        out = torch.zeros(num_samples)
-        weight = torch.zeros(num_samples)
-        starts = _chunk_starts(t, chunk_frames, overlap_frames)
-        fade = overlap_frames * hop
-        for s in starts:
-            wav = self._vocode_chunk(mel[:, s:s + chunk_frames], generator)[0]
-            a = s * hop
-            _overlap_add(out, weight, wav[: num_samples - a], a,
-                         fade_in=torch.linspace(0, 1, fade) if s > 0 else None,
-                         fade_out=torch.linspace(1, 0, fade) if s != starts[-1] else None)
-        return (out / weight.clamp_min(1e-6))[None]
-
-    def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
-                 seed: int | None = None, chunk_seconds: float | None = None,
-                 overlap_seconds: float = 1.0) -> V2SResult:
-        from .audio import get_preset
-
-        gen = torch.Generator().manual_seed(seed if seed is not None else 0)
-        p = get_preset(self.mel_preset)
-        feats, duration = self.video_features(video, fps=video_fps)
-        num_samples = max(p.n_fft, round(duration * p.sample_rate))
-        mel_frames = num_samples // p.hop_length + 1
-        ref = self.reference_mel(reference, sample_rate=reference_sample_rate)
-        mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
-                                  overlap_seconds=overlap_seconds, generator=gen)
-        wav = self.vocode(mel, num_samples, generator=gen).clamp(-1, 1).float()
-        is_path = isinstance(video, (str, os.PathLike))
-        return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
-                         video_path=os.fspath(video) if is_path else None,
-                         frames=None if is_path else np.asarray(video),
-                         frames_fps=None if is_path else float(video_fps or self.fps))
-
-
-def load_vocoder(path: str | os.PathLike) -> torch.nn.Module:
-    """A trained HiFi-GAN (the ``final/`` folder of a ``task: vocoder`` run: config.json + generator.safetensors)."""
-    from safetensors.torch import load_file
-
-    from .models.vocoders.hifigan import HiFiGANGenerator
-
-    folder = os.fspath(path)
-    cfg_path, weights = os.path.join(folder, "config.json"), os.path.join(folder, "generator.safetensors")
-    if not os.path.isfile(cfg_path) or not os.path.isfile(weights):
-        raise WeightsNotFoundError("vocoder", folder, "a vocoder training run's final/ folder "
-                                                     "(avgen train --config configs/vocoder/...)")
-    with open(cfg_path) as f:
-        config = json.load(f)
-    if config.get("task") != "vocoder":
-        raise AvgenError(f"{folder}: a '{config.get('task')}' checkpoint, not a vocoder")
-    m = config["model"]
-    net = HiFiGANGenerator(n_mels=m["n_mels"], channels=m["channels"], upsample_rates=tuple(m["upsample_rates"]),
-                           upsample_kernels=tuple(m["upsample_kernels"]),
-                           resblock_kernels=tuple(m["resblock_kernels"]),
-                           resblock_dilations=tuple(tuple(d) for d in m["resblock_dilations"]))
-    net.load_state_dict({k: v.float() for k, v in load_file(weights).items()})
-    return net.eval().requires_grad_(False)
 
 
 _PIPELINES: dict = {}
@@ -342,7 +56,7 @@ _S2V_PIPELINES: dict = {}
 
 
 def _s2v_pipeline(checkpoint, device):
-    from .sound_to_video import SoundToVideoPipeline
+    from .pipelines.sound_to_video import SoundToVideoPipeline
 
     key = (os.fspath(checkpoint if checkpoint is not None else DEFAULT_S2V_CHECKPOINT), str(device))
     if key not in _S2V_PIPELINES:
@@ -360,7 +74,7 @@ def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_fr
     64x64 nature-scenes model (:data:`DEFAULT_S2V_CHECKPOINT`). ``num_frames`` defaults to the audio's duration x
     ``fps`` (default: the training fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space.
     ``mix_seed`` / ``mix_levels``: style mixing -- those W+ groups (coarse/mid/fine) come from another seed's latent.
-    Returns an :class:`avgen.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the
+    Returns an :class:`avgen.pipelines.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the
     input audio).
     """
     return _s2v_pipeline(checkpoint, device)(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps,
@@ -374,7 +88,7 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
                max_frames: int | None = 64, seed: int | None = None, progress: bool = True, device=None):
     """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (see :mod:`avgen.video_editing`).
 
-    ``source``: an :class:`~avgen.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real image
+    ``source``: an :class:`~avgen.pipelines.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real image
     / video (path or uint8 array), inverted first with the stylegan projector (``invert_steps`` for the first frame,
     a quarter of that for each later one). With ``audio`` and a single image, the image is inverted and the sound
     drives it (sound-guided editing of a real image) before the text edit. ``levels``: the W+ groups the edit may
@@ -384,7 +98,7 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
     """
     from stylegan import render_frames
 
-    from .sound_to_video import S2VResult
+    from .pipelines.sound_to_video import S2VResult
     from .video_editing import EditResult, as_frames, clip_similarity, invert_frames, levels_to_layers, text_edit_ws
 
     if not text:

@@ -36,10 +36,13 @@ __all__ = [
     "replace_audio",
     "VIDEO_EXTENSIONS",
     "AUDIO_EXTENSIONS",
+    "MUXED_OUTPUT_EXTENSIONS",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
+# Containers generated videos are written to (video + sound track).
+MUXED_OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv")
 
 # Demuxers FFmpeg falls back to for arbitrary bytes (a text file opens as 'tty'); they never mean a media file.
 _NON_MEDIA_FORMATS = {"tty", "txt", "ansi", "bin", "xbin", "idf", "adf"}

@@ -1,7 +1,8 @@
-"""Small helpers shared across avgen (hashing, atomic writes, checkpoint-folder configs, seeding)."""
+"""Small helpers shared across avgen (hashing, atomic writes, seeding)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -10,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["file_sha256", "stable_hash", "atomic_write_bytes", "atomic_write_text", "read_folder_config",
+__all__ = ["file_sha256", "stable_hash", "atomic_output", "atomic_write_bytes", "atomic_write_text", "save_safetensors",
            "seed_everything"]
 
 
@@ -36,35 +37,54 @@ def stable_hash(obj, length: int = 16) -> str:
     return hashlib.sha256(data).hexdigest()[:length]
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it: readers never see a partial file."""
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; when the block ends without error, the file is fsynced, renamed over
+    ``path`` and the folder fsynced, so readers never see a partial file and a crash keeps the previous one. On error
+    the temporary file is removed. The one atomic-write primitive of avgen (files follow the umask)."""
     p = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
+    folder = os.path.dirname(os.path.abspath(p))
+    os.makedirs(folder, exist_ok=True)
     tmp = f"{p}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, p)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # make the rename itself durable
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def read_folder_config(folder: str, key: str, expected: str, what: str) -> dict:
-    """``folder/config.json`` as a dict, after checking that ``config[key] == expected``; ``what``
-    names the kind of folder in the error."""
-    from .errors import AvgenError
+def save_safetensors(tensors: dict, path: str | os.PathLike, *, metadata: dict[str, str] | None = None) -> str:
+    """``tensors`` (moved to CPU, made contiguous) as a safetensors file, written atomically."""
+    from safetensors.torch import save_file
 
-    cfg_path = os.path.join(folder, "config.json")
-    if not os.path.isfile(cfg_path):
-        raise AvgenError(f"{folder}: no config.json (not a {what})")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    if cfg.get(key) != expected:
-        raise AvgenError(f"{cfg_path}: {key} is {cfg.get(key)!r}, expected {expected!r}")
-    return cfg
+    with atomic_output(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+    return os.fspath(path)
 
 
 def seed_everything(seed: int) -> None:

@@ -59,7 +59,7 @@ def main() -> int:
     n = round(duration * preset.sample_rate)
     frames = n // preset.hop_length + 1
     t_mel, mel = _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen), a.repeats)
-    baseline = FeatureToMel(feats.shape[1]).eval().to(pipe.device)
+    baseline = FeatureToMel(feature_dim=feats.shape[1]).eval().to(pipe.device)
     with torch.no_grad():
         t_base, _ = _timed(lambda: baseline(feats[None].to(pipe.device), frames), a.repeats)
     t_voc, _ = _timed(lambda: pipe.vocode(mel, n, generator=gen), a.repeats)

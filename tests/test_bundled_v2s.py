@@ -14,7 +14,7 @@ from avgen.metrics.audio import audio_onsets
 
 
 def test_bundled_checkpoint_is_small_fp16_and_documented():
-    size = sum(os.path.getsize(os.path.join(DEFAULT_V2S_CHECKPOINT, f)) for f in os.listdir(DEFAULT_V2S_CHECKPOINT))
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(DEFAULT_V2S_CHECKPOINT) for f in files)
     assert size < 10e6
     with open(os.path.join(DEFAULT_V2S_CHECKPOINT, "config.json")) as f:
         cfg = json.load(f)

@@ -22,7 +22,7 @@ PROMPTS = ("a lake", "a forest", "flowers")
 
 @pytest.fixture(scope="module")
 def pipe():
-    from avgen.sound_to_video import SoundToVideoPipeline
+    from avgen.pipelines.sound_to_video import SoundToVideoPipeline
 
     return SoundToVideoPipeline.from_pretrained(DEFAULT, device="cpu")
 

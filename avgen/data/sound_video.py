@@ -14,11 +14,12 @@ import os
 import numpy as np
 import torch
 
+from ..audio import CLIP_MEL_PRESET, segment_mels
 from ..errors import ConfigError
+from ..media import VIDEO_EXTENSIONS
 
-__all__ = ["SoundVideoDataset", "segment_mels", "list_sound_videos"]
+__all__ = ["SoundVideoDataset", "list_sound_videos"]
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm")
 
 
 def list_sound_videos(root: str) -> list[tuple[str, str | None]]:
@@ -33,34 +34,13 @@ def list_sound_videos(root: str) -> list[tuple[str, str | None]]:
     return sorted(out)
 
 
-def segment_mels(waveform: np.ndarray, sample_rate: int, frame_times: np.ndarray, window: float,
-                 preset: str = "clip128") -> torch.Tensor:
-    """One mel per frame: the ``window`` seconds of audio centred on each time in ``frame_times`` -> [T, n_mels, L].
-    Audio before the start or past the end (frames beyond the sound) is silence."""
-    from ..audio import get_preset, mel_spectrogram
-
-    p = get_preset(preset)
-    wav = torch.as_tensor(np.asarray(waveform, dtype=np.float32)).reshape(-1)
-    if sample_rate != p.sample_rate:
-        import torchaudio.functional as AF
-
-        wav = AF.resample(wav, int(sample_rate), p.sample_rate)
-    n = int(round(window * p.sample_rate))
-    pad = n  # zeros on both sides so windows at the clip's ends stay full length
-    last = int(round(max(frame_times, default=0.0) * p.sample_rate)) + n  # and up to the last frame's window
-    padded = torch.nn.functional.pad(wav, (pad, pad + max(0, last - len(wav))))
-    starts = [int(round(t * p.sample_rate)) - n // 2 + pad for t in frame_times]
-    chunks = torch.stack([padded[s:s + n] for s in starts])  # [T, n]
-    return mel_spectrogram(chunks, p)  # [T, n_mels, L]
-
-
 class SoundVideoDataset(torch.utils.data.Dataset):
     """See the module docstring. ``files`` restricts to a list of relative paths (train/held-out splits);
     decoded clips are kept in memory when ``cache`` (small datasets)."""
 
     def __init__(self, root: str, *, resolution: int, num_frames: int, fps: float = 8.0, audio_window: float = 1.0,
                  files: list[str] | None = None, generator: torch.Generator | None = None, cache: bool = True,
-                 preset: str = "clip128"):
+                 preset: str = CLIP_MEL_PRESET):
         if not os.path.isdir(root):
             raise ConfigError(f"data.path: '{root}' is not a folder of videos")
         entries = list_sound_videos(root)

@@ -1,37 +1,28 @@
-"""Saving and loading the audio encoder that maps mels into a CLIP space (``avgen.models.s2v.sound_inversion.AudioCLIPEncoder``):
-a folder with ``config.json`` (constructor arguments, mel preset) and ``audio_encoder.safetensors``."""
+"""Saving and loading the audio encoder that maps mels into a CLIP space
+(:class:`avgen.models.s2v.sound_inversion.AudioCLIPEncoder`): a model folder of :mod:`avgen.checkpoints` whose
+``config.json`` also records the mel preset it reads and the CLIP teacher it was trained against."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import torch
 
+from ..audio import CLIP_MEL_PRESET
+from ..checkpoints import load_weights, read_model_folder, save_pretrained
 from ..models.s2v.sound_inversion import AudioCLIPEncoder
-from ..utils import atomic_write_text, read_folder_config
 
 __all__ = ["save_audio_encoder", "load_audio_encoder"]
 
 
-def save_audio_encoder(encoder: AudioCLIPEncoder, folder: str, *, preset: str = "clip128", extra: dict | None = None) -> None:
-    from safetensors.torch import save_file
-
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "audio_encoder.safetensors")
-    save_file({k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
-    cfg = {"kind": "audio_clip_encoder", "init_kwargs": encoder.init_kwargs, "mel_preset": preset, **(extra or {})}
-    atomic_write_text(os.path.join(folder, "config.json"), json.dumps(cfg, indent=2))
+def save_audio_encoder(encoder: AudioCLIPEncoder, folder: str, *, preset: str = CLIP_MEL_PRESET,
+                       extra: dict | None = None) -> None:
+    save_pretrained(encoder, folder, extra={"mel_preset": preset, **(extra or {})})
 
 
-def load_audio_encoder(folder: str, device: str | torch.device = "cpu") -> tuple[AudioCLIPEncoder, dict]:
-    """(frozen encoder in eval mode, its config)."""
-    from safetensors.torch import load_file
-
-    cfg = read_folder_config(folder, "kind", "audio_clip_encoder", "saved audio encoder")
-    kw = dict(cfg["init_kwargs"])
-    kw["blocks"] = tuple(kw.get("blocks", (2, 2, 2, 2)))
-    enc = AudioCLIPEncoder(**kw)
-    enc.load_state_dict(load_file(os.path.join(folder, "audio_encoder.safetensors")))
+def load_audio_encoder(folder: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[AudioCLIPEncoder, dict]:
+    """(frozen encoder in eval mode, its config.json) -- the current layout or the earlier ``kind:
+    audio_clip_encoder`` one."""
+    cls, config, weights, cfg = read_model_folder(folder, expected=AudioCLIPEncoder)
+    enc = load_weights(cls(config), weights, what="AudioCLIPEncoder")
     return enc.eval().requires_grad_(False).to(device), cfg

@@ -5,7 +5,7 @@ import torch
 
 from avgen.models.s2v.sound_inversion import (AudioCLIPEncoder, RecurrentLatentBlocks, SoundInversionEncoder, SoundToVideo,
                               VideoPatchDiscriminator, linear_interpolation_ws)
-from avgen.train import s2v_losses as L
+from avgen.train import losses as L
 
 GROUPS16 = {"coarse": [0, 1, 2], "mid": [3, 4, 5], "fine": list(range(6, 16))}
 
@@ -13,14 +13,14 @@ GROUPS16 = {"coarse": [0, 1, 2], "mid": [3, 4, 5], "fine": list(range(6, 16))}
 @pytest.mark.parametrize("t,length", [(1, 24), (3, 40), (7, 33)])
 def test_shapes_for_random_lengths(t, length):
     torch.manual_seed(t)
-    model = SoundToVideo(16, 8, GROUPS16, encoder_width=8, rnn_hidden=16).eval()
+    model = SoundToVideo(num_ws=16, w_dim=8, groups=GROUPS16, encoder_width=8, rnn_hidden=16).eval()
     mels = torch.randn(2, t, 128, length)
     w = torch.randn(2, 16, 8)
     ws = model(mels, w)
     assert ws.shape == (2, t, 16, 8)
     # The inversion head starts at zero: the first frame is the sampled latent itself.
     torch.testing.assert_close(ws[:, 0], w)
-    assert AudioCLIPEncoder(64, width=8)(torch.randn(3, 128, length)).shape == (3, 64)
+    assert AudioCLIPEncoder(embed_dim=64, width=8)(torch.randn(3, 128, length)).shape == (3, 64)
     assert SoundInversionEncoder(16, 8, width=8)(torch.randn(3, 128, length)).shape == (3, 16, 8)
 
 

@@ -9,11 +9,13 @@ blocks move the coarse, mid and fine layer groups of W+ from frame to frame (``R
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["BasicBlock", "AudioCLIPEncoder", "SoundInversionEncoder", "RecurrentLatentBlocks", "SoundToVideo",
+__all__ = ["BasicBlock", "AudioCLIPEncoderConfig", "AudioCLIPEncoder", "SoundInversionEncoder", "RecurrentLatentBlocks", "SoundToVideoConfig", "SoundToVideo",
            "VideoPatchDiscriminator", "linear_interpolation_ws"]
 
 
@@ -57,13 +59,25 @@ class _ResNetTrunk(nn.Module):
         return x.mean(dim=[2, 3])
 
 
+@dataclass
+class AudioCLIPEncoderConfig:
+    embed_dim: int = 512  # the teacher CLIP's embedding width
+    width: int = 64
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+
+
 class AudioCLIPEncoder(nn.Module):
     """Mel [B, n_mels, T] -> unit-norm embedding [B, embed_dim] in the teacher CLIP space (ResNet18-style CNN as in
     "Sound-guided semantic image manipulation"). ``logit_scale`` is the learned InfoNCE temperature."""
 
-    def __init__(self, embed_dim: int = 512, width: int = 64, blocks: tuple[int, ...] = (2, 2, 2, 2)):
+    config_class = AudioCLIPEncoderConfig
+
+    def __init__(self, config: AudioCLIPEncoderConfig | None = None, **overrides):
         super().__init__()
-        self.init_kwargs = {"embed_dim": embed_dim, "width": width, "blocks": list(blocks)}
+        if config is not None and overrides:
+            raise TypeError("pass an AudioCLIPEncoderConfig or keyword overrides, not both")
+        c = self.config = config if config is not None else AudioCLIPEncoderConfig(**overrides)
+        width, blocks, embed_dim = c.width, tuple(c.blocks), c.embed_dim
         self.trunk = _ResNetTrunk(width, blocks)
         self.proj = nn.Linear(self.trunk.out_channels, embed_dim)
         self.logit_scale = nn.Parameter(torch.tensor(2.6593))  # log(1 / 0.07), CLIP's initial temperature
@@ -121,15 +135,32 @@ class RecurrentLatentBlocks(nn.Module):
         return out, new_state
 
 
+@dataclass
+class SoundToVideoConfig:
+    """The inversion model's sizes. ``num_ws``/``w_dim`` come from the frozen StyleGAN it steers; ``groups`` maps
+    coarse/mid/fine to their W+ layer indices."""
+
+    num_ws: int
+    w_dim: int
+    groups: dict[str, list[int]]
+    encoder_width: int = 32
+    rnn_hidden: int = 256
+
+
 class SoundToVideo(nn.Module):
     """Latent trajectory from sound: segment mels [B, T, n_mels, L] and a start latent w [B, num_ws, w_dim] ->
     ws [B, T, num_ws, w_dim]. Frame 1 is ``E_a(x^1) + w``; frame t > 1 comes from the recurrent blocks fed with
     ``E_a(x^{t-1})`` and the previous frame's ws. ``use_sound=False`` is the paper's "w/o sound inputs" ablation
-    (zero offsets)."""
+    (zero offsets). Built from :class:`SoundToVideoConfig` (or its fields as keywords)."""
 
-    def __init__(self, num_ws: int, w_dim: int, groups: dict[str, list[int]], *, encoder_width: int = 32,
-                 rnn_hidden: int = 256):
+    config_class = SoundToVideoConfig
+
+    def __init__(self, config: SoundToVideoConfig | None = None, **fields):
         super().__init__()
+        if config is not None and fields:
+            raise TypeError("pass a SoundToVideoConfig or its fields as keywords, not both")
+        c = self.config = config if config is not None else SoundToVideoConfig(**fields)
+        num_ws, w_dim, groups, encoder_width, rnn_hidden = c.num_ws, c.w_dim, c.groups, c.encoder_width, c.rnn_hidden
         self.num_ws, self.w_dim = num_ws, w_dim
         self.encoder = SoundInversionEncoder(num_ws, w_dim, width=encoder_width)
         self.rnn = RecurrentLatentBlocks(groups, w_dim, hidden=rnn_hidden)

@@ -7,19 +7,40 @@ VarietySound head is compared against, and the small model the training engine's
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 
+@dataclass
+class FeatureToMelConfig:
+    """The baseline's sizes; a ``task: feature2mel`` config's ``model:`` section. ``feature_dim`` and ``n_mels`` are
+    filled in from the dataset; ``window_*`` size the optional multi-window discriminator (training only)."""
+
+    feature_dim: int = 2048
+    n_mels: int = 80
+    hidden: int = 256
+    num_layers: int = 4
+    kernel_size: int = 5
+    upsample: int = 4
+    window_lengths: tuple[int, ...] = (32, 64, 128)
+    window_hidden: int = 128
+
+
 class FeatureToMel(nn.Module):
     """``features [B, T_vis, D]`` -> ``mel [B, n_mels, T_mel]`` in [0, 1]."""
 
-    def __init__(self, feature_dim: int = 2048, n_mels: int = 80, hidden: int = 256, num_layers: int = 4,
-                 kernel_size: int = 5, upsample: int = 4):
+    config_class = FeatureToMelConfig
+
+    def __init__(self, config: FeatureToMelConfig | None = None, **overrides):
         super().__init__()
-        self.config = dict(feature_dim=feature_dim, n_mels=n_mels, hidden=hidden, num_layers=num_layers,
-                           kernel_size=kernel_size, upsample=upsample)
+        if config is not None and overrides:
+            raise TypeError("pass a FeatureToMelConfig or keyword overrides, not both")
+        c = self.config = config if config is not None else FeatureToMelConfig(**overrides)
+        feature_dim, n_mels, hidden, num_layers = c.feature_dim, c.n_mels, c.hidden, c.num_layers
+        kernel_size, upsample = c.kernel_size, c.upsample
         self.proj = nn.Conv1d(feature_dim, hidden, 1)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.Conv1d(hidden, hidden, kernel_size, padding=kernel_size // 2), nn.GroupNorm(1, hidden),

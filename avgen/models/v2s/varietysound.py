@@ -18,13 +18,14 @@ Shapes: video features ``[B, T_v, D]`` (21.5 fps); mels ``[B, 80, T_m]`` in [0, 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
-           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "ABLATIONS",
+           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "VarietySoundConfig", "ABLATIONS",
            "ENCODERS"]
 
 ABLATIONS = (None, "zeros", "noise")
@@ -280,40 +281,95 @@ class TimeAlignmentDiscriminator(nn.Module):
 # Generator
 
 
+@dataclass
+class VarietySoundConfig:
+    """Every size of the generator and of its two discriminators; defaults are the paper's table
+    (configs/varietysound/vas.yaml). A training config's ``model:`` section is this dataclass; ``feature_dim`` and
+    ``n_mels`` are filled in from the dataset."""
+
+    feature_dim: int = 2048
+    n_mels: int = 80
+    temporal_channels: int = 512
+    temporal_layers: int = 8
+    temporal_kernel: int = 5
+    temporal_lstm: int = 256
+    bottleneck: int = 8
+    sgau_units: int = 5
+    sgau_channels: int = 512
+    timbre_lstm: int = 256
+    background_lstm: int = 128
+    decoder_hidden: int = 512
+    decoder_blocks: int = 4
+    decoder_heads: int = 2
+    decoder_kernel: int = 9
+    decoder_filters: int = 512
+    up_channels: int = 1024
+    dropout: float = 0.1
+    resample_segment: tuple[int, int] = (8, 32)
+    resample_rate: tuple[float, float] = (0.5, 1.5)
+    # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
+    ablate_temporal: str | None = None
+    ablate_timbre: str | None = None
+    ablate_background: str | None = None
+    # discriminators (training only)
+    align_up_channels: int = 1024
+    align_channels: int = 512
+    window_lengths: tuple[int, int, int] = (32, 64, 128)
+    window_hidden: int = 128
+
+    def __post_init__(self):
+        for name in ENCODERS:
+            v = getattr(self, f"ablate_{name}")
+            if v not in ABLATIONS:
+                raise ValueError(f"ablate_{name}: expected null, 'zeros' or 'noise', got {v!r}")
+
+    @property
+    def ablate(self) -> dict[str, str]:
+        """The trained-in ablations, ``{encoder: mode}``."""
+        return {k: getattr(self, f"ablate_{k}") for k in ENCODERS if getattr(self, f"ablate_{k}") is not None}
+
+
 class VarietySound(nn.Module):
-    """The generator: three encoders and the mel decoder. ``config`` holds every constructor argument.
+    """The generator: three encoders and the mel decoder, built from :class:`VarietySoundConfig`
+    (``VarietySound(config)``, or keyword overrides of its defaults: ``VarietySound(feature_dim=1280)``).
 
     ``forward(features, reference, mel_frames, background=None)``: ``features [B, T_v, D]``, ``reference
     [B, 80, T_r]`` (any length), ``background [B, 80, T_b]`` or None for silence. In training the target mel is
     both reference and background (self-reconstruction); at inference the reference comes from another recording.
 
-    ``ablate``: ``{"temporal"|"timbre"|"background": "zeros"|"noise"}`` replaces that encoder's output, for the
-    paper's ablation study.
+    ``config.ablate_<encoder>`` = ``"zeros"|"noise"`` replaces that encoder's output, for the paper's ablation
+    study; :meth:`ablate_at_inference` adds one to a trained model.
     """
 
-    def __init__(self, *, feature_dim: int = 2048, n_mels: int = 80, temporal_channels: int = 512,
-                 temporal_layers: int = 8, temporal_kernel: int = 5, temporal_lstm: int = 256, bottleneck: int = 8,
-                 sgau_units: int = 5, sgau_channels: int = 512, timbre_lstm: int = 256, background_lstm: int = 128,
-                 decoder_hidden: int = 512, decoder_blocks: int = 4, decoder_heads: int = 2, decoder_kernel: int = 9,
-                 decoder_filters: int = 512, up_channels: int = 1024, dropout: float = 0.1,
-                 resample_segment: tuple[int, int] = (8, 32), resample_rate: tuple[float, float] = (0.5, 1.5),
-                 ablate: dict | None = None):
+    config_class = VarietySoundConfig
+
+    def __init__(self, config: VarietySoundConfig | None = None, **overrides):
         super().__init__()
-        self.config = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
-        self.config["resample_segment"] = list(resample_segment)
-        self.config["resample_rate"] = list(resample_rate)
-        self.ablate = dict(ablate or {})
-        for k, v in self.ablate.items():
-            if k not in ENCODERS or v not in ABLATIONS:
-                raise ValueError(f"ablate: unknown entry {k}={v!r}")
-        self.temporal = TemporalEncoder(feature_dim, temporal_channels, temporal_layers, temporal_kernel,
-                                        temporal_lstm, 2, bottleneck)
-        self.acoustic = AcousticEncoder(n_mels, sgau_channels, sgau_units, timbre_lstm, 2,
-                                        RandomResampling(tuple(resample_segment), tuple(resample_rate)))
-        self.background = BackgroundEncoder(n_mels, background_lstm, 2)
-        self.decoder = MelDecoder(bottleneck + timbre_lstm + background_lstm, n_mels, decoder_hidden, decoder_blocks,
-                                  decoder_heads, decoder_kernel, decoder_filters, up_channels, 2, dropout)
-        self.n_mels = n_mels
+        if config is not None and overrides:
+            raise TypeError("pass a VarietySoundConfig or keyword overrides, not both")
+        for part, mode in (overrides.pop("ablate", None) or {}).items():  # shorthand: ablate={"timbre": "zeros"}
+            if part not in ENCODERS:
+                raise ValueError(f"ablate: unknown encoder {part!r} (one of {', '.join(ENCODERS)})")
+            overrides[f"ablate_{part}"] = mode
+        c = self.config = config if config is not None else VarietySoundConfig(**overrides)
+        self.ablate = c.ablate  # what the forward pass replaces; starts as the trained-in ablations
+        self.temporal = TemporalEncoder(c.feature_dim, c.temporal_channels, c.temporal_layers, c.temporal_kernel,
+                                        c.temporal_lstm, 2, c.bottleneck)
+        self.acoustic = AcousticEncoder(c.n_mels, c.sgau_channels, c.sgau_units, c.timbre_lstm, 2,
+                                        RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)))
+        self.background = BackgroundEncoder(c.n_mels, c.background_lstm, 2)
+        self.decoder = MelDecoder(c.bottleneck + c.timbre_lstm + c.background_lstm, c.n_mels, c.decoder_hidden,
+                                  c.decoder_blocks, c.decoder_heads, c.decoder_kernel, c.decoder_filters,
+                                  c.up_channels, 2, c.dropout)
+        self.n_mels = c.n_mels
+
+    def ablate_at_inference(self, part: str, mode: str = "zeros") -> None:
+        """Replace one encoder's output from now on, keeping the ablations the model was trained with (the
+        weights are unchanged)."""
+        if part not in ENCODERS or mode not in ABLATIONS[1:]:
+            raise ValueError(f"ablate_at_inference: part must be one of {', '.join(ENCODERS)} and mode 'zeros' or "
+                             f"'noise', got {part!r}, {mode!r}")
+        self.ablate = {**self.ablate, part: mode}
 
     def _maybe_ablate(self, name: str, h: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         mode = self.ablate.get(name)

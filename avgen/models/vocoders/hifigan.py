@@ -10,13 +10,14 @@ the feature-matching loss.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
-__all__ = ["HiFiGANGenerator", "PeriodDiscriminator", "ScaleDiscriminator", "HiFiGANDiscriminators"]
+__all__ = ["HiFiGANConfig", "HiFiGANGenerator", "PeriodDiscriminator", "ScaleDiscriminator", "HiFiGANDiscriminators"]
 
 LRELU = 0.1
 
@@ -41,18 +42,40 @@ class MRFBlock(nn.Module):
         return x
 
 
-class HiFiGANGenerator(nn.Module):
-    """Defaults are HiFi-GAN V1 (512 channels, rates 8-8-2-2, MRF kernels 3/7/11 with dilations 1/3/5)."""
+@dataclass
+class HiFiGANConfig:
+    """Generator and discriminator sizes; defaults are HiFi-GAN V1 (512 channels, rates 8-8-2-2, MRF kernels 3/7/11
+    with dilations 1/3/5). A ``task: vocoder`` config's ``model:`` section; the discriminator fields are used in
+    training only."""
 
-    def __init__(self, *, n_mels: int = 80, channels: int = 512, upsample_rates: tuple[int, ...] = (8, 8, 2, 2),
-                 upsample_kernels: tuple[int, ...] = (16, 16, 4, 4), resblock_kernels: tuple[int, ...] = (3, 7, 11),
-                 resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))):
+    n_mels: int = 80
+    channels: int = 512
+    upsample_rates: tuple[int, ...] = (8, 8, 2, 2)
+    upsample_kernels: tuple[int, ...] = (16, 16, 4, 4)
+    resblock_kernels: tuple[int, ...] = (3, 7, 11)
+    resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    # discriminators (training only)
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
+    scales: int = 3
+    scale_width: int = 1024
+    period_widths: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+
+
+class HiFiGANGenerator(nn.Module):
+    """Mel ``[B, n_mels, T]`` -> waveform ``[B, 1, T * hop]``, built from :class:`HiFiGANConfig` (or keyword
+    overrides of its defaults)."""
+
+    config_class = HiFiGANConfig
+
+    def __init__(self, config: HiFiGANConfig | None = None, **overrides):
         super().__init__()
+        if config is not None and overrides:
+            raise TypeError("pass a HiFiGANConfig or keyword overrides, not both")
+        c = self.config = config if config is not None else HiFiGANConfig(**overrides)
+        n_mels, channels, upsample_rates, upsample_kernels = c.n_mels, c.channels, c.upsample_rates, c.upsample_kernels
+        resblock_kernels, resblock_dilations = c.resblock_kernels, c.resblock_dilations
         if len(upsample_rates) != len(upsample_kernels):
             raise ValueError("upsample_rates and upsample_kernels differ in length")
-        self.config = dict(n_mels=n_mels, channels=channels, upsample_rates=list(upsample_rates),
-                           upsample_kernels=list(upsample_kernels), resblock_kernels=list(resblock_kernels),
-                           resblock_dilations=[list(d) for d in resblock_dilations])
         self.hop = math.prod(upsample_rates)
         self.conv_pre = weight_norm(nn.Conv1d(n_mels, channels, 7, padding=3))
         self.ups = nn.ModuleList()

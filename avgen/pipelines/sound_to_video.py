@@ -11,7 +11,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import AvgenError
+import stylegan
+from stylegan import render_frames, style_mix
+
+from ..audio import CLIP_MEL_PRESET, segment_mels
+from ..checkpoints import (CheckpointError, from_pretrained, read_config, read_pipeline_config, save_pipeline_config,
+                           save_pretrained)
+from ..encoders.clip_teacher import ClipTeacher
+from ..errors import AvgenError
+from ..media import MUXED_OUTPUT_EXTENSIONS, read_audio, write_video
+from ..models.s2v.sound_inversion import SoundToVideo
+from ..video_editing import levels_to_layers
 
 __all__ = ["S2VResult", "SoundToVideoPipeline"]
 
@@ -28,12 +38,20 @@ class S2VResult:
 
     def save(self, path: str | os.PathLike) -> str:
         """mp4/mov/mkv with the input audio muxed in (cut/padded to the video's length)."""
-        from .media import write_video
-
         p = os.fspath(path)
-        if os.path.splitext(p)[1].lower() not in (".mp4", ".mov", ".mkv"):
+        if os.path.splitext(p)[1].lower() not in MUXED_OUTPUT_EXTENSIONS:
             raise AvgenError(f"{p}: save sound-to-video results as .mp4, .mov or .mkv")
         return write_video(p, self.frames, self.fps, self.audio.reshape(1, -1), self.sample_rate)
+
+
+# config.json entries that describe the folder or the inversion model, not the pipeline's settings
+_NOT_SETTINGS = ("class", "components", "avgen_version", "num_ws", "w_dim", "groups", "encoder_width", "rnn_hidden")
+
+
+def _portable(folder: str, path: str) -> str:
+    """``path`` relative to ``folder`` when it lies inside it (the folder can move), else absolute."""
+    path, folder = os.path.abspath(path), os.path.abspath(folder)
+    return os.path.relpath(path, folder) if path.startswith(folder + os.sep) else path
 
 
 def _resolve(folder: str, path: str | None) -> str | None:
@@ -53,26 +71,45 @@ class SoundToVideoPipeline:
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, *, device=None) -> "SoundToVideoPipeline":
-        from safetensors.torch import load_file
-
-        import stylegan
-
-        from .models.s2v.sound_inversion import SoundToVideo
-        from .utils import read_folder_config
-
+        """A pipeline folder (``config.json`` naming ``SoundToVideoPipeline``, the inversion model in the ``model``
+        component's sub-folder; the frozen StyleGAN, audio encoder and CLIP named by path, relative to the folder or
+        absolute), or a folder of the earlier single-folder layout (``task: s2v`` + ``s2v.safetensors``)."""
         folder = os.fspath(folder)
-        cfg = read_folder_config(folder, "task", "s2v", "sound-to-video checkpoint")
+        cfg = read_config(folder)
+        if cfg.get("class") == cls.__name__:
+            cfg = read_pipeline_config(folder, cls.__name__)
+            model = from_pretrained(os.path.join(folder, cfg["components"]["model"]), expected=SoundToVideo)
+        elif "class" not in cfg and cfg.get("task") == "s2v":  # the earlier single-folder layout
+            model = from_pretrained(folder, expected=SoundToVideo)
+        else:
+            raise CheckpointError(f"{folder}: a {cfg.get('class') or cfg.get('task')!r} checkpoint, not a "
+                                  "sound-to-video pipeline")
+        settings = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        G = stylegan.load(_resolve(folder, cfg["stylegan"]), device=device)
-        model = SoundToVideo(cfg["num_ws"], cfg["w_dim"], cfg["groups"], encoder_width=cfg["encoder_width"],
-                             rnn_hidden=cfg["rnn_hidden"])
-        model.load_state_dict(load_file(os.path.join(folder, "s2v.safetensors")))
-        return cls(model.eval().requires_grad_(False).to(device), G, cfg, folder=folder, device=device)
+        G = stylegan.load(_resolve(folder, settings["stylegan"]), device=device)
+        return cls(model.to(device), G, settings, folder=folder, device=device)
+
+    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
+        """``path/config.json`` (the settings; paths to the frozen parts made absolute unless they are inside
+        ``path``) and ``path/s2v/`` (the inversion model)."""
+        out = os.fspath(path)
+        save_pretrained(self.model, os.path.join(out, "s2v"), dtype=torch.float16 if fp16 else None)
+        settings = dict(self.config)
+        for key in ("stylegan", "audio_encoder"):
+            if settings.get(key):
+                settings[key] = _portable(out, _resolve(self.folder, settings[key]))
+        if settings.get("clip"):
+            clip = dict(settings["clip"])
+            if clip.get("model", "").endswith(".json"):
+                clip["model"] = _portable(out, _resolve(self.folder, clip["model"]))
+            if clip.get("weights"):
+                clip["weights"] = _portable(out, _resolve(self.folder, clip["weights"]))
+            settings["clip"] = clip
+        save_pipeline_config(out, type(self).__name__, {"model": "s2v"}, settings)
+        return out
 
     def clip(self):
         if self._clip is None:
-            from .encoders.clip_teacher import ClipTeacher
-
             c = self.config["clip"]
             self._clip = ClipTeacher(_resolve(self.folder, c["model"]) if c["model"].endswith(".json") else c["model"],
                                      weights=_resolve(self.folder, c.get("weights")),
@@ -96,7 +133,7 @@ class SoundToVideoPipeline:
     @property
     def groups(self) -> dict[str, list[int]]:
         """W+ layer indices of the coarse / mid / fine groups the recurrent blocks were trained with."""
-        return {k: list(v) for k, v in self.config["groups"].items()}
+        return {k: list(v) for k, v in self.model.config.groups.items()}
 
     @torch.no_grad()
     def __call__(self, audio, *, sample_rate: int | None = None, num_frames: int | None = None,
@@ -106,11 +143,6 @@ class SoundToVideoPipeline:
         """``mix_seed``: style mixing at generation -- the ``mix_levels`` groups (coarse/mid/fine) of the start
         latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
         an inverted real image)."""
-        from stylegan import render_frames
-
-        from .data.sound_video import segment_mels
-        from .media import read_audio
-
         d = self.config["data"]
         fps = float(fps or d["fps"])
         if isinstance(audio, (str, os.PathLike)):
@@ -122,7 +154,7 @@ class SoundToVideoPipeline:
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         duration = len(wav) / sr
         t = int(num_frames or max(1, int(np.floor(duration * fps))))
-        mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", "clip128"))
+        mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", CLIP_MEL_PRESET))
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         psi = self.config.get("truncation_psi", 0.7) if truncation_psi is None else truncation_psi
         if start_ws is not None:
@@ -132,10 +164,6 @@ class SoundToVideoPipeline:
         else:
             w = self.start_latent(text=text, generator=gen, truncation_psi=psi)
         if mix_seed is not None:
-            from stylegan import style_mix
-
-            from .video_editing import levels_to_layers
-
             z = torch.randn([1, self.G.z_dim], generator=torch.Generator().manual_seed(int(mix_seed)))
             w = style_mix(w, self.G.mapping(z.to(self.device), None, truncation_psi=psi),
                           levels_to_layers(self.groups, mix_levels))

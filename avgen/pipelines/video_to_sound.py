@@ -1,0 +1,274 @@
+"""Video -> sound: a VarietySound generator plus everything that feeds it (the visual encoder and frame rate it was
+trained with, the mel preset) and a vocoder. Any video length: features are streamed from the decoder and the mel
+is synthesised in overlapping chunks that are cross-faded, so memory follows the chunk, not the video. Any reference
+length: its timbre vector is computed once from the whole reference."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..audio import fit_length, get_preset, mel_spectrogram, mel_to_waveform
+from ..checkpoints import (CheckpointError, from_pretrained, read_config, read_pipeline_config, save_pipeline_config,
+                           save_pretrained)
+from ..encoders import VisualEncoder
+from ..errors import AvgenError, WeightsNotFoundError
+from ..media import iter_video, probe, read_audio, replace_audio, write_audio, write_video
+from ..models.v2s.varietysound import VarietySound
+from ..models.vocoders.hifigan import HiFiGANGenerator
+
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
+
+DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "varietysound_foley_small")
+# config.json entries that describe the folder or the generator, not the pipeline's settings
+_NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim", "n_mels")
+
+
+@dataclass
+class V2SResult:
+    """A generated sound track. ``waveform [1, N]`` float32 in [-1, 1]; ``mel [80, T]`` in [0, 1]."""
+
+    waveform: torch.Tensor
+    sample_rate: int
+    mel: torch.Tensor
+    duration: float
+    video_path: str | None = None
+    frames: np.ndarray | None = None  # the input frames when they were given as an array
+    frames_fps: float | None = None
+
+    def save(self, path: str | os.PathLike) -> str:
+        """``.wav/.flac/.mp3/.m4a``: the sound alone. ``.mp4/.mov/.mkv``: the input video with this sound track
+        (the video stream is copied, not re-encoded, when the input was a file)."""
+
+        p = os.fspath(path)
+        ext = os.path.splitext(p)[1].lower()
+        if ext in (".wav", ".flac", ".mp3", ".m4a"):
+            return write_audio(p, self.waveform.numpy(), self.sample_rate)
+        if ext in (".mp4", ".mov", ".mkv"):
+            if self.video_path is not None:
+                return replace_audio(self.video_path, p, self.waveform.numpy(), self.sample_rate)
+            if self.frames is not None:
+                return write_video(p, self.frames, self.frames_fps, self.waveform.numpy(), self.sample_rate)
+            raise AvgenError("no video to mux the sound into; save as .wav")
+        raise AvgenError(f"{p}: unknown output type '{ext}' (wav, flac, mp3, m4a, mp4, mov, mkv)")
+
+
+def _chunk_starts(total: int, chunk: int, overlap: int) -> list[int]:
+    """Start offsets of chunks of ``chunk`` steps overlapping by ``overlap``; the last one ends at ``total``."""
+    return list(range(0, total - chunk, chunk - overlap)) + [total - chunk]
+
+
+def _overlap_add(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor, start: int, *,
+                 fade_in: torch.Tensor | None = None, fade_out: torch.Tensor | None = None) -> None:
+    """Add ``piece`` (last axis = time) to ``out`` at ``start`` with cross-fade weights: ``fade_in`` over its first
+    steps, ``fade_out`` over its last; ``weight`` accumulates the weights for the final normalisation."""
+    n = piece.shape[-1]
+    w = torch.ones(n)
+    if fade_in is not None:
+        w[:len(fade_in)] = fade_in
+    if fade_out is not None:
+        w[-len(fade_out):] = torch.minimum(w[-len(fade_out):], fade_out)
+    out[..., start:start + n] += piece * w
+    weight[start:start + n] += w
+
+
+class VideoToSoundPipeline:
+    """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
+    with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
+
+    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None, vocoder: str | None = None):
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.generator = generator.eval().requires_grad_(False).to(self.device)
+        self.config = config
+        data = config.get("data", {})
+        self.fps = float(data.get("fps", 21.5))
+        visual = data.get("visual", {})
+        self.backbone = visual.get("backbone", "efficientnet-lite0")
+        self.mel_preset = (data.get("mel") or {}).get("name", "specvqgan")
+        self.segment_seconds = float(data.get("segment_seconds") or 4.0)
+        self._encoder = None
+        self.vocoder_name = "griffin-lim"
+        self.vocoder_net = None
+        if vocoder not in (None, "griffin-lim"):
+            self.vocoder_net = load_vocoder(vocoder).to(self.device)
+            self.vocoder_name = f"hifigan:{os.path.basename(os.path.normpath(os.fspath(vocoder)))}"
+
+    # -- loading / saving ------------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None,
+                        vocoder: str | None = None) -> "VideoToSoundPipeline":
+        """A pipeline folder (``config.json`` naming ``VideoToSoundPipeline`` + a ``generator/`` model folder, what
+        :meth:`save_pretrained` and training write), or a folder of the earlier single-folder layout
+        (``config.json`` with ``task: varietysound`` + ``generator.safetensors``); ``None``: the bundled default."""
+        folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
+        if not os.path.isdir(folder):
+            raise WeightsNotFoundError("VarietySound", folder,
+                                       "a training run's final/ folder (config.json + generator/)")
+        cfg = read_config(folder)
+        if cfg.get("class") == cls.__name__:
+            cfg = read_pipeline_config(folder, cls.__name__)
+            generator = from_pretrained(os.path.join(folder, cfg["components"]["generator"]), expected=VarietySound)
+        elif "class" not in cfg and cfg.get("task") == "varietysound":  # the earlier single-folder layout
+            generator = from_pretrained(folder, expected=VarietySound)
+        else:
+            raise CheckpointError(f"{folder}: a {cfg.get('class') or cfg.get('task')!r} checkpoint, not a "
+                                  "VarietySound pipeline")
+        settings = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
+        return cls(generator, settings, device=device, vocoder=vocoder)
+
+    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
+        """``path/config.json`` (this pipeline's settings: data rates, visual backbone, mel preset) and
+        ``path/generator/`` (the model folder); ``fp16`` stores the weights in half precision."""
+        folder = os.fspath(path)
+        save_pretrained(self.generator, os.path.join(folder, "generator"), dtype=torch.float16 if fp16 else None)
+        settings = {k: v for k, v in self.config.items() if k not in _NOT_SETTINGS}
+        save_pipeline_config(folder, type(self).__name__, {"generator": "generator"}, settings)
+        return folder
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+
+            self._encoder = VisualEncoder(self.backbone, device=self.device, precision="fp32")
+        return self._encoder
+
+    @torch.no_grad()
+    def video_features(self, video, *, fps: float | None = None, batch_size: int = 64) -> tuple[torch.Tensor, float]:
+        """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path (streamed), or
+        uint8 frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate)."""
+
+        if isinstance(video, (str, os.PathLike)):
+            info = probe(video)
+            chunks, batch = [], []
+            for frame in iter_video(video, fps=self.fps):
+                batch.append(frame)
+                if len(batch) == batch_size:
+                    chunks.append(self.encoder.encode(np.stack(batch)))
+                    batch = []
+            if batch:
+                chunks.append(self.encoder.encode(np.stack(batch)))
+            feats = torch.cat(chunks)
+            if not info.has_video:
+                raise AvgenError(f"{video}: no video stream")
+            return feats, float(info.video_duration)
+        frames = np.asarray(video)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+        src_fps = float(fps or self.fps)
+        duration = len(frames) / src_fps
+        n = max(1, math.floor(duration * self.fps + 1e-6))
+        idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(frames) - 1)
+        return torch.cat([self.encoder.encode(frames[idx[i:i + batch_size]])
+                          for i in range(0, n, batch_size)]), duration
+
+    def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
+        """``[80, T_r]`` mel of a reference: a path (audio, or a video's audio track) or a waveform (numpy/tensor,
+        ``[N]`` or ``[C, N]``, at ``sample_rate``)."""
+
+        preset = get_preset(self.mel_preset)
+        if isinstance(reference, (str, os.PathLike)):
+            wav, sr = read_audio(reference, sample_rate=preset.sample_rate)
+        else:
+            if sample_rate is None:
+                raise AvgenError("a reference waveform needs reference_sample_rate=")
+            wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
+            wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
+            sr = int(sample_rate)
+        if wav.shape[-1] < preset.n_fft:
+            raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
+        return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=sr)
+
+    # -- synthesis ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor, mel_frames: int, *,
+                       chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
+        (default: the training segment length) overlapping by ``overlap_seconds``; chunk mels are cross-faded
+        linearly in the overlaps."""
+
+        g = self.generator
+        p = get_preset(self.mel_preset)
+        mel_fps = p.sample_rate / p.hop_length
+        timbre = g.encode_timbre(reference_mel[None].to(self.device), generator)
+        back = g.encode_background(None, 1, generator)
+        t_v = features.shape[0]
+        chunk = max(2, round((chunk_seconds or self.segment_seconds) * self.fps))
+        overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
+        if t_v <= chunk:
+            return g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
+        out = torch.zeros(self.generator.n_mels, mel_frames)
+        weight = torch.zeros(mel_frames)
+        starts = _chunk_starts(t_v, chunk, overlap)
+        fade = max(1, round(overlap / self.fps * mel_fps))
+        for s in starts:
+            m0 = round(s / self.fps * mel_fps)
+            m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
+            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
+            _overlap_add(out, weight, piece, m0,
+                         fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
+                         fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
+        return out / weight.clamp_min(1e-6)
+
+    @torch.no_grad()
+    def _vocode_chunk(self, mel: torch.Tensor, generator) -> torch.Tensor:
+
+        if self.vocoder_net is None:
+            return mel_to_waveform(mel, get_preset(self.mel_preset), generator=generator)
+        return self.vocoder_net(mel[None].to(self.device))[0].float().cpu()  # [1, T * hop]
+
+    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
+               chunk_frames: int = 862, overlap_frames: int = 43) -> torch.Tensor:
+        """Mel -> ``[1, num_samples]`` with the pipeline's vocoder (Griffin-Lim baseline, or a trained HiFi-GAN), in
+        10 s chunks cross-faded over 0.5 s so memory follows the chunk."""
+
+        p = get_preset(self.mel_preset)
+        hop = p.hop_length
+        t = mel.shape[-1]
+        if t <= chunk_frames:
+            return fit_length(self._vocode_chunk(mel, generator), num_samples)
+        out = torch.zeros(num_samples)
+        weight = torch.zeros(num_samples)
+        starts = _chunk_starts(t, chunk_frames, overlap_frames)
+        fade = overlap_frames * hop
+        for s in starts:
+            wav = self._vocode_chunk(mel[:, s:s + chunk_frames], generator)[0]
+            a = s * hop
+            _overlap_add(out, weight, wav[: num_samples - a], a,
+                         fade_in=torch.linspace(0, 1, fade) if s > 0 else None,
+                         fade_out=torch.linspace(1, 0, fade) if s != starts[-1] else None)
+        return (out / weight.clamp_min(1e-6))[None]
+
+    def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
+                 seed: int | None = None, chunk_seconds: float | None = None,
+                 overlap_seconds: float = 1.0) -> V2SResult:
+
+        gen = torch.Generator().manual_seed(seed if seed is not None else 0)
+        p = get_preset(self.mel_preset)
+        feats, duration = self.video_features(video, fps=video_fps)
+        num_samples = max(p.n_fft, round(duration * p.sample_rate))
+        mel_frames = num_samples // p.hop_length + 1
+        ref = self.reference_mel(reference, sample_rate=reference_sample_rate)
+        mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
+                                  overlap_seconds=overlap_seconds, generator=gen)
+        wav = self.vocode(mel, num_samples, generator=gen).clamp(-1, 1).float()
+        is_path = isinstance(video, (str, os.PathLike))
+        return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
+                         video_path=os.fspath(video) if is_path else None,
+                         frames=None if is_path else np.asarray(video),
+                         frames_fps=None if is_path else float(video_fps or self.fps))
+
+
+def load_vocoder(path: str | os.PathLike) -> torch.nn.Module:
+    """A trained HiFi-GAN: a model folder (``avgen train`` with ``task: vocoder`` writes one to ``<run>/final``)."""
+    folder = os.fspath(path)
+    if not os.path.isdir(folder):
+        raise WeightsNotFoundError("vocoder", folder, "a vocoder training run's final/ folder "
+                                                     "(avgen train --config configs/vocoder/...)")
+    return from_pretrained(folder, expected=HiFiGANGenerator)
