@@ -14,7 +14,7 @@ from ..errors import AvgenError
 
 __all__ = ["MCD_CONST", "linear_mel", "mel_cepstrum", "cepstrum_of_magnitude", "mcd", "dtw_path", "onset_strength",
            "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "TimbreEmbedder", "cosine_similarity",
-           "retrieval_accuracy"]
+           "retrieval_accuracy", "cepstral_envelope"]
 
 # 10 / ln(10) * sqrt(2): converts the Euclidean cepstral distance to dB (Kubichek 1993).
 MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -241,3 +241,13 @@ def retrieval_accuracy(queries, keys, labels=None) -> float:
         return float((best == np.arange(len(q))).mean())
     lab = np.asarray(labels)
     return float((lab[best] == lab).mean())
+
+
+def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mean mel-cepstrum (c1..c24) over the frames louder than the clip's median frame: a timbre summary that
+    ignores timing and silence."""
+    mel = linear_mel(wav, sample_rate)  # one STFT for both the cepstra and the frame energies
+    c = cepstrum_of_magnitude(mel)
+    energy = torch.log(mel.clamp_min(1e-5)).mean(0).numpy()
+    active = energy > np.median(energy)
+    return c[active].mean(0) if active.any() else c.mean(0)

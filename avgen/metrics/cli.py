@@ -209,7 +209,7 @@ def run_eval(args) -> int:
         rep = compute_sync(args.videos, audio=args.audio, events=args.events, tolerance=args.tolerance,
                            fps=args.fps, progress=progress)
     elif m == "v2s":
-        from .v2s_benchmark import evaluate_v2s
+        from ..benchmarks.v2s import evaluate_v2s
 
         rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
                            device=args.device, seed=args.seed, limit=args.limit, progress=progress)

@@ -10,7 +10,9 @@ import pytest
 
 from avgen.data.foley import FoleySettings, build_benchmark
 from avgen.errors import AvgenError
-from avgen.metrics.v2s_benchmark import ablate_at_inference, cepstral_envelope
+from avgen.benchmarks.v2s import evaluate_v2s
+from avgen.metrics.audio import cepstral_envelope
+from avgen.models.v2s.varietysound import VarietySound
 
 from ..conftest import REPO
 
@@ -38,15 +40,14 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     assert {f: os.path.getmtime(out / f) for f in os.listdir(out)} == stamps
 
 
-def test_inference_ablation_keeps_trained_in_ablations():
-    class Gen:
-        ablate = {"background": "zeros"}
-
-    g = Gen()
-    ablate_at_inference(g, "timbre")
+def test_inference_ablation_keeps_trained_in_ablations(tmp_path):
+    g = VarietySound(feature_dim=4, temporal_channels=4, temporal_lstm=4, sgau_channels=8, timbre_lstm=4,
+                     background_lstm=4, decoder_hidden=4, decoder_filters=4, up_channels=4,
+                     ablate_background="zeros")
+    g.ablate_at_inference("timbre")
     assert g.ablate == {"background": "zeros", "timbre": "zeros"}
-    with pytest.raises(AvgenError, match="ablate must be"):
-        ablate_at_inference(g, "reference")
+    with pytest.raises(AvgenError, match="ablate must be"):  # refused before anything is generated
+        evaluate_v2s(str(tmp_path), output_dir=str(tmp_path / "out"), ablate="reference")
 
 
 def test_cepstral_envelope_ignores_level_and_quiet_frames():

@@ -1,4 +1,4 @@
-"""The video-to-sound benchmark on a synthetic-foley test split (``tools/make_foley.py``): every test clip is
+"""The built-in video-to-sound benchmark (``avgen eval v2s``) on a synthetic-foley test split (``tools/make_foley.py``): every test clip is
 generated from its silent video and its timbre reference, then scored against the known ground truth.
 
 * onset timing error: for every true event, the distance to the nearest onset of the generated sound; median (ms)
@@ -19,29 +19,14 @@ import numpy as np
 import torch
 
 from ..errors import AvgenError
+from ..media import read_audio, write_audio
+from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, mcd,
+                             retrieval_accuracy)
+from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
-from .audio import (TimbreEmbedder, audio_onsets, cepstrum_of_magnitude, cosine_similarity, linear_mel, mcd,
-                    retrieval_accuracy)
-from .report import make_report
+from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["cepstral_envelope", "evaluate_v2s", "ablate_at_inference"]
-
-
-def cepstral_envelope(wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mean mel-cepstrum (c1..c24) over the frames louder than the clip's median frame: a timbre summary that
-    ignores timing and silence."""
-    mel = linear_mel(wav, sample_rate)  # one STFT for both the cepstra and the frame energies
-    c = cepstrum_of_magnitude(mel)
-    energy = torch.log(mel.clamp_min(1e-5)).mean(0).numpy()
-    active = energy > np.median(energy)
-    return c[active].mean(0) if active.any() else c.mean(0)
-
-
-def ablate_at_inference(generator, part: str) -> None:
-    """Zero one encoder's output of a loaded VarietySound, keeping any ablation it was trained with."""
-    if part not in ENCODERS:
-        raise AvgenError(f"ablate must be timbre, temporal or background, got '{part}'")
-    generator.ablate = {**generator.ablate, part: "zeros"}
+__all__ = ["evaluate_v2s"]
 
 
 def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: str, ablate: str | None = None,
@@ -51,9 +36,8 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
     inference (the checkpoint is unchanged)."""
     from tqdm.auto import tqdm
 
-    from ..generate import VideoToSoundPipeline
-    from ..media import read_audio, write_audio
-
+    if ablate is not None and ablate not in ENCODERS:
+        raise AvgenError(f"ablate must be timbre, temporal or background, got '{ablate}'")
     manifest = os.path.join(test_dir, "manifest.jsonl")
     if not os.path.exists(manifest):
         raise AvgenError(f"{test_dir}: no manifest.jsonl (build the benchmark with tools/make_foley.py)")
@@ -63,7 +47,7 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
         raise AvgenError(f"{manifest}: rows without a 'reference' (not a test split)")
     pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
     if ablate is not None:
-        ablate_at_inference(pipe.generator, ablate)
+        pipe.generator.ablate_at_inference(ablate, "zeros")
     os.makedirs(output_dir, exist_ok=True)
     sr = 22050
     gen, truth, refs = [], [], []
