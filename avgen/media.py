@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator, Sequence
@@ -24,6 +23,7 @@ from .errors import (
     NoVideoStreamError,
     ZeroDurationError,
 )
+from .utils import atomic_output
 
 __all__ = [
     "MediaInfo",
@@ -382,17 +382,6 @@ def _audio_2d(audio, name: str = "audio") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _atomic_target(path: str) -> str:
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=os.path.splitext(path)[1], dir=d)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; final files get the usual permissions
-    return tmp
-
-
 _AUDIO_CODECS = {".wav": ("wav", None), ".flac": ("flac", "flac"), ".mp3": ("mp3", "libmp3lame"),
                  ".m4a": ("ipod", "aac"), ".aac": ("adts", "aac")}
 
@@ -447,17 +436,12 @@ def write_audio(path: str | os.PathLike, waveform, sample_rate: int, *, bits: in
         codec = {16: "pcm_s16le", 32: "pcm_f32le"}.get(bits)
         if codec is None:
             raise ValueError(f"bits must be 16 or 32, got {bits}")
-    tmp = _atomic_target(p)
-    try:
+    with atomic_output(p) as tmp:
         with av.open(tmp, "w", format=fmt_name) as c:
             s = c.add_stream(codec, rate=int(sample_rate), layout="mono" if audio.shape[0] == 1 else "stereo")
             if codec in ("aac", "libmp3lame"):
                 s.bit_rate = 192000
             _encode_audio(c, s, audio, int(sample_rate))
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return p
 
 
@@ -490,8 +474,7 @@ def write_video(
     if audio is not None and not sample_rate:
         raise ValueError("sample_rate is required with audio")
     rate = Fraction(fps).limit_denominator(100000)
-    tmp = _atomic_target(p)
-    try:
+    with atomic_output(p) as tmp:
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as c:
             vs = c.add_stream("libx264", rate=rate)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
@@ -513,10 +496,6 @@ def write_video(
                 c.mux(packet)
             if astream is not None:
                 _encode_audio(c, astream, aud, int(sample_rate))
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return p
 
 
@@ -528,8 +507,7 @@ def replace_audio(video_path: str | os.PathLike, out_path: str | os.PathLike, au
     src_path, p = os.fspath(video_path), os.fspath(out_path)
     data = _audio_2d(audio)
     fmt = {".mov": "mov", ".mkv": "matroska"}.get(os.path.splitext(p)[1].lower(), "mp4")
-    tmp = _atomic_target(p)
-    try:
+    with atomic_output(p) as tmp:
         with _open(src_path) as src, av.open(tmp, "w", format=fmt) as dst:
             if not src.streams.video:
                 raise NoVideoStreamError(src_path)
@@ -551,10 +529,6 @@ def replace_audio(video_path: str | os.PathLike, out_path: str | os.PathLike, au
                 dst.mux(packet)
             for packet in audio_packets[a:]:
                 dst.mux(packet)
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return p
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import tempfile
 from functools import lru_cache
 
 import numpy as np
@@ -39,32 +40,36 @@ def stable_hash(obj, length: int = 16) -> str:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike):
-    """Yield a temporary path beside ``path``; when the block ends without error, the file is fsynced, renamed over
-    ``path`` and the folder fsynced, so readers never see a partial file and a crash keeps the previous one. On error
-    the temporary file is removed. The one atomic-write primitive of avgen (files follow the umask)."""
+    """Yield a temporary path beside ``path`` (a unique name with the same extension, so writers that pick a format
+    by extension still work); when the block ends without error the file is fsynced, renamed over ``path`` and the
+    folder fsynced, so readers never see a partial file and a crash keeps the previous one. On error the temporary
+    file is removed. The one atomic-write primitive of avgen; created files follow the umask."""
     p = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(p))
     os.makedirs(folder, exist_ok=True)
-    tmp = f"{p}.tmp{os.getpid()}"
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(p)}.", suffix=f".tmp{os.path.splitext(p)[1]}", dir=folder)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600
     try:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, p)
-    except BaseException:
+    finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-        raise
     try:  # make the rename itself durable
-        fd = os.open(folder, os.O_RDONLY)
+        dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
-        os.fsync(fd)
+        os.fsync(dir_fd)
     except OSError:
         pass
     finally:
-        os.close(fd)
+        os.close(dir_fd)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

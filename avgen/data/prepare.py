@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import AvgenError, MediaError
-from ..utils import atomic_write_text, file_sha256, stable_hash
+from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
 
 __all__ = ["PrepareSettings", "PrepareSummary", "prepare", "CACHE_VERSION"]
@@ -161,9 +161,8 @@ def prepare(
                     "sample_rate": str(result["sample_rate"]), "duration": f"{result['duration']:.6f}",
                     "settings": settings_key}
             path = os.path.join(out_dir, "items", f"{key}.safetensors")
-            tmp = path + f".tmp{os.getpid()}"
-            save_file({"mel": result["mel"], "features": feats}, tmp, metadata=meta)
-            os.replace(tmp, path)  # atomic: a killed run never leaves a half-written item
+            with atomic_output(path) as tmp:  # a killed run never leaves a half-written item
+                save_file({"mel": result["mel"], "features": feats}, tmp, metadata=meta)
             index[key] = {"id": item.id, "label": item.label, "source": item.path, "file": f"items/{key}.safetensors",
                           "duration": result["duration"], "feature_frames": int(feats.shape[0]),
                           "mel_frames": int(result["mel"].shape[1])}

@@ -14,6 +14,7 @@ import pickle
 import numpy as np
 
 from ..errors import AvgenError
+from ..utils import atomic_output
 
 __all__ = ["UnsafePickleError", "load_feature_file", "save_feature_file", "FEATURE_EXTENSIONS"]
 
@@ -103,16 +104,12 @@ def _pick(mapping: dict, key: str | None, path: str):
 def save_feature_file(path: str | os.PathLike, array: np.ndarray) -> str:
     """Write a feature array atomically; .pkl writes the public layout (a pickled numpy array), .npy plain numpy."""
     p = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
-    tmp = f"{p}.tmp{os.getpid()}"
     ext = os.path.splitext(p)[1].lower()
-    if ext == ".pkl":
-        with open(tmp, "wb") as f:
-            pickle.dump(np.asarray(array), f, protocol=4)
-    elif ext == ".npy":
-        with open(tmp, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
-    else:
+    if ext not in (".pkl", ".npy"):
         raise AvgenError(f"{p}: can only write .pkl or .npy feature files")
-    os.replace(tmp, p)
+    with atomic_output(p) as tmp, open(tmp, "wb") as f:
+        if ext == ".pkl":
+            pickle.dump(np.asarray(array), f, protocol=4)
+        else:
+            np.save(f, np.asarray(array), allow_pickle=False)
     return p
