@@ -256,16 +256,24 @@ def _copy_half(src: str, dst: str) -> None:
 
 
 def stage_pack(out: str) -> None:
-    """Copy the four trained parts into avgen/assets/s2v_default with relative paths and MANIFEST.md."""
+    """Copy the four trained parts into avgen/assets/s2v_default (weights in float16, paths relative to the folder)
+    in avgen's checkpoint convention, and write MANIFEST.md."""
     import open_clip
     import torch
 
-    os.makedirs(ASSET, exist_ok=True)
-    for sub, src, files in (("stylegan", "stylegan", ("config.json", "generator.safetensors")),  # no discriminator
-                            ("audio_encoder", "audio", ("config.json", "audio_encoder.safetensors"))):
-        os.makedirs(os.path.join(ASSET, sub), exist_ok=True)
-        for f in files:
-            _copy_half(os.path.join(out, src, "final", f), os.path.join(ASSET, sub, f))
+    from avgen.audio import CLIP_MEL_PRESET
+    from avgen.checkpoints import from_pretrained, read_pipeline_config, save_pipeline_config, save_pretrained
+    from avgen.encoders.audio_clip import load_audio_encoder
+    from avgen.models.s2v.sound_inversion import SoundToVideo
+
+    os.makedirs(os.path.join(ASSET, "stylegan"), exist_ok=True)
+    for f in ("config.json", "generator.safetensors"):  # stylegan's own folder format; no discriminator
+        _copy_half(os.path.join(out, "stylegan", "final", f), os.path.join(ASSET, "stylegan", f))
+    encoder, enc_cfg = load_audio_encoder(os.path.join(out, "audio", "final"))
+    teacher = {"model": "../" + os.path.basename(clip_config_path()), "weights": "../clip.pt",
+               "pretrained": None}  # relative to the audio-encoder folder
+    save_pretrained(encoder, os.path.join(ASSET, "audio_encoder"), dtype=torch.float16,
+                    extra={"mel_preset": enc_cfg.get("mel_preset", CLIP_MEL_PRESET), "teacher": teacher})
     # CLIP: rows of the token embedding never used by the training captions are zeroed (they were never trained)
     # so that the file compresses in git and in the wheel; the architecture and key names stay open_clip's.
     sd = torch.load(os.path.join(out, "clip", "clip.pt"), weights_only=True)["state_dict"]
@@ -279,21 +287,14 @@ def stage_pack(out: str) -> None:
     sd = {k: v.half() if v.dtype == torch.float32 else v for k, v in sd.items()}
     torch.save({"state_dict": sd}, os.path.join(ASSET, "clip.pt"))
     shutil.copy(clip_config_path(), os.path.join(ASSET, os.path.basename(clip_config_path())))
-    _copy_half(os.path.join(out, "s2v", "final", "s2v.safetensors"), os.path.join(ASSET, "s2v.safetensors"))
-    with open(os.path.join(out, "s2v", "final", "config.json")) as f:
-        cfg = json.load(f)
-    cfg["stylegan"] = "stylegan"
-    cfg["clip"] = {"model": os.path.basename(clip_config_path()), "weights": "clip.pt", "pretrained": None}
-    cfg["audio_encoder"] = "audio_encoder"
-    enc_cfg_path = os.path.join(ASSET, "audio_encoder", "config.json")
-    with open(enc_cfg_path) as f:
-        enc_cfg = json.load(f)
-    enc_cfg["teacher"] = {"model": "../" + os.path.basename(clip_config_path()), "weights": "../clip.pt",
-                          "pretrained": None}  # relative to the audio-encoder folder
-    with open(enc_cfg_path, "w") as f:
-        json.dump(enc_cfg, f, indent=2)
-    with open(os.path.join(ASSET, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
+    final = os.path.join(out, "s2v", "final")
+    cfg = read_pipeline_config(final, "SoundToVideoPipeline")
+    model = from_pretrained(os.path.join(final, cfg["components"]["model"]), expected=SoundToVideo)
+    save_pretrained(model, os.path.join(ASSET, "s2v"), dtype=torch.float16)
+    settings = {k: v for k, v in cfg.items() if k not in ("class", "components", "avgen_version")}
+    settings.update(stylegan="stylegan", audio_encoder="audio_encoder",
+                    clip={"model": os.path.basename(clip_config_path()), "weights": "clip.pt", "pretrained": None})
+    save_pipeline_config(ASSET, "SoundToVideoPipeline", {"model": "s2v"}, settings)
     # A held-out recording to run out of the box.
     shutil.copy(os.path.join(out, "example_sound.wav"), os.path.join(ASSET, "example_lake.wav"))
     write_manifest(out)
