@@ -37,10 +37,12 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "AUDIO_EXTENSIONS",
     "MUXED_OUTPUT_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
 ]
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Containers generated videos are written to (video + sound track).
 MUXED_OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv")
 

@@ -133,3 +133,15 @@ def test_one_checkpoint_config_reader():
             if "config.json" in window or "CONFIG_NAME" in window:
                 offenders.append(rel)
     assert offenders == []
+
+
+def test_cli_help_does_not_import_torch():
+    """`avgen --help` and `avgen eval --help` answer without loading torch (start-up time)."""
+    import subprocess
+    import sys
+
+    for args in (["--help"], ["eval", "--help"], ["v2s", "--help"]):
+        code = ("import sys\nsys.argv = ['avgen'] + %r\nimport avgen.cli as c\ntry:\n    c.main()\nexcept SystemExit:\n"
+                "    pass\nprint('TORCH' if 'torch' in sys.modules else 'NO-TORCH')" % args)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert r.stdout.strip().endswith("NO-TORCH"), (args, r.stdout[-300:], r.stderr[-300:])

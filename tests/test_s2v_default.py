@@ -36,7 +36,7 @@ def test_manifest_names_every_source_and_licence():
         assert rel in text, rel
     assert "GPL-3.0-or-later" in text
     cfg = json.load(open(os.path.join(DEFAULT, "config.json")))
-    for rel in (cfg["stylegan"], cfg["clip"]["model"], cfg["clip"]["weights"], "s2v.safetensors"):
+    for rel in (cfg["stylegan"], cfg["clip"]["model"], cfg["clip"]["weights"], "s2v/model.safetensors"):
         assert not os.path.isabs(rel) and os.path.exists(os.path.join(DEFAULT, rel)), rel
 
 

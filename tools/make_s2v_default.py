@@ -343,7 +343,7 @@ def write_manifest(out: str) -> None:
         f"| `audio_encoder/` | ResNet18-style CNN (width 16) over 128-bin mels into that space (task s2v_audio) | "
         f"held-out matched-minus-mismatched audio/frame similarity {margin[0]['metrics/audio_frame_margin']:.3f} -> "
         f"{margin[-1]['metrics/audio_frame_margin']:.3f} |",
-        f"| `s2v.safetensors` | sound-inversion encoder + coarse/mid/fine recurrent blocks (task s2v) | held-out CLIP "
+        f"| `s2v/` | sound-inversion encoder + coarse/mid/fine recurrent blocks (task s2v) | held-out CLIP "
         f"a<->v {ev[0]['metrics/clip_av']:.3f} -> {ev[-1]['metrics/clip_av']:.3f} (interpolation baseline "
         f"{ev[-1]['metrics/clip_av_interp']:.3f}); t<->v {ev[0]['metrics/clip_tv']:.3f} -> "
         f"{ev[-1]['metrics/clip_tv']:.3f} (baseline {ev[-1]['metrics/clip_tv_interp']:.3f}) |",

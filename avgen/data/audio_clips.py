@@ -8,7 +8,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..audio import get_preset
 from ..errors import AvgenError
+from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, read_audio
+from .manifest import read_manifest
 
 __all__ = ["AudioSegmentDataset"]
 
@@ -20,14 +23,11 @@ class AudioSegmentDataset(Dataset):
 
     def __init__(self, source: str | os.PathLike, *, segment_seconds: float = 0.372, preset: str = "specvqgan",
                  generator: torch.Generator | None = None):
-        from ..audio import get_preset
-        from ..metrics.inputs import AUDIO_EXTS, VIDEO_EXTS
-        from .manifest import read_manifest
 
         self.preset = get_preset(preset)
         hop = self.preset.hop_length
         self.segment = max(hop, round(segment_seconds * self.preset.sample_rate) // hop * hop)  # whole mel frames
-        self.items = read_manifest(source, extensions=AUDIO_EXTS + VIDEO_EXTS)
+        self.items = read_manifest(source, extensions=AUDIO_EXTENSIONS + VIDEO_EXTENSIONS)
         if not self.items:
             raise AvgenError(f"{source}: no audio or video files")
         self.generator = generator
@@ -38,7 +38,6 @@ class AudioSegmentDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-        from ..media import read_audio
 
         item = self.items[index]
         wav = read_audio(item.path, sample_rate=self.preset.sample_rate)[0][0]

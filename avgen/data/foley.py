@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import AvgenError
+from ..media import AUDIO_EXTENSIONS, read_audio, resample, write_audio, write_video
+from ..utils import atomic_write_text
 
 __all__ = ["FoleySettings", "bundled_sounds", "load_sounds", "sample_events", "render_video", "render_audio",
            "make_clip", "build_benchmark", "EVENT_KINDS"]
@@ -53,11 +55,9 @@ def bundled_sounds() -> str:
 def load_sounds(folder: str | None = None, sample_rate: int = 22050, max_seconds: float = 0.4) -> dict[str, np.ndarray]:
     """name -> mono float32 recording at ``sample_rate``, peak-normalised to 1, cut to ``max_seconds`` with a 50 ms
     fade-out, for every audio file in ``folder`` (default: the bundled CC0 recordings)."""
-    from ..media import read_audio
-    from ..metrics.inputs import AUDIO_EXTS
 
     folder = folder or ASSETS
-    names = sorted(f for f in os.listdir(folder) if f.lower().endswith(AUDIO_EXTS))
+    names = sorted(f for f in os.listdir(folder) if f.lower().endswith(AUDIO_EXTENSIONS))
     if not names:
         raise AvgenError(f"{folder}: no recordings")
     out = {}
@@ -161,7 +161,6 @@ def render_audio(events: list[float], sound: np.ndarray, rng: np.random.Generato
     over a noise floor; peak-limited to 0.95."""
     n = int(round(s.seconds * s.sample_rate))
     if semitones:
-        from ..media import resample
 
         factor = 2 ** (semitones / 12)
         sound = resample(sound[None], int(round(s.sample_rate * factor)), s.sample_rate)[0]
@@ -188,8 +187,6 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, train: int = 200
     Recordings and event kinds are balanced over each split. Returns a summary."""
     from tqdm.auto import tqdm
 
-    from ..media import write_audio, write_video
-    from ..utils import atomic_write_text
 
     recs = load_sounds(sounds, settings.sample_rate)
     names = sorted(recs)

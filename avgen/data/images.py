@@ -9,10 +9,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..media import IMAGE_EXTENSIONS
 
-__all__ = ["ImageFolderDataset", "IMAGE_EXTENSIONS", "load_square_image", "square_crop_resize"]
+__all__ = ["ImageFolderDataset", "load_square_image", "square_crop_resize"]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def _square(im, resolution: int) -> np.ndarray:

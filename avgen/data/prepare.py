@@ -24,9 +24,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..audio import fit_length, get_preset, mel_spectrogram
+from ..encoders import VisualEncoder
 from ..errors import AvgenError, MediaError
+from ..media import read_audio, read_video
 from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
+from .specvqgan import public_pipeline_audio
 
 __all__ = ["PrepareSettings", "PrepareSummary", "prepare", "CACHE_VERSION"]
 
@@ -68,14 +72,10 @@ class PrepareSummary:
 def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
     """Worker: decode frames (resized to the encoder's input side) and audio, compute the mel."""
     torch.set_num_threads(1)
-    from ..audio import fit_length, get_preset, mel_spectrogram
-    from ..media import read_audio, read_video
 
     preset = get_preset(settings.mel_preset)
     frames, fps = read_video(path, fps=settings.fps, size=frame_size)
     if settings.audio_chain == "public":
-        from .specvqgan import public_pipeline_audio
-
         wav, sr = public_pipeline_audio(path, seconds=settings.clip_seconds, sample_rate=preset.sample_rate)
     else:
         wav, sr = read_audio(path, sample_rate=preset.sample_rate, mono=True)
@@ -92,7 +92,6 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 
 
 def _settings_dict(settings: PrepareSettings, encoder_desc: dict) -> dict:
-    from ..audio import get_preset
 
     d = {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
          "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc}
@@ -116,7 +115,6 @@ def prepare(
     from safetensors.numpy import save_file
     from tqdm.auto import tqdm
 
-    from ..encoders import VisualEncoder
 
     t_start = time.time()
     items = read_manifest(inputs) if not isinstance(inputs, list) else inputs

@@ -16,7 +16,8 @@ import torch
 
 from ..audio import CLIP_MEL_PRESET, segment_mels
 from ..errors import ConfigError
-from ..media import VIDEO_EXTENSIONS
+from ..media import VIDEO_EXTENSIONS, read_audio, read_video
+from .images import square_crop_resize
 
 __all__ = ["SoundVideoDataset", "list_sound_videos"]
 
@@ -62,13 +63,11 @@ class SoundVideoDataset(torch.utils.data.Dataset):
     def _decode(self, i: int) -> tuple[np.ndarray, np.ndarray, int]:
         if i in self._clips:
             return self._clips[i]
-        from .. import media
-        from .images import square_crop_resize
 
         path = os.path.join(self.root, self.entries[i][0])
-        frames, _ = media.read_video(path, fps=self.fps, size=self.resolution)
+        frames, _ = read_video(path, fps=self.fps, size=self.resolution)
         frames = np.stack([square_crop_resize(f, self.resolution) for f in frames])
-        wav, sr = media.read_audio(path, mono=True)
+        wav, sr = read_audio(path, mono=True)
         clip = (frames, np.asarray(wav).reshape(-1), sr)
         if self.cache:
             self._clips[i] = clip

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from ..encoders.feature_files import load_feature_file
 from ..errors import AvgenError
+from ..media import ffmpeg_resample, lossy_roundtrip, read_audio
 
 __all__ = ["SpecVQGANFeatureDataset", "public_pipeline_audio"]
 
@@ -115,7 +116,6 @@ def public_pipeline_audio(path: str | os.PathLike, *, seconds: float | None = 10
     Returns ``(waveform float32 [1, N], sample_rate)``. Not bit-exact (today's FFmpeg encoder is not 4.x's); see
     docs/data.md for the measured agreement.
     """
-    from ..media import ffmpeg_resample, lossy_roundtrip, read_audio
 
     wav, sr = read_audio(path, mono=False)  # [C, N] at the native rate
     opts = {"aac_coder": aac_coder}

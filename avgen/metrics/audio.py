@@ -10,7 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..audio import get_preset, mel_magnitude
 from ..errors import AvgenError
+from ..media import resample
+from ..utils import file_sha256
 
 __all__ = ["MCD_CONST", "linear_mel", "mel_cepstrum", "cepstrum_of_magnitude", "mcd", "dtw_path", "onset_strength",
            "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "TimbreEmbedder", "cosine_similarity",
@@ -26,12 +29,10 @@ MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
 
 def linear_mel(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan") -> torch.Tensor:
     """The preset's linear mel magnitude in float64: ``[n_mels, T]`` (no dB normalisation)."""
-    from ..audio import get_preset, mel_magnitude
 
     p = get_preset(preset)
     x = torch.as_tensor(np.asarray(wav, dtype=np.float32)).reshape(-1)
     if sample_rate != p.sample_rate:
-        from ..media import resample
 
         x = torch.as_tensor(resample(x.numpy()[None], sample_rate, p.sample_rate)).reshape(-1)
     return mel_magnitude(x.double(), p)
@@ -198,7 +199,6 @@ class TimbreEmbedder:
 
     def embed(self, wav, sample_rate: int) -> np.ndarray:
         """256-d embedding of one mono waveform."""
-        from ..media import resample
 
         x = np.asarray(wav, np.float32).reshape(-1)
         if sample_rate != self.sample_rate:
@@ -215,7 +215,6 @@ class TimbreEmbedder:
     def profile(self) -> dict:
         from importlib import metadata
 
-        from ..utils import file_sha256
 
         return {"network": "resemblyzer voice encoder", "version": metadata.version("resemblyzer"),
                 "weights_sha256": file_sha256(self.weights), "sample_rate": self.sample_rate,

@@ -11,10 +11,13 @@ import os
 
 import numpy as np
 
+from ..audio import mel_spectrogram
 from ..errors import AvgenError
+from ..media import read_audio, read_video
 from . import inputs as io
 from .audio import (TimbreEmbedder, audio_onsets, cosine_similarity, mcd, retrieval_accuracy, sync_error,
                     visual_onsets)
+from .networks import MelceptionExtractor
 from .report import make_report
 from .stats import FeatureStats, frechet_distance, inception_score, paired_kl
 
@@ -34,7 +37,6 @@ def pair_files(generated, reference) -> tuple[list[tuple[str, str, str]], dict]:
 
 
 def _load(path: str, sample_rate: int) -> np.ndarray:
-    from ..media import read_audio
 
     return read_audio(path, sample_rate=sample_rate)[0].reshape(-1)
 
@@ -103,7 +105,6 @@ def compute_sync(videos, *, audio=None, events: str | None = None, tolerance: fl
         tolerance: seconds within which an event counts as hit.
         fps: frame rate at which visual onsets are detected.
     """
-    from ..media import read_audio, read_video
 
     paths = io.list_videos(videos)
     audio_for = {io.stem(p): p for p in io.list_audio(audio, include_video=True)} if audio else {}
@@ -146,8 +147,6 @@ def compute_melception(generated, reference, *, weights, norm_stats, splits: int
                        batch_size: int = 16, progress: bool = True) -> dict:
     """SpecVQGAN's audio metrics on Melception features: FID (2048-d pool), MKL (paired KL of class posteriors,
     KL(reference || generated)) and IS of the generated set (logits_unbiased, ``splits`` splits)."""
-    from ..audio import mel_spectrogram
-    from .networks import MelceptionExtractor
 
     ex = MelceptionExtractor(weights, norm_stats=norm_stats, device=device)
     pairs, counts = pair_files(generated, reference)

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import torch
 
+from ..encoders import VisualEncoder
 from ..errors import AvgenError
 from . import inputs as io
 from .report import make_report
@@ -20,7 +21,6 @@ class ClipScorer:
     """open_clip model from a local checkpoint (``weights``) or an open_clip pretrained tag."""
 
     def __init__(self, model_name: str, *, weights=None, pretrained: str | None = None, device=None):
-        from ..encoders import VisualEncoder
 
         self.encoder = VisualEncoder("clip", model_name=model_name, weights=weights, pretrained=pretrained,
                                      device=device, precision="fp32")

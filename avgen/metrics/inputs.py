@@ -12,13 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AvgenError
+from ..media import AUDIO_EXTENSIONS, IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_video
 
 __all__ = ["stem", "IMAGE_EXTS", "VIDEO_EXTS", "AUDIO_EXTS", "list_images", "list_videos", "list_audio", "file_fingerprint",
            "ClipSpec", "read_frames", "read_clip", "image_batches", "clip_batches"]
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
-VIDEO_EXTS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif", ".m4v")
-AUDIO_EXTS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus", ".aac")
+IMAGE_EXTS = IMAGE_EXTENSIONS
+VIDEO_EXTS = VIDEO_EXTENSIONS + (".gif",)  # an animated GIF counts as a video for the metrics
+AUDIO_EXTS = AUDIO_EXTENSIONS
 
 
 def stem(path: str) -> str:
@@ -121,7 +122,6 @@ def read_frames(path: str, fps: float | None, max_frames: int | None = None) -> 
         if len(shapes) > 1:
             raise AvgenError(f"{path}: frames differ in size {sorted(shapes)}")
         return np.stack(frames)
-    from ..media import read_video
 
     return read_video(path, fps=fps, max_frames=max_frames)[0]
 
