@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import os
 
-import torch
-
-from .errors import AvgenError
+from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, S2VResult, SoundToVideoPipeline
+from .pipelines.video_editing import EditResult, VideoEditingPipeline
 from .pipelines.video_to_sound import DEFAULT_V2S_CHECKPOINT, V2SResult, VideoToSoundPipeline, load_vocoder
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "video_to_sound",
-           "sound_to_video", "edit_video", "load_vocoder"]
-
-# The bundled sound-to-video default: 64x64 nature scenes (lake / forest / flowers), see its MANIFEST.md.
-DEFAULT_S2V_CHECKPOINT = os.path.join(os.path.dirname(__file__), "assets", "s2v_default")
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "S2VResult", "EditResult",
+           "VideoToSoundPipeline", "SoundToVideoPipeline", "VideoEditingPipeline", "video_to_sound", "sound_to_video",
+           "edit_video", "load_vocoder"]
 
 
 _PIPELINES: dict = {}
@@ -55,13 +52,15 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
 _S2V_PIPELINES: dict = {}
 
 
-def _s2v_pipeline(checkpoint, device):
-    from .pipelines.sound_to_video import SoundToVideoPipeline
-
+def _s2v_pipeline(checkpoint, device) -> SoundToVideoPipeline:
     key = (os.fspath(checkpoint if checkpoint is not None else DEFAULT_S2V_CHECKPOINT), str(device))
     if key not in _S2V_PIPELINES:
         _S2V_PIPELINES[key] = SoundToVideoPipeline.from_pretrained(key[0], device=device)
     return _S2V_PIPELINES[key]
+
+
+def _edit_pipeline(checkpoint, device) -> VideoEditingPipeline:
+    return VideoEditingPipeline(_s2v_pipeline(checkpoint, device))  # shares the cached StyleGAN and CLIP
 
 
 def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_frames: int | None = None,
@@ -86,44 +85,16 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
                sample_rate: int | None = None, levels: tuple[str, ...] = ("coarse", "mid", "fine"),
                steps: int = 60, strength: float = 1.0, invert_steps: int = 150, fps: float | None = None,
                max_frames: int | None = 64, seed: int | None = None, progress: bool = True, device=None):
-    """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (see :mod:`avgen.video_editing`).
+    """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (see :mod:`avgen.pipelines.video_editing`).
 
     ``source``: an :class:`~avgen.pipelines.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real image
     / video (path or uint8 array), inverted first with the stylegan projector (``invert_steps`` for the first frame,
     a quarter of that for each later one). With ``audio`` and a single image, the image is inverted and the sound
     drives it (sound-guided editing of a real image) before the text edit. ``levels``: the W+ groups the edit may
     change. ``strength`` scales the optimised offset (1 = as optimised; 0 = no edit). Returns an
-    :class:`avgen.video_editing.EditResult` with the edited and original frames and their CLIP similarity to
+    :class:`avgen.pipelines.video_editing.EditResult` with the edited and original frames and their CLIP similarity to
     ``text``.
     """
-    from stylegan import render_frames
-
-    from .pipelines.sound_to_video import S2VResult
-    from .video_editing import EditResult, as_frames, clip_similarity, invert_frames, levels_to_layers, text_edit_ws
-
-    if not text:
-        raise AvgenError("edit_video: text= is required (the edit prompt)")
-    pipe = _s2v_pipeline(checkpoint, device)
-    G, clip = pipe.G, pipe.clip()
-    gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
-    wav = sr = None
-    if isinstance(source, S2VResult):
-        ws, rate, wav, sr = source.ws, source.fps, source.audio, source.sample_rate
-    else:
-        frames, rate, wav, sr = as_frames(source, G.img_resolution, fps=fps, max_frames=max_frames)
-        ws = invert_frames(G, frames, steps=invert_steps, generator=gen, progress=progress)
-        if audio is not None:
-            if len(frames) != 1:
-                raise AvgenError("edit_video: audio= drives a single inverted image; pass an image, not a video")
-            res = pipe(audio, sample_rate=sample_rate, fps=fps, seed=seed, start_ws=ws[:1])
-            ws, rate, wav, sr = res.ws, res.fps, res.audio, res.sample_rate
-    rate = float(rate or pipe.config["data"]["fps"])
-    _, delta = text_edit_ws(G, clip, ws, text, layers=levels_to_layers(pipe.groups, levels), steps=steps,
-                            generator=gen, progress=progress)
-    delta = delta * float(strength)
-    edited = ws.to(delta.device) + delta
-    original = render_frames(G, ws)
-    frames_out = render_frames(G, edited)
-    return EditResult(frames=frames_out, original=original, fps=rate, ws=edited.cpu(), delta=delta.cpu(),
-                      clip_before=clip_similarity(clip, original, text),
-                      clip_after=clip_similarity(clip, frames_out, text), audio=wav, sample_rate=sr)
+    return _edit_pipeline(checkpoint, device)(source, text=text, audio=audio, sample_rate=sample_rate, levels=levels,
+                                              steps=steps, strength=strength, invert_steps=invert_steps, fps=fps,
+                                              max_frames=max_frames, seed=seed, progress=progress)

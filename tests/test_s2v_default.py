@@ -70,7 +70,7 @@ def test_avgen_s2v_on_a_real_clip(shared_samples, tmp_path):
 def test_text_constrained_generation_is_closer_to_the_prompt_over_seeds(pipe):
     """The prompt picks the start latent; the sound then drives the frames (and dominates them in this small
     model), so the gain is measured over all frames, 3 prompts x 4 seeds."""
-    from avgen.video_editing import clip_similarity
+    from avgen.pipelines.video_editing import clip_similarity
 
     clip = pipe.clip()
     gains = {}

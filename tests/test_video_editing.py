@@ -30,7 +30,7 @@ def parts(tmp_path_factory):
 
 
 def test_text_edit_changes_only_chosen_layers_and_moves_towards_prompt(parts):
-    from avgen.video_editing import clip_similarity, text_edit_ws
+    from avgen.pipelines.video_editing import clip_similarity, text_edit_ws
     from stylegan import render_frames as render
 
     G, clip = parts
@@ -51,7 +51,7 @@ def test_text_edit_changes_only_chosen_layers_and_moves_towards_prompt(parts):
 def test_levels_to_layers_and_as_frames(tmp_path):
     from PIL import Image
 
-    from avgen.video_editing import as_frames, levels_to_layers
+    from avgen.pipelines.video_editing import as_frames, levels_to_layers
 
     groups = {"coarse": [0, 1], "mid": [2, 3], "fine": [4, 5, 6]}
     assert levels_to_layers(groups, ("fine", "coarse")) == [0, 1, 4, 5, 6]
@@ -70,7 +70,7 @@ def test_levels_to_layers_and_as_frames(tmp_path):
 
 
 def test_invert_frames_warm_starts_and_reconstructs(parts):
-    from avgen.video_editing import invert_frames
+    from avgen.pipelines.video_editing import invert_frames
     from stylegan import render_frames as render
     from stylegan.projector import project
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 import stylegan
+from stylegan import levels_to_layers as _stylegan_levels_to_layers
 from stylegan import render_frames, style_mix
 
 from ..audio import CLIP_MEL_PRESET, segment_mels
@@ -21,9 +22,8 @@ from ..encoders.clip_teacher import ClipTeacher
 from ..errors import AvgenError
 from ..media import MUXED_OUTPUT_EXTENSIONS, read_audio, write_video
 from ..models.s2v.sound_inversion import SoundToVideo
-from ..video_editing import levels_to_layers
 
-__all__ = ["S2VResult", "SoundToVideoPipeline"]
+__all__ = ["DEFAULT_S2V_CHECKPOINT", "S2VResult", "SoundToVideoPipeline", "levels_to_layers"]
 
 
 @dataclass
@@ -42,6 +42,19 @@ class S2VResult:
         if os.path.splitext(p)[1].lower() not in MUXED_OUTPUT_EXTENSIONS:
             raise AvgenError(f"{p}: save sound-to-video results as .mp4, .mov or .mkv")
         return write_video(p, self.frames, self.fps, self.audio.reshape(1, -1), self.sample_rate)
+
+
+# The bundled sound-to-video default: 64x64 nature scenes (lake / forest / flowers), see its MANIFEST.md.
+DEFAULT_S2V_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "s2v_default")
+
+
+def levels_to_layers(groups: dict[str, list[int]], levels) -> list[int]:
+    """:func:`stylegan.levels_to_layers` with avgen's error type (the CLI reports an :class:`AvgenError` in one
+    line)."""
+    try:
+        return _stylegan_levels_to_layers(groups, levels)
+    except ValueError as e:
+        raise AvgenError(str(e)) from None
 
 
 # config.json entries that describe the folder or the inversion model, not the pipeline's settings

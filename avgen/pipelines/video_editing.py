@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
-from .errors import AvgenError
+from stylegan import render_frames, w_statistics
+from stylegan.projector import project
 
-__all__ = ["EditResult", "invert_frames", "text_edit_ws", "clip_similarity", "levels_to_layers", "as_frames"]
+from ..data.images import square_crop_resize
+from ..errors import AvgenError
+from ..media import IMAGE_EXTENSIONS, MUXED_OUTPUT_EXTENSIONS, probe, read_audio, read_video, write_video
+from .sound_to_video import DEFAULT_S2V_CHECKPOINT, S2VResult, SoundToVideoPipeline, levels_to_layers
+
+__all__ = ["EditResult", "VideoEditingPipeline", "invert_frames", "text_edit_ws", "clip_similarity",
+           "levels_to_layers", "as_frames"]
 
 
 @dataclass
@@ -41,16 +49,12 @@ class EditResult:
 
     def save(self, path: str | os.PathLike) -> str:
         """mp4/mov/mkv (with the source audio when there is one) or, for a single frame, png/jpg."""
-        from .media import write_video
-
         p = os.fspath(path)
         ext = os.path.splitext(p)[1].lower()
         if ext in (".png", ".jpg", ".jpeg"):
-            from PIL import Image
-
             Image.fromarray(self.frames[0]).save(p)
             return p
-        if ext not in (".mp4", ".mov", ".mkv"):
+        if ext not in MUXED_OUTPUT_EXTENSIONS:
             raise AvgenError(f"{p}: save edits as .mp4/.mov/.mkv (or .png/.jpg for one frame)")
         audio = None if self.audio is None else self.audio.reshape(1, -1)
         return write_video(p, self.frames, self.fps, audio, self.sample_rate)
@@ -61,7 +65,6 @@ def invert_frames(G, frames: np.ndarray, *, steps: int = 200, follow_steps: int 
                   progress: bool = True) -> torch.Tensor:
     """Real frames [T, H, W, 3] uint8 -> W+ [T, num_ws, w_dim] with the stylegan projector: the first frame from
     ``w_avg`` in ``steps``, each later one from its predecessor's latent in ``follow_steps`` (default steps // 4)."""
-    from stylegan.projector import project
     from tqdm.auto import tqdm
 
     device = next(G.parameters()).device
@@ -83,7 +86,6 @@ def text_edit_ws(G, clip, ws: torch.Tensor, text: str, *, layers: list[int], ste
     """One offset on ``layers`` of W+, shared by all frames of ``ws`` [T, num_ws, w_dim], moving the frames towards
     ``text`` (see the module docstring); ``generator`` draws the frame subsets. Returns (edited ws, delta
     [1, num_ws, w_dim])."""
-    from stylegan import w_statistics
     from tqdm.auto import tqdm
 
     if not layers:
@@ -122,37 +124,20 @@ def clip_similarity(clip, frames: np.ndarray, text: str, *, chunk: int = 32) -> 
     return torch.cat(out).numpy()
 
 
-def levels_to_layers(groups: dict[str, list[int]], levels) -> list[int]:
-    """:func:`stylegan.levels_to_layers` with avgen's error type (the CLI reports an :class:`AvgenError` in one
-    line)."""
-    from stylegan import levels_to_layers as _levels_to_layers
-
-    try:
-        return _levels_to_layers(groups, levels)
-    except ValueError as e:
-        raise AvgenError(str(e)) from None
-
-
 def as_frames(source, resolution: int, *, fps: float | None = None, max_frames: int | None = None
               ) -> tuple[np.ndarray, float | None, np.ndarray | None, int | None]:
     """An image path, a video path or an array [H, W, 3] / [T, H, W, 3] uint8 -> (square frames at ``resolution``,
     fps, mono audio or None, sample rate or None). Videos are sampled at ``fps`` (default: their own rate) and cut
     to ``max_frames``; the audio is cut to the same span."""
-    from .data.images import square_crop_resize
-
     rate = audio = sr = None
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if not os.path.isfile(path):
             raise AvgenError(f"{path}: no such file")
-        if path.lower().endswith((".png", ".jpg", ".jpeg", ".webp", ".bmp")):
-            from PIL import Image
-
+        if path.lower().endswith(IMAGE_EXTENSIONS):
             with Image.open(path) as im:
                 pixels = np.asarray(im.convert("RGB"))[None]
         else:
-            from .media import probe, read_audio, read_video
-
             pixels, rate = read_video(path, fps=fps, max_frames=max_frames)
             if probe(path).has_audio:
                 wav, sr = read_audio(path, mono=True, duration=len(pixels) / rate)
@@ -166,3 +151,51 @@ def as_frames(source, resolution: int, *, fps: float | None = None, max_frames: 
     pixels = pixels[:max_frames] if max_frames else pixels
     frames = np.stack([square_crop_resize(f, resolution) for f in pixels])
     return frames, rate, audio, sr
+
+
+class VideoEditingPipeline:
+    """Text-constrained editing in the StyleGAN W+ of a sound-to-video pipeline (its StyleGAN, CLIP and layer
+    groups). Load with :meth:`from_pretrained` (default: the bundled sound-to-video model)."""
+
+    def __init__(self, s2v: SoundToVideoPipeline):
+        self.s2v = s2v
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike | None = None, *, device=None) -> "VideoEditingPipeline":
+        return cls(SoundToVideoPipeline.from_pretrained(folder if folder is not None else DEFAULT_S2V_CHECKPOINT,
+                                                        device=device))
+
+    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
+        return self.s2v.save_pretrained(path, fp16=fp16)
+
+    def __call__(self, source, *, text: str, audio=None, sample_rate: int | None = None,
+                 levels: tuple[str, ...] = ("coarse", "mid", "fine"), steps: int = 60, strength: float = 1.0,
+                 invert_steps: int = 150, fps: float | None = None, max_frames: int | None = 64,
+                 seed: int | None = None, progress: bool = True) -> EditResult:
+        """See :func:`avgen.generate.edit_video`."""
+        if not text:
+            raise AvgenError("edit_video: text= is required (the edit prompt)")
+        pipe = self.s2v
+        G, clip = pipe.G, pipe.clip()
+        gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        wav = sr = None
+        if isinstance(source, S2VResult):  # a generated video: edit its own W+ trajectory
+            ws, rate, wav, sr = source.ws, source.fps, source.audio, source.sample_rate
+        else:  # a real image or video: invert it first
+            frames, rate, wav, sr = as_frames(source, G.img_resolution, fps=fps, max_frames=max_frames)
+            ws = invert_frames(G, frames, steps=invert_steps, generator=gen, progress=progress)
+            if audio is not None:
+                if len(frames) != 1:
+                    raise AvgenError("edit_video: audio= drives a single inverted image; pass an image, not a video")
+                res = pipe(audio, sample_rate=sample_rate, fps=fps, seed=seed, start_ws=ws[:1])
+                ws, rate, wav, sr = res.ws, res.fps, res.audio, res.sample_rate
+        rate = float(rate or pipe.config["data"]["fps"])
+        _, delta = text_edit_ws(G, clip, ws, text, layers=levels_to_layers(pipe.groups, levels), steps=steps,
+                                generator=gen, progress=progress)
+        delta = delta * float(strength)
+        edited = ws.to(delta.device) + delta
+        original = render_frames(G, ws)
+        frames_out = render_frames(G, edited)
+        return EditResult(frames=frames_out, original=original, fps=rate, ws=edited.cpu(), delta=delta.cpu(),
+                          clip_before=clip_similarity(clip, original, text),
+                          clip_after=clip_similarity(clip, frames_out, text), audio=wav, sample_rate=sr)
