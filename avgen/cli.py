@@ -108,7 +108,7 @@ def _run_demo(args) -> int:
     from .audio import mel_spectrogram, mel_to_waveform
     from .encoders import VisualEncoder
     from .media import probe, read_audio, read_video, write_audio
-    from .train.engine import _mel_picture
+    from .train.samples import mel_picture as _mel_picture
 
     os.makedirs(args.output, exist_ok=True)
     info = probe(args.video)

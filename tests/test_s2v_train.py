@@ -158,7 +158,7 @@ def test_audio_encoder_training_aligns_audio_with_frames(s2v_parts, tmp_path):
     from avgen.encoders.audio_clip import load_audio_encoder
     from avgen.train.config import load_config
     from avgen.train.engine import train
-    from avgen.train.s2v_audio_task import augment_mels
+    from avgen.train.tasks.s2v_audio import augment_mels
 
     mels = torch.rand(3, 128, 40)
     aug = augment_mels(mels, torch.Generator().manual_seed(0))

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from ..errors import AvgenError
+from .config import load_config
+from .engine import train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,9 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import load_config
-    from .engine import train
-
     try:
         cfg = load_config(args.config, args.overrides)
         result = train(cfg, cpu=args.cpu)

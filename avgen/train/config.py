@@ -13,6 +13,7 @@ import yaml
 
 from ..errors import ConfigError
 from ..typed_config import from_dict, to_dict
+from .tasks import get_task
 
 __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides", "from_dict", "to_dict"]
 
@@ -99,7 +100,5 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> Tr
             raise ConfigError(f"{p}: the top level must be a mapping")
     data = apply_overrides(data, list(overrides))
     cfg = from_dict(TrainConfig, data)
-    from .tasks import get_task  # the task checks its own model/loss sections
-
-    get_task(cfg.task).validate(cfg)
+    get_task(cfg.task).validate(cfg)  # the task checks its own model/loss sections
     return cfg

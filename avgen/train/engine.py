@@ -14,18 +14,27 @@ import json
 import os
 import random
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn as nn
 import yaml
+from safetensors.torch import save_file
 
+from ..audio import CLIP_MEL_PRESET, SPECVQGAN_MEL_PRESET
+from ..data.audio_clips import AudioSegmentDataset
+from ..data.cache import PreparedDataset
+from ..data.images import ImageFolderDataset
+from ..data.sound_video import SoundVideoDataset
+from ..data.specvqgan import SpecVQGANFeatureDataset
 from ..errors import ConfigError
+from ..utils import atomic_write_text
 from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import TrainConfig, to_dict
 from .tasks import get_task
 
-__all__ = ["train", "EMA", "build_dataset", "collate"]
+__all__ = ["train", "EMA", "DatasetInfo", "build_dataset", "collate"]
 
 
 class EMA:
@@ -66,51 +75,42 @@ def collate(items: list[dict]) -> dict:
     return out
 
 
-def build_dataset(cfg: TrainConfig, generator: torch.Generator):
-    """Dataset + (feature_dim, n_mels, mel preset name) from ``cfg.data``."""
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A training dataset and what the task and the export need to know about it."""
+
+    dataset: torch.utils.data.Dataset
+    feature_dim: int  # visual feature width (0 when the data has no visual features)
+    n_mels: int  # mel bands of the data's mels (0 when it has none)
+    mel_preset: str | None  # the avgen.audio preset the mels were made with; None for data without mels (images)
+    settings: dict | None = None  # the dataset's own settings (prepare cache, audio excerpts), kept in final/config.json
+
+
+def build_dataset(cfg: TrainConfig, generator: torch.Generator) -> DatasetInfo:
+    """The dataset of ``cfg.data`` and its description."""
     d = cfg.data
     if not d.path:
         raise ConfigError("data.path: set it to a prepare cache (kind: prepared) or a SpecVQGAN root")
     if d.kind == "prepared":
-        from ..data.cache import PreparedDataset
-
         ds = PreparedDataset(d.path, segment_seconds=d.segment_seconds, generator=generator)
-        return ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"]
+        return DatasetInfo(ds, ds.feature_dim, ds.n_mels, ds.settings["mel"]["name"], ds.settings)
     if d.kind == "sound_video":
-        from ..data.sound_video import SoundVideoDataset
-
         ds = SoundVideoDataset(d.path, resolution=d.resolution, num_frames=d.num_frames, fps=d.fps,
                                audio_window=d.audio_window, generator=generator)
-        return ds, 0, 128, "clip128"
+        return DatasetInfo(ds, 0, 128, CLIP_MEL_PRESET)
     if d.kind == "images":
-        from ..data.images import ImageFolderDataset
-
-        return ImageFolderDataset(d.path, resolution=d.resolution, xflip=d.xflip), 0, 0, "none"
+        return DatasetInfo(ImageFolderDataset(d.path, resolution=d.resolution, xflip=d.xflip), 0, 0, None)
     if d.kind == "audio":
-        from ..data.audio_clips import AudioSegmentDataset
-
         ds = AudioSegmentDataset(d.path, segment_seconds=d.segment_seconds or 0.372, generator=generator)
-        return ds, 0, ds.n_mels, ds.preset.name
-    from ..data.specvqgan import SpecVQGANFeatureDataset
-
+        return DatasetInfo(ds, 0, ds.n_mels, ds.preset.name, ds.settings)
     ds = SpecVQGANFeatureDataset(d.path, feature_dir=d.feature_dir, mel_dir=d.mel_dir, split=d.split)
     sample = ds[0]
-    return ds, int(sample["features"].shape[-1]), int(sample["mel"].shape[0]), "specvqgan"
+    return DatasetInfo(ds, int(sample["features"].shape[-1]), int(sample["mel"].shape[0]), SPECVQGAN_MEL_PRESET)
 
 
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": [int(x) for x in np.random.get_state()[1]],
             "python": repr(random.getstate())}
-
-
-def _mel_picture(mel: torch.Tensor) -> np.ndarray:
-    """[M, T] in [0, 1] -> HWC uint8 picture, low frequencies at the bottom, a perceptual dark-to-bright map."""
-    anchors = np.array([[0, 0, 4], [80, 18, 123], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32)
-    x = mel.detach().float().clamp(0, 1).cpu().numpy()[::-1]
-    pos = x * (len(anchors) - 1)
-    lo = np.floor(pos).astype(int).clip(0, len(anchors) - 2)
-    frac = (pos - lo)[..., None]
-    return (anchors[lo] * (1 - frac) + anchors[lo + 1] * frac).astype(np.uint8)
 
 
 def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
@@ -134,10 +134,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
 
     data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
-    dataset, feature_dim, n_mels, mel_preset = build_dataset(cfg, data_gen)
-    task = task_cls(cfg, feature_dim=feature_dim, n_mels=n_mels)
-    if hasattr(task, "attach_dataset"):  # tasks that measure against the training data (e.g. a FID-like score)
-        task.attach_dataset(dataset)
+    data = build_dataset(cfg, data_gen)
+    dataset = data.dataset
+    task = task_cls(cfg, feature_dim=data.feature_dim, n_mels=data.n_mels, mel_preset=data.mel_preset)
+    task.attach_dataset(dataset)
     G = task.build_generator()
     D = task.build_discriminator()
     opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
@@ -214,7 +214,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         return logs_sum
 
     def record_scores(model, at_step: int) -> None:
-        """The task's quality metric, to TensorBoard and appended to run_dir/metrics.jsonl."""
+        """The task's quality metric, to TensorBoard and appended to run_dir/metrics.jsonl (nothing when it has none)."""
         scores = task.evaluate(model, at_step)
         for k, v in scores.items():
             writer.add_scalar(k, v, at_step)
@@ -222,7 +222,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             with open(os.path.join(run_dir, "metrics.jsonl"), "a") as f:
                 f.write(json.dumps({"step": at_step, **scores}) + "\n")
 
-    if writer is not None and step == 0 and hasattr(task, "evaluate"):  # the starting point of the metric curve
+    if writer is not None and step == 0:  # the starting point of the metric curve
         record_scores(ema.module if ema else accelerator.unwrap_model(G), 0)
 
     micro_per_step = cfg.grad_accum
@@ -260,12 +260,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k.endswith("loss")})
             if writer is not None and step % cfg.sample_every == 0:
                 shown = ema.module if ema else accelerator.unwrap_model(G)
-                if hasattr(task, "log_media"):  # tasks whose outputs are not mels draw their own pictures
-                    task.log_media(writer, micro[0], shown, step)
-                else:
-                    _log_samples(writer, task, micro[0], shown, step, mel_preset)
-                if hasattr(task, "evaluate"):
-                    record_scores(shown, step)
+                task.log_media(writer, micro[0], shown, step)
+                record_scores(shown, step)
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
                 checkpoint(step)
             if step >= cfg.max_steps:
@@ -274,10 +270,9 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     bar.close()
     if accelerator.is_main_process:
         final_model = ema.module if ema else accelerator.unwrap_model(G)
-        if hasattr(task, "export"):  # a task with its own release format (e.g. stylegan folders)
-            task.export(os.path.join(run_dir, "final"), final_model, accelerator.unwrap_model(D) if D is not None else None)
-        else:
-            _export_generator(run_dir, cfg, final_model, feature_dim, n_mels, getattr(dataset, "settings", None))
+        final_d = accelerator.unwrap_model(D) if D is not None else None
+        if not task.export(os.path.join(run_dir, "final"), final_model, final_d):  # no release format of its own
+            _export_generator(run_dir, cfg, final_model, data.feature_dim, data.n_mels, data.settings)
         writer.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -286,29 +281,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             "process_index": accelerator.process_index}
 
 
-def _log_samples(writer, task, batch, generator, step: int, mel_preset: str) -> None:
-    from ..audio import PRESETS, mel_to_waveform
-
-    was_training = generator.training
-    generator.eval()
-    try:
-        for name, mel in task.samples(batch, generator).items():
-            writer.add_image(f"mel/{name}", _mel_picture(mel), step, dataformats="HWC")
-            if mel_preset in PRESETS and mel.shape[0] == PRESETS[mel_preset].n_mels:
-                wav = mel_to_waveform(mel.float().cpu(), mel_preset, n_iter=32, generator=torch.Generator().manual_seed(0))
-                writer.add_audio(f"audio/{name}", wav, step, sample_rate=PRESETS[mel_preset].sample_rate)
-    finally:
-        generator.train(was_training)
-
-
 def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feature_dim: int, n_mels: int,
                       data_settings: dict | None = None) -> None:
     """``final/``: generator weights (EMA when enabled) as safetensors + config.json. ``data_settings`` (the prepare
     cache's settings: frame rate, visual backbone, mel preset) are stored so inference computes the same inputs."""
-    from safetensors.torch import save_file
-
-    from ..utils import atomic_write_text
-
     out = os.path.join(run_dir, "final")
     os.makedirs(out, exist_ok=True)
     sd = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}

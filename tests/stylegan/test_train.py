@@ -86,7 +86,7 @@ def test_train_falls_resumes_after_kill_and_exports(frame_folder, tmp_path):
 
 
 def test_diff_augment_is_differentiable_and_seeded():
-    from avgen.train.stylegan_task import diff_augment
+    from avgen.train.tasks.stylegan2 import diff_augment
 
     x = torch.randn(4, 3, 16, 16, requires_grad=True)
     a = diff_augment(x, "color,translation,cutout", torch.Generator().manual_seed(0))

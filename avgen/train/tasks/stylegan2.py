@@ -8,7 +8,6 @@ images in the offline EfficientNet-Lite0 feature space (``metrics.jsonl``; not c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,9 +15,15 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from stylegan import save_pretrained
+from stylegan.generate import image_grid, to_uint8
+from stylegan.networks_stylegan2 import Discriminator, Generator
 
-from ..errors import ConfigError
-from .tasks import Task, register_task
+from ...errors import ConfigError
+from ...metrics.networks import EfficientNetImageExtractor
+from ...metrics.stats import frechet_distance
+from .. import losses as L
+from .base import Task
 
 __all__ = ["StyleGAN2Model", "StyleGAN2Loss", "StyleGAN2Task", "diff_augment"]
 
@@ -88,13 +93,13 @@ def diff_augment(x: torch.Tensor, policy: str, generator: torch.Generator) -> to
     return x
 
 
-@register_task("stylegan2")
 class StyleGAN2Task(Task):
+    name = "stylegan2"
     model_config = StyleGAN2Model
     loss_config = StyleGAN2Loss
 
-    def __init__(self, cfg, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
+    def __init__(self, cfg, *, feature_dim: int, n_mels: int, mel_preset: str | None = None):
+        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels, mel_preset=mel_preset)
         if cfg.data.kind != "images":
             raise ConfigError("task stylegan2 needs data.kind: images")
         self.resolution = cfg.data.resolution
@@ -115,16 +120,12 @@ class StyleGAN2Task(Task):
         self.dataset = dataset
 
     def build_generator(self) -> nn.Module:
-        from stylegan.networks_stylegan2 import Generator
-
         m = self.mcfg
         return Generator(z_dim=m.z_dim, c_dim=0, w_dim=m.w_dim, img_resolution=self.resolution, img_channels=3,
                          mapping_kwargs=dict(num_layers=m.mapping_layers), channel_base=m.channel_base,
                          channel_max=m.channel_max, num_fp16_res=m.num_fp16_res, conv_clamp=m.conv_clamp)
 
     def build_discriminator(self) -> nn.Module:
-        from stylegan.networks_stylegan2 import Discriminator
-
         m = self.mcfg
         return Discriminator(c_dim=0, img_resolution=self.resolution, img_channels=3, channel_base=m.channel_base,
                              channel_max=m.channel_max, num_fp16_res=m.num_fp16_res, conv_clamp=m.conv_clamp,
@@ -159,13 +160,10 @@ class StyleGAN2Task(Task):
         do_r1 = self.lcfg.r1_gamma > 0 and self.d_steps % self.lcfg.r1_interval == 0
         real_in = real.detach().requires_grad_(do_r1)
         logits_real = discriminator(self._augment(real_in), None)
-        loss_fake = F.softplus(logits_fake).mean()  # -log(1 - sigmoid(D(G(z))))
-        loss_real = F.softplus(-logits_real).mean()  # -log sigmoid(D(x))
-        loss = loss_fake + loss_real
+        loss = L.nonsaturating_d_loss(logits_real, logits_fake)
         logs = {"d/loss": float(loss.detach()), "d/real_score": float(logits_real.detach().mean()), "d/fake_score": float(logits_fake.detach().mean())}
         if do_r1:  # lazy R1: gamma/2 E|grad_x D(x)|^2, every r1_interval steps, scaled by the interval
-            (grad,) = torch.autograd.grad(logits_real.sum(), real_in, create_graph=True)
-            penalty = grad.square().sum(dim=[1, 2, 3]).mean()
+            penalty = L.r1_penalty(logits_real, real_in)
             loss = loss + penalty * (self.lcfg.r1_gamma / 2) * self.lcfg.r1_interval
             logs["d/r1_penalty"] = float(penalty.detach())
         return loss, logs
@@ -175,17 +173,13 @@ class StyleGAN2Task(Task):
         n = batch["image"].shape[0]
         device = batch["image"].device
         fake, _ = self._generate(generator, n, device, update_emas=True)
-        loss = F.softplus(-discriminator(self._augment(fake), None)).mean()  # non-saturating: -log sigmoid(D(G(z)))
+        loss = L.nonsaturating_g_loss(discriminator(self._augment(fake), None))
         logs = {"g/loss": float(loss.detach())}
         if self.lcfg.pl_weight > 0 and self.g_steps % self.lcfg.pl_interval == 0:
             # Path-length regulariser (StyleGAN2 Eq. 4): keep |J_w^T y| constant for random image-space y.
             m = max(n // self.lcfg.pl_batch_shrink, 1)
             img, ws = self._generate(generator, m, device)
-            y = torch.randn(img.shape, generator=self.rng).to(device) / math.sqrt(img.shape[2] * img.shape[3])
-            (grad,) = torch.autograd.grad((img * y).sum(), ws, create_graph=True)
-            lengths = grad.square().sum(2).mean(1).sqrt()
-            self.pl_mean = self.pl_mean.to(device).lerp(lengths.mean().detach(), self.lcfg.pl_decay)
-            penalty = (lengths - self.pl_mean).square().mean()
+            penalty, self.pl_mean = L.path_length_penalty(img, ws, self.pl_mean, self.lcfg.pl_decay, self.rng)
             loss = loss + penalty * self.lcfg.pl_weight * self.lcfg.pl_interval
             logs["g/pl_penalty"] = float(penalty.detach())
         return loss, logs
@@ -194,13 +188,12 @@ class StyleGAN2Task(Task):
 
     @torch.no_grad()
     def sample_grid(self, generator) -> np.ndarray:
-        from stylegan.generate import image_grid, to_uint8
-
         device = next(generator.parameters()).device
         ws = generator.mapping(self.sample_z.to(device), None, truncation_psi=self.lcfg.truncation_psi_samples)
         return image_grid(to_uint8(generator.synthesis(ws, noise_mode="const")), cols=4)
 
     def log_media(self, writer, batch, generator, step: int) -> None:
+        """The sample grid of the fixed z (``samples/grid``)."""
         was_training = generator.training
         generator.eval()
         try:
@@ -214,10 +207,6 @@ class StyleGAN2Task(Task):
         ``eval_real`` training images."""
         if self.lcfg.eval_samples <= 0 or self.dataset is None:
             return {}
-        from ..metrics.networks import EfficientNetImageExtractor
-        from ..metrics.stats import frechet_distance
-        from stylegan.generate import to_uint8
-
         if self._extractor is None:
             self._extractor = EfficientNetImageExtractor(device="cpu")
         if self._real_stats is None:
@@ -238,8 +227,7 @@ class StyleGAN2Task(Task):
         mu_r, sigma_r = self._real_stats
         return {"metrics/fid_effnet": float(frechet_distance(f.mean(0), np.cov(f, rowvar=False), mu_r, sigma_r))}
 
-    def export(self, out_dir: str, generator, discriminator) -> None:
+    def export(self, out_dir: str, generator, discriminator) -> bool:
         """``final/`` in the stylegan folder format: loadable by ``stylegan.load`` and ``python -m stylegan.generate``."""
-        from stylegan import save_pretrained
-
         save_pretrained(generator, out_dir, D=discriminator, extra={"task": "stylegan2", "resolution": self.resolution})
+        return True

@@ -11,16 +11,27 @@ encoder stay frozen. Every ``sample_every`` steps the task logs a frame strip an
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
 import numpy as np
+import stylegan
 import torch
 import torch.nn as nn
+from safetensors.torch import save_file
+from stylegan.generate import image_grid, to_uint8
+from stylegan.networks_stylegan2 import Discriminator
 
-from ..errors import ConfigError
-from . import s2v_losses as L
-from .tasks import Task, register_task
+from ...audio import CLIP_MEL_PRESET
+from ...data.sound_video import SoundVideoDataset
+from ...encoders.audio_clip import load_audio_encoder
+from ...encoders.clip_teacher import ClipTeacher
+from ...errors import ConfigError
+from ...models.s2v.sound_inversion import SoundToVideo, VideoPatchDiscriminator, linear_interpolation_ws
+from ...utils import atomic_write_text
+from .. import losses as L
+from .base import Task
 
 __all__ = ["S2VModel", "S2VLoss", "S2VDiscriminators", "SoundVideoTask", "S2VTask"]
 
@@ -80,8 +91,6 @@ class SoundVideoTask(Task):
 
     def heldout(self):
         """The ``loss.eval_path`` dataset (built once) with its window sampler reset: the same windows every time."""
-        from ..data.sound_video import SoundVideoDataset
-
         if self._heldout is None:
             d = self.cfg.data
             self._heldout = SoundVideoDataset(self.lcfg.eval_path, resolution=d.resolution, num_frames=d.num_frames,
@@ -90,8 +99,8 @@ class SoundVideoTask(Task):
         return self._heldout
 
 
-@register_task("s2v")
 class S2VTask(SoundVideoTask):
+    name = "s2v"
     model_config = S2VModel
     loss_config = S2VLoss
 
@@ -102,13 +111,8 @@ class S2VTask(SoundVideoTask):
             if not cfg.model.get(key):
                 raise ConfigError(f"model.{key}: required for task s2v")
 
-    def __init__(self, cfg, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
-        import stylegan
-
-        from ..encoders.audio_clip import load_audio_encoder
-        from ..encoders.clip_teacher import ClipTeacher
-
+    def __init__(self, cfg, *, feature_dim: int, n_mels: int, mel_preset: str | None = None):
+        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels, mel_preset=mel_preset)
         m = self.mcfg
         self.G = stylegan.load(m.stylegan).requires_grad_(False)
         if cfg.data.resolution != self.G.img_resolution:
@@ -122,16 +126,10 @@ class S2VTask(SoundVideoTask):
     # -- models ----------------------------------------------------------------------------------------------------
 
     def build_generator(self) -> nn.Module:
-        from ..models.s2v.sound_inversion import SoundToVideo
-
         return SoundToVideo(self.G.num_ws, self.G.w_dim, self.groups, encoder_width=self.mcfg.encoder_width,
                             rnn_hidden=self.mcfg.rnn_hidden)
 
     def build_discriminator(self) -> nn.Module:
-        from stylegan.networks_stylegan2 import Discriminator
-
-        from ..models.s2v.sound_inversion import VideoPatchDiscriminator
-
         m = self.mcfg
         image = Discriminator(c_dim=0, img_resolution=self.G.img_resolution, img_channels=3,
                               channel_base=m.image_d_channel_base, channel_max=m.image_d_channel_max, num_fp16_res=0,
@@ -217,8 +215,7 @@ class S2VTask(SoundVideoTask):
     # -- pictures, held-out metrics, export ------------------------------------------------------------------------
 
     def log_media(self, writer, batch, generator, step: int) -> None:
-        from stylegan.generate import image_grid, to_uint8
-
+        """A frame strip (``samples/frames``) of the first clip's sound from a fixed start latent."""
         mels = batch["mels"][:1]
         self._frozen_to(mels.device)
         with torch.no_grad():
@@ -232,8 +229,6 @@ class S2VTask(SoundVideoTask):
         label's text embedding (t<->v), for the model and for linear interpolation between two start latents."""
         if not self.lcfg.eval_path:
             return {}
-        from ..models.s2v.sound_inversion import linear_interpolation_ws
-
         device = next(generator.parameters()).device
         self._frozen_to(device)
         heldout = self.heldout()
@@ -254,14 +249,8 @@ class S2VTask(SoundVideoTask):
                         sums["tv" + suffix].append(float((f_v @ text[0]).mean()))
         return {f"metrics/clip_{k}": float(np.mean(v)) for k, v in sums.items() if v}
 
-    def export(self, out_dir: str, generator, discriminator) -> None:
+    def export(self, out_dir: str, generator, discriminator) -> bool:
         """``final/``: ``s2v.safetensors`` + ``config.json`` naming the frozen parts it was trained with."""
-        import json
-
-        from safetensors.torch import save_file
-
-        from ..utils import atomic_write_text
-
         os.makedirs(out_dir, exist_ok=True)
         path = os.path.join(out_dir, "s2v.safetensors")
         save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, path + ".tmp")
@@ -273,5 +262,6 @@ class S2VTask(SoundVideoTask):
                "clip": {"model": m.clip_model, "weights": os.path.abspath(m.clip_weights) if m.clip_weights else None,
                         "pretrained": m.clip_pretrained},
                "data": {"fps": d.fps, "num_frames": d.num_frames, "audio_window": d.audio_window,
-                        "resolution": d.resolution, "mel_preset": "clip128"}}
+                        "resolution": d.resolution, "mel_preset": CLIP_MEL_PRESET}}
         atomic_write_text(os.path.join(out_dir, "config.json"), json.dumps(cfg, indent=2))
+        return True

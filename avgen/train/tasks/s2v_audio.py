@@ -15,9 +15,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import s2v_losses as L
-from .s2v_task import SoundVideoTask
-from .tasks import register_task
+from ...encoders.audio_clip import save_audio_encoder
+from ...encoders.clip_teacher import ClipTeacher
+from ...models.s2v.sound_inversion import AudioCLIPEncoder
+from .. import losses as L
+from .s2v import SoundVideoTask
 
 __all__ = ["AudioCLIPModel", "AudioCLIPLoss", "AudioCLIPTask", "augment_mels"]
 
@@ -57,23 +59,19 @@ def augment_mels(mels: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return out.clamp(0, 1).masked_fill(masked.to(out.device), 0.0)
 
 
-@register_task("s2v_audio")
 class AudioCLIPTask(SoundVideoTask):
+    name = "s2v_audio"
     model_config = AudioCLIPModel
     loss_config = AudioCLIPLoss
 
-    def __init__(self, cfg, *, feature_dim: int, n_mels: int):
-        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels)
-        from ..encoders.clip_teacher import ClipTeacher
-
+    def __init__(self, cfg, *, feature_dim: int, n_mels: int, mel_preset: str | None = None):
+        super().__init__(cfg, feature_dim=feature_dim, n_mels=n_mels, mel_preset=mel_preset)
         m = self.mcfg
         self.clip = ClipTeacher(m.clip_model, weights=m.clip_weights, pretrained=m.clip_pretrained)
         self.embed_dim = int(self.clip.model.visual.output_dim)
         self.n_mels = n_mels
 
     def build_generator(self) -> nn.Module:
-        from ..models.s2v.sound_inversion import AudioCLIPEncoder
-
         return AudioCLIPEncoder(embed_dim=self.embed_dim, width=self.mcfg.width, blocks=tuple(self.mcfg.blocks))
 
     def generator_loss(self, batch, generator, discriminator):
@@ -95,9 +93,8 @@ class AudioCLIPTask(SoundVideoTask):
             names = sorted(set(labels))
             text = self.clip.encode_texts(names).to(mels.device)
             a_clip = nn.functional.normalize(a.unflatten(0, (b, t)).mean(1), dim=-1)
-            logits = scale.exp().clamp(max=100) * a_clip @ text.t()
             target = torch.tensor([names.index(lab) for lab in labels], device=mels.device)
-            loss_txt = nn.functional.cross_entropy(logits, target)
+            loss_txt = L.label_cross_entropy(a_clip, text, target, scale)
             loss = loss + self.lcfg.text * loss_txt
             logs["g/ce_text"] = float(loss_txt.detach())
         if self.lcfg.augment > 0:
@@ -132,10 +129,10 @@ class AudioCLIPTask(SoundVideoTask):
         others = float(sims[~same].mean()) if bool((~same).any()) else float("nan")
         return {"metrics/audio_frame_cos": matched, "metrics/audio_frame_margin": matched - others}
 
-    def export(self, out_dir: str, generator, discriminator) -> None:
-        from ..encoders.audio_clip import save_audio_encoder
-
+    def export(self, out_dir: str, generator, discriminator) -> bool:
+        """``final/``: an audio-encoder folder (``avgen.encoders.audio_clip``) naming its CLIP teacher."""
         m = self.mcfg
         save_audio_encoder(generator, out_dir, extra={"teacher": {"model": m.clip_model, "weights": m.clip_weights,
                                                                    "pretrained": m.clip_pretrained}})
+        return True
 

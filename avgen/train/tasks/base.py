@@ -1,0 +1,98 @@
+"""The :class:`Task` interface: a task plugs a head into the shared engine (:mod:`avgen.train.engine`).
+
+A task builds the generator (and optionally a discriminator) and computes the per-phase losses; it owns no optimizer,
+EMA, precision or checkpoint logic (the engine does). The optional hooks below have defaults, so a task overrides only
+what it needs; the engine calls every hook unconditionally.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn as nn
+
+from ...typed_config import from_dict
+from ..samples import log_mel_samples
+
+if TYPE_CHECKING:  # annotations only: config.py imports the task registry to validate a loaded config
+    from ..config import TrainConfig
+
+__all__ = ["Task"]
+
+
+class Task:
+    """Interface. ``batch`` is what the data loader yields (already on the right device).
+
+    ``feature_dim``, ``n_mels`` and ``mel_preset`` describe the training data (:class:`avgen.train.engine.DatasetInfo`);
+    ``mel_preset`` is ``None`` for data without mels (images).
+    """
+
+    name = "task"  # the key of the task in avgen.train.tasks.TASKS
+    model_config: type | None = None  # dataclass of the ``model:`` section
+    loss_config: type | None = None  # dataclass of the ``loss:`` section
+
+    def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int, mel_preset: str | None = None):
+        self.cfg = cfg
+        self.feature_dim, self.n_mels = feature_dim, n_mels
+        self.mel_preset = mel_preset
+        self.mcfg = from_dict(self.model_config, cfg.model, prefix="model.") if self.model_config else None
+        self.lcfg = from_dict(self.loss_config, cfg.loss, prefix="loss.") if self.loss_config else None
+        self.rng = torch.Generator().manual_seed(cfg.seed + 1)  # the task's own randomness (crops, R, windows)
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        """Check the task-specific ``model``/``loss`` sections before any data is touched."""
+        if cls.model_config:
+            from_dict(cls.model_config, cfg.model, prefix="model.")
+        if cls.loss_config:
+            from_dict(cls.loss_config, cfg.loss, prefix="loss.")
+
+    # -- required ----------------------------------------------------------------------------------------------------
+
+    def build_generator(self) -> nn.Module:
+        raise NotImplementedError
+
+    def build_discriminator(self) -> nn.Module | None:
+        """``None``: the engine skips the discriminator phase."""
+        return None
+
+    def discriminator_loss(self, batch, generator, discriminator) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    def generator_loss(self, batch, generator, discriminator) -> tuple[torch.Tensor, dict]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def samples(self, batch, generator) -> dict[str, torch.Tensor]:
+        """Mels to log as pictures/audio by the default :meth:`log_media`: name -> ``[n_mels, T]``."""
+        return {}
+
+    # -- optional hooks (the engine calls each one; the defaults are the generic behaviour) --------------------------
+
+    def attach_dataset(self, dataset) -> None:
+        """Called once with the training dataset, before the models are built, for tasks that measure against the
+        training data (e.g. a FID-like score). Default: nothing."""
+
+    def evaluate(self, model: nn.Module, step: int) -> dict[str, float]:
+        """Quality scores of ``model`` (the EMA generator when enabled) at step 0 and every ``sample_every`` steps;
+        the engine logs them to TensorBoard and appends them to ``run_dir/metrics.jsonl``. Default: ``{}``, and an
+        empty result writes nothing (no ``metrics.jsonl``)."""
+        return {}
+
+    def log_media(self, writer, batch, model: nn.Module, step: int) -> None:
+        """Every ``sample_every`` steps, draw pictures/audio of ``model`` on ``batch`` into the TensorBoard ``writer``.
+        Default: each mel of :meth:`samples` as ``mel/<name>`` (with the model in eval mode), plus Griffin-Lim
+        ``audio/<name>`` when ``mel_preset`` names a preset with that many mel bands."""
+        was_training = model.training
+        model.eval()
+        try:
+            log_mel_samples(writer, self.samples(batch, model), step, self.mel_preset)
+        finally:
+            model.train(was_training)
+
+    def export(self, folder: str, generator: nn.Module, discriminator: nn.Module | None) -> bool:
+        """At the end of training, write the release into ``folder`` (``run_dir/final``) in the task's own format and
+        return True. Default: write nothing and return False, and the engine writes its generic export
+        (``generator.safetensors`` + ``config.json`` with the data settings inference needs)."""
+        return False
