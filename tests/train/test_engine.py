@@ -12,8 +12,8 @@ from avgen.train.checkpoint import latest_checkpoint, load_checkpoint
 from avgen.train.config import TrainConfig, load_config
 from avgen.train.engine import train
 
-from .conftest import REPO
-from .helpers.tiny_cache import make_tiny_cache
+from ..conftest import REPO
+from ..helpers.tiny_cache import make_tiny_cache
 
 CONFIG = os.path.join(REPO, "configs", "baseline", "feature2mel.yaml")
 TINY = ["model.hidden=16", "model.num_layers=1", "model.disc_hidden=8", "model.disc_windows=[16,32,64]",
