@@ -127,7 +127,7 @@ def test_sound_to_video_api_and_cli_on_a_real_clip(s2v_parts, tmp_path, shared_s
     assert abs(len(np.asarray(wav).reshape(-1)) / sr - 2.5) < 0.05 and np.abs(wav).max() > 0.01
 
     # Text-constrained start: the chosen latent's image is at least as close to the prompt as an unconstrained one.
-    from avgen.sound_to_video import SoundToVideoPipeline
+    from avgen.pipelines.sound_to_video import SoundToVideoPipeline
 
     pipe = SoundToVideoPipeline.from_pretrained(ckpt, device="cpu")
     clip = pipe.clip()

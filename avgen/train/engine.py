@@ -9,6 +9,7 @@ already holds checkpoints is resumed from the latest one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import copy
 import json
 import os
@@ -291,7 +292,10 @@ def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feat
     tmp = os.path.join(out, "generator.safetensors.tmp")
     save_file(sd, tmp)
     os.replace(tmp, os.path.join(out, "generator.safetensors"))
-    meta = {"task": cfg.task, "model": getattr(generator, "config", cfg.model), "feature_dim": feature_dim,
+    model_cfg = getattr(generator, "config", cfg.model)
+    if dataclasses.is_dataclass(model_cfg):  # models built from their config dataclass
+        model_cfg = to_dict(model_cfg)
+    meta = {"task": cfg.task, "model": model_cfg, "feature_dim": feature_dim,
             "n_mels": n_mels}
     if data_settings is not None:
         meta["data"] = {k: data_settings[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in data_settings}

@@ -44,7 +44,8 @@ class Feature2MelTask(Task):
 
     def build_generator(self) -> nn.Module:
         m = self.mcfg
-        return FeatureToMel(self.feature_dim, self.n_mels, m.hidden, m.num_layers, m.kernel_size, m.upsample)
+        return FeatureToMel(feature_dim=self.feature_dim, n_mels=self.n_mels, hidden=m.hidden, num_layers=m.num_layers,
+                            kernel_size=m.kernel_size, upsample=m.upsample)
 
     def build_discriminator(self) -> nn.Module | None:
         if self.lcfg.lambda_adv <= 0:

@@ -126,7 +126,7 @@ class S2VTask(SoundVideoTask):
     # -- models ----------------------------------------------------------------------------------------------------
 
     def build_generator(self) -> nn.Module:
-        return SoundToVideo(self.G.num_ws, self.G.w_dim, self.groups, encoder_width=self.mcfg.encoder_width,
+        return SoundToVideo(num_ws=self.G.num_ws, w_dim=self.G.w_dim, groups=self.groups, encoder_width=self.mcfg.encoder_width,
                             rnn_hidden=self.mcfg.rnn_hidden)
 
     def build_discriminator(self) -> nn.Module:
