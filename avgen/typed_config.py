@@ -90,7 +90,10 @@ def from_dict(cls, data: dict, *, prefix: str = ""):
         raise ConfigError(f"unknown config key(s): {', '.join(prefix + k for k in unknown)} "
                           f"(valid under '{prefix or '<top>'}': {', '.join(sorted(names))})")
     kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in data.items()}
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:  # a missing field, or a check in the dataclass's __post_init__
+        raise ConfigError(f"{prefix}{e}") from None
 
 
 def to_dict(obj) -> dict:

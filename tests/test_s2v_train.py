@@ -94,9 +94,9 @@ def test_s2v_training_raises_heldout_clip_similarity(s2v_parts, tmp_path):
     # The labels follow the sound's spectral centroid, so the held-out clips' labels are predictable from sound.
     assert last["metrics/clip_tv"] > first["metrics/clip_tv"], rows
     assert last["metrics/clip_tv"] > last["metrics/clip_tv_interp"], rows
-    cfg = json.loads((run_dir / "final" / "config.json").read_text())
+    cfg = json.loads((run_dir / "final" / "s2v" / "config.json").read_text())["config"]
     assert cfg["groups"] == {"coarse": [0], "mid": [1, 2], "fine": [3, 4, 5]}
-    assert (run_dir / "final" / "s2v.safetensors").is_file()
+    assert (run_dir / "final" / "s2v" / "model.safetensors").is_file()
 
 
 @pytest.mark.slow
@@ -235,7 +235,7 @@ def test_s2v_resumes_after_kill_in_a_two_process_accelerate_run(s2v_parts, tmp_p
     differ = [k for k in w0 if not torch.equal(w0[k], w1[k])]
     assert all(k.endswith(("running_mean", "running_var")) for k in differ), differ
     assert load_checkpoint(latest_checkpoint(str(run_dir)))["step"] == step + 4
-    assert (run_dir / "final" / "s2v.safetensors").is_file()
+    assert (run_dir / "final" / "s2v" / "model.safetensors").is_file()
 
 
 def test_s2v_configs_validate():

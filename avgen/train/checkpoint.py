@@ -11,6 +11,8 @@ import re
 
 import torch
 
+from ..utils import atomic_output
+
 __all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune_checkpoints"]
 
 _PATTERN = re.compile(r"^step_(\d+)\.pt$")
@@ -20,12 +22,8 @@ def save_checkpoint(run_dir: str, step: int, state: dict) -> str:
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
     path = os.path.join(ckpt_dir, f"step_{step:08d}.pt")
-    tmp = path + f".tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

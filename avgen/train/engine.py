@@ -9,7 +9,6 @@ already holds checkpoints is resumed from the latest one.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import copy
 import json
 import os
@@ -21,16 +20,16 @@ import numpy as np
 import torch
 import torch.nn as nn
 import yaml
-from safetensors.torch import save_file
 
 from ..audio import CLIP_MEL_PRESET, SPECVQGAN_MEL_PRESET
+from ..checkpoints import save_pipeline_config, save_pretrained
 from ..data.audio_clips import AudioSegmentDataset
 from ..data.cache import PreparedDataset
 from ..data.images import ImageFolderDataset
 from ..data.sound_video import SoundVideoDataset
 from ..data.specvqgan import SpecVQGANFeatureDataset
 from ..errors import ConfigError
-from ..utils import atomic_write_text
+from ..utils import atomic_output
 from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
 from .config import TrainConfig, to_dict
 from .tasks import get_task
@@ -130,9 +129,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     run_dir = cfg.run_dir
     if accelerator.is_main_process:
         os.makedirs(run_dir, exist_ok=True)
-        with open(os.path.join(run_dir, "config.yaml.tmp"), "w") as f:
+        with atomic_output(os.path.join(run_dir, "config.yaml")) as tmp, open(tmp, "w") as f:
             yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
-        os.replace(os.path.join(run_dir, "config.yaml.tmp"), os.path.join(run_dir, "config.yaml"))
 
     data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
     data = build_dataset(cfg, data_gen)
@@ -273,7 +271,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         final_model = ema.module if ema else accelerator.unwrap_model(G)
         final_d = accelerator.unwrap_model(D) if D is not None else None
         if not task.export(os.path.join(run_dir, "final"), final_model, final_d):  # no release format of its own
-            _export_generator(run_dir, cfg, final_model, data.feature_dim, data.n_mels, data.settings)
+            _export_final(run_dir, cfg, task, final_model, data)
         writer.close()
     accelerator.wait_for_everyone()
     accelerator.end_training()
@@ -282,22 +280,16 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             "process_index": accelerator.process_index}
 
 
-def _export_generator(run_dir: str, cfg: TrainConfig, generator: nn.Module, feature_dim: int, n_mels: int,
-                      data_settings: dict | None = None) -> None:
-    """``final/``: generator weights (EMA when enabled) as safetensors + config.json. ``data_settings`` (the prepare
-    cache's settings: frame rate, visual backbone, mel preset) are stored so inference computes the same inputs."""
+def _export_final(run_dir: str, cfg: TrainConfig, task, generator: nn.Module, data: DatasetInfo) -> str:
+    """``final/`` through :mod:`avgen.checkpoints`: the generator (EMA when enabled) as a model folder, or, for a
+    task with a ``pipeline_class``, a pipeline folder with the generator in ``generator/``. The data settings (the
+    prepare cache's frame rate, visual backbone, mel preset) are stored so inference computes the same inputs."""
     out = os.path.join(run_dir, "final")
-    os.makedirs(out, exist_ok=True)
-    sd = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tmp = os.path.join(out, "generator.safetensors.tmp")
-    save_file(sd, tmp)
-    os.replace(tmp, os.path.join(out, "generator.safetensors"))
-    model_cfg = getattr(generator, "config", cfg.model)
-    if dataclasses.is_dataclass(model_cfg):  # models built from their config dataclass
-        model_cfg = to_dict(model_cfg)
-    meta = {"task": cfg.task, "model": model_cfg, "feature_dim": feature_dim,
-            "n_mels": n_mels}
-    if data_settings is not None:
-        meta["data"] = {k: data_settings[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in data_settings}
-        meta["data"]["segment_seconds"] = cfg.data.segment_seconds
-    atomic_write_text(os.path.join(out, "config.json"), json.dumps(meta, indent=2))
+    settings = {"task": cfg.task}
+    if data.settings is not None:
+        settings["data"] = {k: data.settings[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in data.settings}
+        settings["data"]["segment_seconds"] = cfg.data.segment_seconds
+    if task.pipeline_class is None:
+        return save_pretrained(generator, out, extra=settings)
+    save_pretrained(generator, os.path.join(out, "generator"))
+    return save_pipeline_config(out, task.pipeline_class, {"generator": "generator"}, settings)

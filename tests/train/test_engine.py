@@ -16,7 +16,7 @@ from ..conftest import REPO
 from ..helpers.tiny_cache import make_tiny_cache
 
 CONFIG = os.path.join(REPO, "configs", "baseline", "feature2mel.yaml")
-TINY = ["model.hidden=16", "model.num_layers=1", "model.disc_hidden=8", "model.disc_windows=[16,32,64]",
+TINY = ["model.hidden=16", "model.num_layers=1", "model.window_hidden=8", "model.window_lengths=[16,32,64]",
         "data.batch_size=2", "data.num_workers=0", "data.segment_seconds=1.0", "loss.lambda_adv=0.1",
         "log_every=1", "sample_every=2", "keep_checkpoints=10"]
 
@@ -50,7 +50,7 @@ def test_single_process_trains_logs_and_exports(tmp_path, cache):
     assert result["step"] == 4 and "g/mel_l1" in result["logs"] and "d/loss" in result["logs"]
     assert sorted(os.listdir(run / "checkpoints")) == ["step_00000002.pt", "step_00000004.pt"]
     assert yaml.safe_load((run / "config.yaml").read_text())["max_steps"] == 4
-    assert (run / "final" / "generator.safetensors").exists() and (run / "final" / "config.json").exists()
+    assert (run / "final" / "model.safetensors").exists() and (run / "final" / "config.json").exists()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     ev = EventAccumulator(str(run / "tb"), size_guidance={"images": 0, "audio": 0}).Reload()
@@ -58,7 +58,7 @@ def test_single_process_trains_logs_and_exports(tmp_path, cache):
     assert "mel/generated" in ev.Tags()["images"] and "audio/generated" in ev.Tags()["audio"]
     # EMA weights are exported, and differ from the raw generator
     state = load_checkpoint(latest_checkpoint(str(run)))
-    final = load_file(run / "final" / "generator.safetensors")
+    final = load_file(run / "final" / "model.safetensors")
     assert all(torch.equal(final[k], state["ema"][k]) for k in final)
     assert any(not torch.equal(state["ema"][k], state["generator"][k]) for k in final if final[k].is_floating_point())
 

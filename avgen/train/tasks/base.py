@@ -7,11 +7,13 @@ what it needs; the engine calls every hook unconditionally.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
 
+from ...errors import ConfigError
 from ...typed_config import from_dict
 from ..samples import log_mel_samples
 
@@ -29,16 +31,30 @@ class Task:
     """
 
     name = "task"  # the key of the task in avgen.train.tasks.TASKS
-    model_config: type | None = None  # dataclass of the ``model:`` section
+    model_config: type | None = None  # dataclass of the ``model:`` section (the model's own config where it has one)
+    pipeline_class: str | None = None  # default export: a pipeline folder of this class around the generator
     loss_config: type | None = None  # dataclass of the ``loss:`` section
 
     def __init__(self, cfg: TrainConfig, *, feature_dim: int, n_mels: int, mel_preset: str | None = None):
         self.cfg = cfg
         self.feature_dim, self.n_mels = feature_dim, n_mels
         self.mel_preset = mel_preset
-        self.mcfg = from_dict(self.model_config, cfg.model, prefix="model.") if self.model_config else None
+        self.mcfg = self._model_config(cfg, feature_dim, n_mels) if self.model_config else None
         self.lcfg = from_dict(self.loss_config, cfg.loss, prefix="loss.") if self.loss_config else None
         self.rng = torch.Generator().manual_seed(cfg.seed + 1)  # the task's own randomness (crops, R, windows)
+
+    def _model_config(self, cfg: TrainConfig, feature_dim: int, n_mels: int):
+        """The ``model:`` section as the model's config dataclass, with ``feature_dim`` / ``n_mels`` (where the
+        dataclass has them) taken from the training data; a different value set in the YAML is an error."""
+        m = from_dict(self.model_config, cfg.model, prefix="model.")
+        data = {"feature_dim": feature_dim, "n_mels": n_mels}
+        fill = {}
+        for f in dataclasses.fields(m):
+            if f.name in data and data[f.name]:
+                if f.name in cfg.model and cfg.model[f.name] != data[f.name]:
+                    raise ConfigError(f"model.{f.name}: {cfg.model[f.name]} given, but the data has {data[f.name]}")
+                fill[f.name] = data[f.name]
+        return dataclasses.replace(m, **fill)
 
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:
@@ -93,6 +109,8 @@ class Task:
 
     def export(self, folder: str, generator: nn.Module, discriminator: nn.Module | None) -> bool:
         """At the end of training, write the release into ``folder`` (``run_dir/final``) in the task's own format and
-        return True. Default: write nothing and return False, and the engine writes its generic export
-        (``generator.safetensors`` + ``config.json`` with the data settings inference needs)."""
+        return True. Default: write nothing and return False, and the engine writes its generic export through
+        :mod:`avgen.checkpoints`: the generator's model folder (with the task name and the data settings inference
+        needs in ``config.json``), or, when :attr:`pipeline_class` is set, a pipeline folder of that class with the
+        generator in ``generator/``."""
         return False

@@ -9,21 +9,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...models.v2s.feature2mel import FeatureToMel, MultiWindowMelDiscriminator
+from ...models.v2s.feature2mel import FeatureToMel, FeatureToMelConfig, MultiWindowMelDiscriminator
 from .. import losses as L
 from .base import Task
 
-__all__ = ["Feature2MelModel", "Feature2MelLoss", "Feature2MelTask"]
-
-
-@dataclass
-class Feature2MelModel:
-    hidden: int = 256
-    num_layers: int = 4
-    kernel_size: int = 5
-    upsample: int = 4
-    disc_windows: tuple[int, int, int] = (32, 64, 128)
-    disc_hidden: int = 128
+__all__ = ["Feature2MelLoss", "Feature2MelTask"]
 
 
 @dataclass
@@ -40,17 +30,15 @@ class Feature2MelTask(Task):
     """
 
     name = "feature2mel"
-    model_config, loss_config = Feature2MelModel, Feature2MelLoss
+    model_config, loss_config = FeatureToMelConfig, Feature2MelLoss
 
     def build_generator(self) -> nn.Module:
-        m = self.mcfg
-        return FeatureToMel(feature_dim=self.feature_dim, n_mels=self.n_mels, hidden=m.hidden, num_layers=m.num_layers,
-                            kernel_size=m.kernel_size, upsample=m.upsample)
+        return FeatureToMel(self.mcfg)
 
     def build_discriminator(self) -> nn.Module | None:
         if self.lcfg.lambda_adv <= 0:
             return None
-        return MultiWindowMelDiscriminator(self.n_mels, self.mcfg.disc_windows, self.mcfg.disc_hidden)
+        return MultiWindowMelDiscriminator(self.n_mels, self.mcfg.window_lengths, self.mcfg.window_hidden)
 
     def _unwrap(self, module):
         return getattr(module, "module", module)

@@ -11,7 +11,6 @@ encoder stay frozen. Every ``sample_every`` steps the task logs a frame strip an
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -19,17 +18,16 @@ import numpy as np
 import stylegan
 import torch
 import torch.nn as nn
-from safetensors.torch import save_file
 from stylegan.generate import image_grid, to_uint8
 from stylegan.networks_stylegan2 import Discriminator
 
 from ...audio import CLIP_MEL_PRESET
+from ...checkpoints import save_pipeline_config, save_pretrained
 from ...data.sound_video import SoundVideoDataset
 from ...encoders.audio_clip import load_audio_encoder
 from ...encoders.clip_teacher import ClipTeacher
 from ...errors import ConfigError
 from ...models.s2v.sound_inversion import SoundToVideo, VideoPatchDiscriminator, linear_interpolation_ws
-from ...utils import atomic_write_text
 from .. import losses as L
 from .base import Task
 
@@ -250,18 +248,16 @@ class S2VTask(SoundVideoTask):
         return {f"metrics/clip_{k}": float(np.mean(v)) for k, v in sums.items() if v}
 
     def export(self, out_dir: str, generator, discriminator) -> bool:
-        """``final/``: ``s2v.safetensors`` + ``config.json`` naming the frozen parts it was trained with."""
-        os.makedirs(out_dir, exist_ok=True)
-        path = os.path.join(out_dir, "s2v.safetensors")
-        save_file({k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}, path + ".tmp")
-        os.replace(path + ".tmp", path)
+        """``final/``: a ``SoundToVideoPipeline`` folder -- the inversion model in ``s2v/`` and ``config.json``
+        naming the frozen parts it was trained with (absolute paths)."""
+        save_pretrained(generator, os.path.join(out_dir, "s2v"))
         m, d = self.mcfg, self.cfg.data
-        cfg = {"task": "s2v", "num_ws": self.G.num_ws, "w_dim": self.G.w_dim, "groups": self.groups,
-               "encoder_width": m.encoder_width, "rnn_hidden": m.rnn_hidden, "truncation_psi": m.truncation_psi,
-               "stylegan": os.path.abspath(m.stylegan), "audio_encoder": os.path.abspath(m.audio_encoder),
-               "clip": {"model": m.clip_model, "weights": os.path.abspath(m.clip_weights) if m.clip_weights else None,
-                        "pretrained": m.clip_pretrained},
-               "data": {"fps": d.fps, "num_frames": d.num_frames, "audio_window": d.audio_window,
-                        "resolution": d.resolution, "mel_preset": CLIP_MEL_PRESET}}
-        atomic_write_text(os.path.join(out_dir, "config.json"), json.dumps(cfg, indent=2))
+        settings = {"task": "s2v", "truncation_psi": m.truncation_psi,
+                    "stylegan": os.path.abspath(m.stylegan), "audio_encoder": os.path.abspath(m.audio_encoder),
+                    "clip": {"model": m.clip_model,
+                             "weights": os.path.abspath(m.clip_weights) if m.clip_weights else None,
+                             "pretrained": m.clip_pretrained},
+                    "data": {"fps": d.fps, "num_frames": d.num_frames, "audio_window": d.audio_window,
+                             "resolution": d.resolution, "mel_preset": CLIP_MEL_PRESET}}
+        save_pipeline_config(out_dir, "SoundToVideoPipeline", {"model": "s2v"}, settings)
         return True

@@ -9,47 +9,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ...errors import ConfigError
 from ...models.v2s.feature2mel import MultiWindowMelDiscriminator
-from ...models.v2s.varietysound import ABLATIONS, ENCODERS, TimeAlignmentDiscriminator, VarietySound
-from ...typed_config import from_dict
+from ...models.v2s.varietysound import TimeAlignmentDiscriminator, VarietySound, VarietySoundConfig
 from .. import losses as L
 from .base import Task
 
-__all__ = ["VarietySoundModel", "VarietySoundLoss", "VarietySoundDiscriminators", "VarietySoundTask"]
-
-
-@dataclass
-class VarietySoundModel:
-    """Generator and discriminator sizes; defaults are the paper's table (configs/varietysound/vas.yaml)."""
-
-    temporal_channels: int = 512
-    temporal_layers: int = 8
-    temporal_kernel: int = 5
-    temporal_lstm: int = 256
-    bottleneck: int = 8
-    sgau_units: int = 5
-    sgau_channels: int = 512
-    timbre_lstm: int = 256
-    background_lstm: int = 128
-    decoder_hidden: int = 512
-    decoder_blocks: int = 4
-    decoder_heads: int = 2
-    decoder_kernel: int = 9
-    decoder_filters: int = 512
-    up_channels: int = 1024
-    dropout: float = 0.1
-    resample_segment: tuple[int, int] = (8, 32)
-    resample_rate: tuple[float, float] = (0.5, 1.5)
-    # ablations: replace an encoder's output by "zeros" or "noise"
-    ablate_temporal: str | None = None
-    ablate_timbre: str | None = None
-    ablate_background: str | None = None
-    # discriminators
-    align_up_channels: int = 1024
-    align_channels: int = 512
-    window_lengths: tuple[int, int, int] = (32, 64, 128)
-    window_hidden: int = 128
+__all__ = ["VarietySoundLoss", "VarietySoundDiscriminators", "VarietySoundTask"]
 
 
 @dataclass
@@ -88,32 +53,11 @@ class VarietySoundTask(Task):
     """
 
     name = "varietysound"
-    model_config, loss_config = VarietySoundModel, VarietySoundLoss
-
-    @classmethod
-    def validate(cls, cfg) -> None:
-        super().validate(cfg)
-        m = from_dict(VarietySoundModel, cfg.model, prefix="model.")
-        for name in ENCODERS:
-            v = getattr(m, f"ablate_{name}")
-            if v not in ABLATIONS:
-                raise ConfigError(f"model.ablate_{name}: expected null, 'zeros' or 'noise', got {v!r}")
-
-    def generator_kwargs(self) -> dict:
-        m = self.mcfg
-        ablate = {k: getattr(m, f"ablate_{k}") for k in ENCODERS if getattr(m, f"ablate_{k}") is not None}
-        return dict(feature_dim=self.feature_dim, n_mels=self.n_mels, temporal_channels=m.temporal_channels,
-                    temporal_layers=m.temporal_layers, temporal_kernel=m.temporal_kernel,
-                    temporal_lstm=m.temporal_lstm, bottleneck=m.bottleneck, sgau_units=m.sgau_units,
-                    sgau_channels=m.sgau_channels, timbre_lstm=m.timbre_lstm, background_lstm=m.background_lstm,
-                    decoder_hidden=m.decoder_hidden, decoder_blocks=m.decoder_blocks,
-                    decoder_heads=m.decoder_heads, decoder_kernel=m.decoder_kernel,
-                    decoder_filters=m.decoder_filters, up_channels=m.up_channels, dropout=m.dropout,
-                    resample_segment=tuple(m.resample_segment), resample_rate=tuple(m.resample_rate),
-                    ablate=ablate)
+    model_config, loss_config = VarietySoundConfig, VarietySoundLoss
+    pipeline_class = "VideoToSoundPipeline"
 
     def build_generator(self) -> nn.Module:
-        return VarietySound(**self.generator_kwargs())
+        return VarietySound(self.mcfg)
 
     def build_discriminator(self) -> nn.Module | None:
         if self.lcfg.lambda_adv <= 0 or not (self.lcfg.alignment_discriminator or self.lcfg.window_discriminator):

@@ -10,26 +10,11 @@ import torch.nn.functional as F
 
 from ...audio import SPECVQGAN_MEL_PRESET, get_preset, mel_magnitude, mel_spectrogram, normalize_mel
 from ...errors import ConfigError
-from ...models.vocoders.hifigan import HiFiGANDiscriminators, HiFiGANGenerator
+from ...models.vocoders.hifigan import HiFiGANConfig, HiFiGANDiscriminators, HiFiGANGenerator
 from .. import losses as L
 from .base import Task
 
-__all__ = ["VocoderModel", "VocoderLoss", "VocoderTask"]
-
-
-@dataclass
-class VocoderModel:
-    """HiFi-GAN sizes; defaults are V1 (configs/vocoder/hifigan_specvqgan.yaml)."""
-
-    channels: int = 512
-    upsample_rates: tuple[int, ...] = (8, 8, 2, 2)
-    upsample_kernels: tuple[int, ...] = (16, 16, 4, 4)
-    resblock_kernels: tuple[int, ...] = (3, 7, 11)
-    resblock_dilations: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    periods: tuple[int, ...] = (2, 3, 5, 7, 11)
-    scales: int = 3
-    scale_width: int = 1024
-    period_widths: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+__all__ = ["VocoderLoss", "VocoderTask"]
 
 
 @dataclass
@@ -48,7 +33,7 @@ class VocoderTask(Task):
     + lambda_mel mean |ln mel(y) - ln mel(G(m))|`` (natural-log mel magnitudes floored at 1e-5; HiFi-GAN eq. 6)."""
 
     name = "vocoder"
-    model_config, loss_config = VocoderModel, VocoderLoss
+    model_config, loss_config = HiFiGANConfig, VocoderLoss
 
     @classmethod
     def validate(cls, cfg) -> None:
@@ -57,10 +42,7 @@ class VocoderTask(Task):
             raise ConfigError("data.kind: the vocoder task trains on waveforms; set it to 'audio'")
 
     def build_generator(self) -> nn.Module:
-        m = self.mcfg
-        g = HiFiGANGenerator(n_mels=self.n_mels, channels=m.channels, upsample_rates=tuple(m.upsample_rates),
-                             upsample_kernels=tuple(m.upsample_kernels), resblock_kernels=tuple(m.resblock_kernels),
-                             resblock_dilations=tuple(tuple(d) for d in m.resblock_dilations))
+        g = HiFiGANGenerator(self.mcfg)
         if g.hop != get_preset(SPECVQGAN_MEL_PRESET).hop_length:
             raise ConfigError(f"model.upsample_rates multiply to {g.hop}, not the mel hop 256")
         return g
