@@ -4,6 +4,11 @@ Preset ``specvqgan`` reproduces the SpecVQGAN/RegNet feature pipeline (22050 Hz 
 hop 256, Hann 1024, centered; Slaney mel filterbank, 80 bins, 125-7600 Hz; then
 ``clip((20*log10(max(1e-5, m)) - 20 + 100) / 100, 0, 1)``), so a 10 s clip gives 860 frames after the pipeline's
 trim. The mapping is invertible up to the clipping, which is what :func:`mel_to_linear` and :func:`griffin_lim` use.
+
+Preset ``hifigan`` is the analysis of the HiFi-GAN release (jik876/hifi-gan ``meldataset.mel_spectrogram``), the
+input of its public generators: the same STFT sizes, input reflect-padded by (n_fft - hop) / 2 = 384 on both sides
+and not centered (frame t is centred on sample t * hop + hop / 2), ``sqrt(re^2 + im^2 + 1e-9)``, Slaney mel 0-8000
+Hz, then ``ln(max(1e-5, m))`` with no normalisation.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = [
     "PRESETS",
     "SPECVQGAN_MEL_PRESET",
     "CLIP_MEL_PRESET",
+    "HIFIGAN_MEL_PRESET",
     "get_preset",
     "mel_spectrogram",
     "mel_magnitude",
@@ -57,18 +63,40 @@ class MelPreset:
     dynamic_range_db: float = 100.0  # +range then /range maps [-range, 0] dB to [0, 1]
     clip_seconds: float = 10.0  # the public pipeline pads/cuts audio to this
     clip_frames: int = 860  # ...and keeps this many frames
+    # Fields added later; left out of to_dict() at their defaults, so existing caches' settings hashes are unchanged.
+    log: str = "db_normalized"  # "db_normalized": the dB scale above mapped to [0, 1]; "ln": ln(max(floor, m))
+    pad: int = 0  # samples of pad_mode padding on both sides before the STFT (HiFi-GAN: (n_fft - hop) / 2)
+    magnitude_eps: float = 0.0  # > 0: |STFT| = sqrt(re^2 + im^2 + eps) (HiFi-GAN: 1e-9); 0: plain abs
+    # True: the Slaney filterbank is built in float64 and rounded once, like librosa.filters.mel (the HiFi-GAN
+    # release's); False: torchaudio's float32 construction (up to 1e-5 relative off), kept for the earlier presets
+    fbank_float64: bool = False
+
+    def __post_init__(self):
+        if self.log not in _LOG_SCALES:
+            raise ValueError(f"MelPreset.log must be one of {', '.join(_LOG_SCALES)}, got {self.log!r}")
+        if self.fbank_float64 and self.mel_scale != "slaney":
+            raise ValueError("MelPreset.fbank_float64 is implemented for mel_scale='slaney' only")
 
     @property
     def frames_per_second(self) -> float:
         return self.sample_rate / self.hop_length
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if d[name] == default:
+                del d[name]
+        return d
+
+
+_LOG_SCALES = ("db_normalized", "ln")
+_LATER_FIELDS = {"log": "db_normalized", "pad": 0, "magnitude_eps": 0.0, "fbank_float64": False}
 
 
 # Preset names, defined once: the public SpecVQGAN/RegNet analysis, and avgen's sound -> video analysis.
 SPECVQGAN_MEL_PRESET = "specvqgan"
 CLIP_MEL_PRESET = "clip128"
+HIFIGAN_MEL_PRESET = "hifigan"
 
 PRESETS: dict[str, MelPreset] = {
     "specvqgan": MelPreset(
@@ -80,6 +108,12 @@ PRESETS: dict[str, MelPreset] = {
     "clip128": MelPreset(
         name="clip128", sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=128,
         f_min=0.0, f_max=11025.0,
+    ),
+    # The HiFi-GAN release's analysis (config_v1/v2/v3.json, meldataset.py): the input of its public generators.
+    "hifigan": MelPreset(
+        name="hifigan", sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80,
+        f_min=0.0, f_max=8000.0, center=False, pad=(1024 - 256) // 2, magnitude_eps=1e-9, log="ln",
+        fbank_float64=True,
     ),
 }
 
@@ -93,9 +127,31 @@ def get_preset(preset: str | MelPreset) -> MelPreset:
         raise ValueError(f"unknown mel preset '{preset}' (known: {', '.join(sorted(PRESETS))})") from None
 
 
+def _slaney_filterbank_float64(p: MelPreset) -> torch.Tensor:
+    """Slaney-scale triangles (librosa's ``htk=False``) in float64, area-normalised when ``mel_norm='slaney'``:
+    ``[n_freqs, n_mels]``."""
+    log_step = math.log(6.4) / 27.0  # Slaney: linear below 1 kHz (3 / 200 mel per Hz), log above
+
+    def hz_to_mel(f: float) -> float:
+        return 3.0 * f / 200.0 if f < 1000.0 else 15.0 + math.log(f / 1000.0) / log_step
+
+    freqs = torch.linspace(0.0, p.sample_rate / 2.0, p.n_fft // 2 + 1, dtype=torch.float64)
+    mels = torch.linspace(hz_to_mel(p.f_min), hz_to_mel(p.f_max), p.n_mels + 2, dtype=torch.float64)
+    f_pts = torch.where(mels < 15.0, 200.0 * mels / 3.0, 1000.0 * torch.exp(log_step * (mels - 15.0)))
+    width = f_pts[1:] - f_pts[:-1]  # [n_mels + 1]
+    slopes = f_pts[None, :] - freqs[:, None]  # [n_freqs, n_mels + 2]
+    fb = torch.minimum(-slopes[:, :-2] / width[:-1], slopes[:, 2:] / width[1:]).clamp_min(0.0)
+    if p.mel_norm == "slaney":
+        fb = fb * (2.0 / (f_pts[2:] - f_pts[:-2]))[None, :]
+    return fb
+
+
 @lru_cache(maxsize=8)
 def _filterbank(preset: MelPreset) -> torch.Tensor:
     import torchaudio.functional as AF
+
+    if preset.fbank_float64:
+        return _slaney_filterbank_float64(preset).T.float().contiguous()  # [n_mels, n_freqs]
 
     fb = AF.melscale_fbanks(
         n_freqs=preset.n_fft // 2 + 1, f_min=preset.f_min, f_max=preset.f_max, n_mels=preset.n_mels,
@@ -133,8 +189,15 @@ def mel_magnitude(x: torch.Tensor, preset: str | MelPreset = "specvqgan") -> tor
     device, already at the preset's rate) -> linear mel ``[..., n_mels, T]``."""
     p = get_preset(preset)
     window = torch.hann_window(p.win_length, periodic=True, device=x.device, dtype=x.dtype)
-    spec = torch.stft(x.reshape(-1, x.shape[-1]), n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
-                      window=window, center=p.center, pad_mode=p.pad_mode, return_complex=True).abs()  # [B, F, T]
+    flat = x.reshape(-1, x.shape[-1])  # [B, N]
+    if p.pad:
+        flat = F.pad(flat[:, None], (p.pad, p.pad), mode=p.pad_mode)[:, 0]  # [B, N + 2 pad]
+    spec = torch.stft(flat, n_fft=p.n_fft, hop_length=p.hop_length, win_length=p.win_length,
+                      window=window, center=p.center, pad_mode=p.pad_mode, return_complex=True)  # [B, F, T]
+    if p.magnitude_eps:
+        spec = torch.sqrt(spec.real.square() + spec.imag.square() + p.magnitude_eps)
+    else:
+        spec = spec.abs()
     if p.power != 1.0:
         spec = spec.pow(p.power)
     mel = torch.matmul(_filterbank(p).to(x.device, x.dtype), spec)  # [B, M, T]
@@ -142,8 +205,11 @@ def mel_magnitude(x: torch.Tensor, preset: str | MelPreset = "specvqgan") -> tor
 
 
 def normalize_mel(mel: torch.Tensor, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
-    """Linear mel -> the preset's [0, 1] scale: ``20 log10(max(floor, m)) - ref`` dB, then [-range, 0] dB -> [0, 1]."""
+    """Linear mel -> the preset's scale: ``20 log10(max(floor, m)) - ref`` dB, then [-range, 0] dB -> [0, 1]; or, for
+    ``log="ln"`` presets (``hifigan``), ``ln(max(floor, m))``."""
     p = get_preset(preset)
+    if p.log == "ln":
+        return torch.log(mel.clamp_min(p.min_amplitude))
     db = 20.0 * torch.log10(mel.clamp_min(p.min_amplitude)) - p.ref_db
     return ((db + p.dynamic_range_db) / p.dynamic_range_db).clamp(0.0, 1.0)
 
@@ -155,7 +221,8 @@ def mel_spectrogram(
     sample_rate: int | None = None,
     fixed_length: bool = False,
 ) -> torch.Tensor:
-    """Normalised log-mel spectrogram in [0, 1].
+    """Log-mel spectrogram on the preset's scale: normalised to [0, 1] (``specvqgan``, ``clip128``) or the natural log
+    (``hifigan``).
 
     Args:
         waveform: mono audio ``[N]``, ``[1, N]`` or a batch ``[B, N]`` (numpy or torch, any device).
@@ -165,7 +232,8 @@ def mel_spectrogram(
             pipeline stores clips (10 s -> 860 frames).
 
     Returns:
-        ``[n_mels, T]`` for ``[N]``/``[1, N]`` input, else ``[B, n_mels, T]``; T = 1 + N // hop when centered.
+        ``[n_mels, T]`` for ``[N]``/``[1, N]`` input, else ``[B, n_mels, T]``; T = 1 + N // hop when centered,
+        ``1 + (N + 2 pad - n_fft) // hop`` otherwise (N // hop for ``hifigan``).
     """
     p = get_preset(preset)
     x = _as_tensor(waveform)
@@ -185,9 +253,12 @@ def mel_spectrogram(
 
 
 def db_normalized_to_amplitude(mel, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
-    """Invert the log/normalisation step: [0, 1] values back to mel amplitudes."""
+    """Invert the log/normalisation step: [0, 1] values (or natural-log values, ``log="ln"``) back to mel
+    amplitudes."""
     p = get_preset(preset)
     m = _as_tensor(mel)
+    if p.log == "ln":
+        return torch.exp(m)
     db = m * p.dynamic_range_db - p.dynamic_range_db + p.ref_db
     return torch.pow(10.0, db / 20.0)
 
