@@ -115,7 +115,8 @@ def _legacy_config(cls: type[nn.Module], cfg: dict) -> dict:
     return data
 
 
-def read_model_folder(folder: str | os.PathLike, expected: type[nn.Module] | None = None) -> tuple[type, object, str, dict]:
+def read_model_folder(folder: str | os.PathLike,
+                      expected: type[nn.Module] | None = None) -> tuple[type, object, str, dict]:
     """(class, config dataclass, weights path, the whole config.json) of a model folder, new or old layout."""
     folder = os.fspath(folder)
     cfg = read_config(folder)
@@ -153,12 +154,14 @@ def load_weights(module: nn.Module, path: str, *, what: str | None = None) -> nn
     unexpected = sorted(set(sd) - set(own))
     name = what or type(module).__name__
     if missing or unexpected:
+        def few(keys):
+            return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+
         parts = []
         if missing:
-            parts.append(f"missing {len(missing)} tensor(s) ({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''})")
+            parts.append(f"missing {len(missing)} tensor(s) ({few(missing)})")
         if unexpected:
-            parts.append(f"unexpected {len(unexpected)} tensor(s) ({', '.join(unexpected[:3])}"
-                         f"{', ...' if len(unexpected) > 3 else ''})")
+            parts.append(f"unexpected {len(unexpected)} tensor(s) ({few(unexpected)})")
         raise CheckpointError(f"{path}: does not match {name}: {'; '.join(parts)}")
     for k, v in sd.items():
         if tuple(v.shape) != tuple(own[k].shape):

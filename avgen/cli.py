@@ -143,8 +143,8 @@ def _add_v2s(sub) -> None:
     p.add_argument("--manifest", default=None, help="CSV/JSONL with columns 'video', 'reference' and optional 'id': "
                                                     "generate every row into the --output folder (resumable)")
     p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
-    p.add_argument("--checkpoint", default=None, help="VarietySound folder (config.json + generator.safetensors); "
-                                                      "default: the bundled checkpoint")
+    p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (what task: varietysound "
+                                                      "training writes to <run>/final); default: the bundled one")
     p.add_argument("--vocoder", default=None, help="folder of a trained HiFi-GAN (task: vocoder); default: Griffin-Lim")
     p.add_argument("--seed", type=int, default=0, help="seed of the vocoder's phase initialisation (default 0)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
@@ -162,7 +162,8 @@ def _add_s2v(sub) -> None:
     p.add_argument("audio", help="audio file (or a video's sound track)")
     p.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv")
     p.add_argument("--checkpoint", default=None,
-                   help="folder written by task: s2v training (config.json + s2v.safetensors); default: the bundled model")
+                   help="sound-to-video pipeline folder (what task: s2v training writes to <run>/final); default: "
+                        "the bundled model")
     p.add_argument("--text", default=None, help="prompt: start from the sampled latent closest to it in CLIP space")
     p.add_argument("--mix-seed", type=int, default=None,
                    help="style mixing: take the --mix-levels W+ groups of the start latent from this seed")

@@ -32,7 +32,8 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
         video: a video path (any length, fps, size; an audio track is ignored) or uint8 frames ``[T, H, W, 3]``
             at ``video_fps``.
         reference: an audio/video path or a waveform at ``reference_sample_rate``; any length.
-        checkpoint: a VarietySound folder (config.json + generator.safetensors); None: the bundled default.
+        checkpoint: a VarietySound pipeline folder (what ``task: varietysound`` training writes to
+            ``<run>/final``); None: the bundled default.
         vocoder: None / ``"griffin-lim"`` (the baseline), or the folder of a trained HiFi-GAN (``task: vocoder``).
         seed: makes the result reproducible (vocoder phase initialisation).
         chunk_seconds / overlap_seconds: long-video chunking (default chunk: the training segment length).
@@ -69,12 +70,12 @@ def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_fr
                    mix_seed: int | None = None, mix_levels: tuple[str, ...] = ("fine",), device=None):
     """Generate a video whose content and motion follow ``audio`` (a path, or a waveform with ``sample_rate``).
 
-    ``checkpoint``: a folder written by ``task: s2v`` training (config.json + s2v.safetensors); default: the bundled
+    ``checkpoint``: a sound-to-video pipeline folder (what ``task: s2v`` training writes); default: the bundled
     64x64 nature-scenes model (:data:`DEFAULT_S2V_CHECKPOINT`). ``num_frames`` defaults to the audio's duration x
     ``fps`` (default: the training fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space.
     ``mix_seed`` / ``mix_levels``: style mixing -- those W+ groups (coarse/mid/fine) come from another seed's latent.
-    Returns an :class:`avgen.pipelines.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``, ``.save("out.mp4")`` muxes the
-    input audio).
+    Returns an :class:`~avgen.pipelines.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``; ``.save("out.mp4")``
+    muxes the input audio).
     """
     return _s2v_pipeline(checkpoint, device)(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps,
                                              text=text, seed=seed, truncation_psi=truncation_psi, mix_seed=mix_seed,
@@ -85,15 +86,15 @@ def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None
                sample_rate: int | None = None, levels: tuple[str, ...] = ("coarse", "mid", "fine"),
                steps: int = 60, strength: float = 1.0, invert_steps: int = 150, fps: float | None = None,
                max_frames: int | None = 64, seed: int | None = None, progress: bool = True, device=None):
-    """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (see :mod:`avgen.pipelines.video_editing`).
+    """Text-constrained editing of a video in the checkpoint's StyleGAN W+ (:mod:`avgen.pipelines.video_editing`).
 
-    ``source``: an :class:`~avgen.pipelines.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real image
-    / video (path or uint8 array), inverted first with the stylegan projector (``invert_steps`` for the first frame,
+    ``source``: an :class:`~avgen.pipelines.sound_to_video.S2VResult` (its W+ trajectory is edited directly), or a real
+    image / video (path or uint8 array), inverted first with the stylegan projector (``invert_steps`` for the first frame,
     a quarter of that for each later one). With ``audio`` and a single image, the image is inverted and the sound
     drives it (sound-guided editing of a real image) before the text edit. ``levels``: the W+ groups the edit may
     change. ``strength`` scales the optimised offset (1 = as optimised; 0 = no edit). Returns an
-    :class:`avgen.pipelines.video_editing.EditResult` with the edited and original frames and their CLIP similarity to
-    ``text``.
+    :class:`~avgen.pipelines.video_editing.EditResult` with the edited and original frames and their CLIP similarity
+    to ``text``.
     """
     return _edit_pipeline(checkpoint, device)(source, text=text, audio=audio, sample_rate=sample_rate, levels=levels,
                                               steps=steps, strength=strength, invert_steps=invert_steps, fps=fps,

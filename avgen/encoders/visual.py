@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,10 +20,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import AvgenError, WeightsNotFoundError
+from ..models.backbones.efficientnet_lite import EfficientNetLite0
 from ..utils import file_sha256
-
-if TYPE_CHECKING:
-    from ..models.backbones.efficientnet_lite import EfficientNetLite0
 
 __all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path", "load_efficientnet_lite0"]
 
@@ -67,8 +64,6 @@ def load_efficientnet_lite0(*, weights: str | os.PathLike | None = None,
     The file used is recorded as ``net.weights_file`` (for cache keys and metric profiles). Every EfficientNet-Lite0
     in avgen (visual features, the offline metric extractors, the projector's perceptual loss) is loaded here.
     """
-    from ..models.backbones.efficientnet_lite import EfficientNetLite0
-
     path = os.fspath(weights) if weights is not None else efficientnet_lite0_weights_path()
     net = EfficientNetLite0()
     net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", _LITE0_WHERE))

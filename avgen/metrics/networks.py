@@ -13,7 +13,9 @@ import zipfile
 import numpy as np
 import torch
 
+from ..encoders.visual import load_efficientnet_lite0
 from ..errors import AvgenError, WeightsNotFoundError
+from ..models.backbones import I3D, InceptionV3
 from ..utils import file_sha256
 from . import preprocess as pp
 
@@ -112,8 +114,6 @@ class InceptionExtractor:
     kind = "image"
 
     def __init__(self, weights, *, protocol: str = "torch-fidelity", device=None):
-        from ..models.backbones.inception import InceptionV3
-
         path = _require(weights, "Inception-v3 (2015-12-05)", WHERE["inception"])
         if protocol not in ("torch-fidelity", "pytorch-fid"):
             raise AvgenError(f"unknown Inception protocol '{protocol}' (torch-fidelity, pytorch-fid)")
@@ -149,8 +149,6 @@ class EfficientNetImageExtractor:
     layer_for = {"fid": "pool", "kid": "pool", "is": "logits"}
 
     def __init__(self, weights=None, *, device=None):
-        from ..encoders.visual import load_efficientnet_lite0
-
         self.device = _device(device)
         self.net = load_efficientnet_lite0(weights=weights, device=self.device)
         self.path = self.net.weights_file
@@ -200,8 +198,6 @@ class I3DExtractor:
             # A TorchScript archive runs its own serialized graph (no Python pickle code); load only trusted files.
             self.net = torch.jit.load(path, map_location=self.device).eval()
         else:
-            from ..models.backbones.i3d import I3D
-
             self.net = I3D(num_classes=400)
             _load_strict(self.net, load_state_dict_file(path), path)
             self.net.eval().requires_grad_(False).to(self.device)
@@ -265,8 +261,6 @@ class MelceptionExtractor:
     num_frames = 848
 
     def __init__(self, weights, *, norm_stats, device=None):
-        from ..models.backbones.inception import InceptionV3
-
         path = _require(weights, "Melception", WHERE["melception"])
         stats_path = _require(norm_stats, "Melception input normalisation (train_means_stds_melspec_10s_22050hz.txt)",
                               WHERE["melception_stats"])

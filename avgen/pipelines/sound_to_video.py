@@ -75,7 +75,7 @@ def _resolve(folder: str, path: str | None) -> str | None:
 
 
 class SoundToVideoPipeline:
-    """A trained s2v folder (``config.json`` + ``s2v.safetensors``) with its frozen StyleGAN (and, for text prompts,
+    """A trained sound-to-video pipeline folder (the inversion model) with its frozen StyleGAN (and, for text prompts,
     its CLIP teacher)."""
 
     def __init__(self, model, G, config: dict, *, folder: str, device):
