@@ -33,7 +33,7 @@ from .utils import atomic_write_text, save_safetensors
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "read_config", "save_pretrained",
            "from_pretrained", "read_model_folder", "model_config", "save_pipeline_config", "read_pipeline_config",
-           "load_weights"]
+           "load_pipeline_component", "load_weights"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -210,6 +210,26 @@ def save_pipeline_config(folder: str | os.PathLike, pipeline_class: str, compone
     cfg.update(settings)
     atomic_write_text(os.path.join(os.fspath(folder), CONFIG_NAME), json.dumps(cfg, indent=2) + "\n")
     return os.fspath(folder)
+
+
+def load_pipeline_component(folder: str | os.PathLike, pipeline_class: str, component: str,
+                            expected: type[nn.Module], *, legacy_task: str) -> tuple[nn.Module, dict]:
+    """(the ``component`` model, the pipeline's settings) of a pipeline folder, or of a folder of the earlier
+    single-folder layout (``config.json`` with ``task: <legacy_task>`` beside the weights)."""
+    folder = os.fspath(folder)
+    cfg = read_config(folder)
+    if cfg.get("class") == pipeline_class:
+        cfg = read_pipeline_config(folder, pipeline_class)
+        if component not in cfg["components"]:
+            raise CheckpointError(f"{os.path.join(folder, CONFIG_NAME)}: no {component!r} component")
+        model = from_pretrained(os.path.join(folder, cfg["components"][component]), expected=expected)
+    elif "class" not in cfg and cfg.get("task") == legacy_task:
+        model = from_pretrained(folder, expected=expected)
+    else:
+        raise CheckpointError(f"{folder}: a {cfg.get('class') or cfg.get('task')!r} checkpoint, not a "
+                              f"{pipeline_class} folder")
+    reserved = ("class", "components", "avgen_version")
+    return model, {k: v for k, v in cfg.items() if k not in reserved}
 
 
 def read_pipeline_config(folder: str | os.PathLike, pipeline_class: str) -> dict:

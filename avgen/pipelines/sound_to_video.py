@@ -16,8 +16,7 @@ from stylegan import levels_to_layers as _stylegan_levels_to_layers
 from stylegan import render_frames, style_mix
 
 from ..audio import CLIP_MEL_PRESET, segment_mels
-from ..checkpoints import (CheckpointError, from_pretrained, read_config, read_pipeline_config, save_pipeline_config,
-                           save_pretrained)
+from ..checkpoints import load_pipeline_component, save_pipeline_config, save_pretrained
 from ..encoders.clip_teacher import ClipTeacher
 from ..errors import AvgenError
 from ..media import MUXED_OUTPUT_EXTENSIONS, read_audio, write_video
@@ -88,16 +87,8 @@ class SoundToVideoPipeline:
         component's sub-folder; the frozen StyleGAN, audio encoder and CLIP named by path, relative to the folder or
         absolute), or a folder of the earlier single-folder layout (``task: s2v`` + ``s2v.safetensors``)."""
         folder = os.fspath(folder)
-        cfg = read_config(folder)
-        if cfg.get("class") == cls.__name__:
-            cfg = read_pipeline_config(folder, cls.__name__)
-            model = from_pretrained(os.path.join(folder, cfg["components"]["model"]), expected=SoundToVideo)
-        elif "class" not in cfg and cfg.get("task") == "s2v":  # the earlier single-folder layout
-            model = from_pretrained(folder, expected=SoundToVideo)
-        else:
-            raise CheckpointError(f"{folder}: a {cfg.get('class') or cfg.get('task')!r} checkpoint, not a "
-                                  "sound-to-video pipeline")
-        settings = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
+        model, settings = load_pipeline_component(folder, cls.__name__, "model", SoundToVideo, legacy_task="s2v")
+        settings = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         G = stylegan.load(_resolve(folder, settings["stylegan"]), device=device)
         return cls(model.to(device), G, settings, folder=folder, device=device)

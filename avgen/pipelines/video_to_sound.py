@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from ..audio import fit_length, get_preset, mel_spectrogram, mel_to_waveform
-from ..checkpoints import (CheckpointError, from_pretrained, read_config, read_pipeline_config, save_pipeline_config,
-                           save_pretrained)
+from ..checkpoints import from_pretrained, load_pipeline_component, save_pipeline_config, save_pretrained
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import iter_video, probe, read_audio, replace_audio, write_audio, write_video
@@ -109,16 +108,9 @@ class VideoToSoundPipeline:
         if not os.path.isdir(folder):
             raise WeightsNotFoundError("VarietySound", folder,
                                        "a training run's final/ folder (config.json + generator/)")
-        cfg = read_config(folder)
-        if cfg.get("class") == cls.__name__:
-            cfg = read_pipeline_config(folder, cls.__name__)
-            generator = from_pretrained(os.path.join(folder, cfg["components"]["generator"]), expected=VarietySound)
-        elif "class" not in cfg and cfg.get("task") == "varietysound":  # the earlier single-folder layout
-            generator = from_pretrained(folder, expected=VarietySound)
-        else:
-            raise CheckpointError(f"{folder}: a {cfg.get('class') or cfg.get('task')!r} checkpoint, not a "
-                                  "VarietySound pipeline")
-        settings = {k: v for k, v in cfg.items() if k not in _NOT_SETTINGS}
+        generator, settings = load_pipeline_component(folder, cls.__name__, "generator", VarietySound,
+                                                      legacy_task="varietysound")
+        settings = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
         return cls(generator, settings, device=device, vocoder=vocoder)
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:

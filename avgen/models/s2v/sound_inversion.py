@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import resolve_config
+
 __all__ = ["BasicBlock", "AudioCLIPEncoderConfig", "AudioCLIPEncoder", "SoundInversionEncoder", "RecurrentLatentBlocks", "SoundToVideoConfig", "SoundToVideo",
            "VideoPatchDiscriminator", "linear_interpolation_ws"]
 
@@ -74,9 +76,7 @@ class AudioCLIPEncoder(nn.Module):
 
     def __init__(self, config: AudioCLIPEncoderConfig | None = None, **overrides):
         super().__init__()
-        if config is not None and overrides:
-            raise TypeError("pass an AudioCLIPEncoderConfig or keyword overrides, not both")
-        c = self.config = config if config is not None else AudioCLIPEncoderConfig(**overrides)
+        c = self.config = resolve_config(AudioCLIPEncoderConfig, config, overrides)
         width, blocks, embed_dim = c.width, tuple(c.blocks), c.embed_dim
         self.trunk = _ResNetTrunk(width, blocks)
         self.proj = nn.Linear(self.trunk.out_channels, embed_dim)
@@ -157,9 +157,7 @@ class SoundToVideo(nn.Module):
 
     def __init__(self, config: SoundToVideoConfig | None = None, **fields):
         super().__init__()
-        if config is not None and fields:
-            raise TypeError("pass a SoundToVideoConfig or its fields as keywords, not both")
-        c = self.config = config if config is not None else SoundToVideoConfig(**fields)
+        c = self.config = resolve_config(SoundToVideoConfig, config, fields)
         num_ws, w_dim, groups, encoder_width, rnn_hidden = c.num_ws, c.w_dim, c.groups, c.encoder_width, c.rnn_hidden
         self.num_ws, self.w_dim = num_ws, w_dim
         self.encoder = SoundInversionEncoder(num_ws, w_dim, width=encoder_width)

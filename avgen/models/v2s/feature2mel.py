@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import resolve_config
+
 
 @dataclass
 class FeatureToMelConfig:
@@ -36,9 +38,7 @@ class FeatureToMel(nn.Module):
 
     def __init__(self, config: FeatureToMelConfig | None = None, **overrides):
         super().__init__()
-        if config is not None and overrides:
-            raise TypeError("pass a FeatureToMelConfig or keyword overrides, not both")
-        c = self.config = config if config is not None else FeatureToMelConfig(**overrides)
+        c = self.config = resolve_config(FeatureToMelConfig, config, overrides)
         feature_dim, n_mels, hidden, num_layers = c.feature_dim, c.n_mels, c.hidden, c.num_layers
         kernel_size, upsample = c.kernel_size, c.upsample
         self.proj = nn.Conv1d(feature_dim, hidden, 1)

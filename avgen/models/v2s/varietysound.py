@@ -24,6 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..config import resolve_config
+
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
            "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "VarietySoundConfig", "ABLATIONS",
            "ENCODERS"]
@@ -345,13 +347,11 @@ class VarietySound(nn.Module):
 
     def __init__(self, config: VarietySoundConfig | None = None, **overrides):
         super().__init__()
-        if config is not None and overrides:
-            raise TypeError("pass a VarietySoundConfig or keyword overrides, not both")
         for part, mode in (overrides.pop("ablate", None) or {}).items():  # shorthand: ablate={"timbre": "zeros"}
             if part not in ENCODERS:
                 raise ValueError(f"ablate: unknown encoder {part!r} (one of {', '.join(ENCODERS)})")
             overrides[f"ablate_{part}"] = mode
-        c = self.config = config if config is not None else VarietySoundConfig(**overrides)
+        c = self.config = resolve_config(VarietySoundConfig, config, overrides)
         self.ablate = c.ablate  # what the forward pass replaces; starts as the trained-in ablations
         self.temporal = TemporalEncoder(c.feature_dim, c.temporal_channels, c.temporal_layers, c.temporal_kernel,
                                         c.temporal_lstm, 2, c.bottleneck)

@@ -21,6 +21,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.parametrizations import weight_norm
 
+from ..config import resolve_config
+
 __all__ = ["HiFiGANConfig", "HiFiGANGenerator", "PeriodDiscriminator", "ScaleDiscriminator", "HiFiGANDiscriminators",
            "public_config_to_avgen", "public_state_dict_to_avgen"]
 
@@ -89,9 +91,7 @@ class HiFiGANGenerator(nn.Module):
 
     def __init__(self, config: HiFiGANConfig | None = None, **overrides):
         super().__init__()
-        if config is not None and overrides:
-            raise TypeError("pass a HiFiGANConfig or keyword overrides, not both")
-        c = self.config = config if config is not None else HiFiGANConfig(**overrides)
+        c = self.config = resolve_config(HiFiGANConfig, config, overrides)
         n_mels, channels, upsample_rates, upsample_kernels = c.n_mels, c.channels, c.upsample_rates, c.upsample_kernels
         resblock_kernels, resblock_dilations = c.resblock_kernels, c.resblock_dilations
         if len(upsample_rates) != len(upsample_kernels):
