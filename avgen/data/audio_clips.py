@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio import get_preset
+from ..audio import SPECVQGAN_MEL_PRESET, get_preset
 from ..errors import AvgenError
 from ..media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS, read_audio
 from .manifest import read_manifest
@@ -21,7 +21,7 @@ class AudioSegmentDataset(Dataset):
     CSV/JSONL manifest of audio or video files. Each access decodes the file and cuts a random excerpt
     (``generator``-driven); shorter files are zero-padded at the end."""
 
-    def __init__(self, source: str | os.PathLike, *, segment_seconds: float = 0.372, preset: str = "specvqgan",
+    def __init__(self, source: str | os.PathLike, *, segment_seconds: float = 0.372, preset: str = SPECVQGAN_MEL_PRESET,
                  generator: torch.Generator | None = None):
 
         self.preset = get_preset(preset)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..audio import fit_length, get_preset, mel_spectrogram
+from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, MediaError
 from ..media import read_audio, read_video
@@ -44,7 +44,7 @@ class PrepareSettings:
     weights: str | None = None
     clip_model: str | None = None
     clip_pretrained: str | None = None
-    mel_preset: str = "specvqgan"
+    mel_preset: str = SPECVQGAN_MEL_PRESET
     clip_seconds: float | None = None  # pad/cut every clip to this length (public pipeline: 10); None = full length
     audio_chain: str = "direct"  # "direct" decode, or "public": the public pipeline's re-encodes (public_pipeline_audio)
 

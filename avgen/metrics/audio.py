@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..audio import get_preset, mel_magnitude
+from ..audio import SPECVQGAN_MEL_PRESET, get_preset, mel_magnitude
 from ..errors import AvgenError
 from ..media import resample
 from ..utils import file_sha256
@@ -27,7 +27,7 @@ MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
 # Mel-cepstral distortion
 
 
-def linear_mel(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan") -> torch.Tensor:
+def linear_mel(wav: np.ndarray, sample_rate: int, preset: str = SPECVQGAN_MEL_PRESET) -> torch.Tensor:
     """The preset's linear mel magnitude in float64: ``[n_mels, T]`` (no dB normalisation)."""
 
     p = get_preset(preset)
@@ -38,7 +38,7 @@ def linear_mel(wav: np.ndarray, sample_rate: int, preset: str = "specvqgan") -> 
     return mel_magnitude(x.double(), p)
 
 
-def mel_cepstrum(wav, sample_rate: int, *, order: int = 24, preset: str = "specvqgan") -> np.ndarray:
+def mel_cepstrum(wav, sample_rate: int, *, order: int = 24, preset: str = SPECVQGAN_MEL_PRESET) -> np.ndarray:
     """Mel-frequency cepstra ``[T, order]`` without c0: ``c_m = (2/M) sum_k log|X_k| cos(pi m (k + 1/2) / M)``
     over the M mel-band magnitudes (a DCT-II of the log amplitude, scaled like the cepstrum of a log spectrum).
     Magnitudes are floored at 1e-5 (-100 dB)."""

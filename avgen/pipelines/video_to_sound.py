@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..audio import fit_length, get_preset, mel_spectrogram, mel_to_waveform
+from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram, mel_to_waveform
 from ..checkpoints import from_pretrained, load_pipeline_component, save_pipeline_config, save_pretrained
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
@@ -88,7 +88,7 @@ class VideoToSoundPipeline:
         self.fps = float(data.get("fps", 21.5))
         visual = data.get("visual", {})
         self.backbone = visual.get("backbone", "efficientnet-lite0")
-        self.mel_preset = (data.get("mel") or {}).get("name", "specvqgan")
+        self.mel_preset = (data.get("mel") or {}).get("name", SPECVQGAN_MEL_PRESET)
         self.segment_seconds = float(data.get("segment_seconds") or 4.0)
         self._encoder = None
         self.vocoder_name = "griffin-lim"
