@@ -184,6 +184,9 @@ def save_pretrained(module: nn.Module, folder: str | os.PathLike, *, dtype: torc
     folder = os.fspath(folder)
     sd = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
           for k, v in module.state_dict().items()}
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{folder}: refusing to write non-finite weights ({', '.join(bad[:3])})")
     save_safetensors(sd, os.path.join(folder, WEIGHTS_NAME))
     cfg = {"class": name, "config": to_dict(module.config), "avgen_version": __version__, **(extra or {})}
     atomic_write_text(os.path.join(folder, CONFIG_NAME), json.dumps(cfg, indent=2) + "\n")

@@ -5,6 +5,7 @@ Unknown keys, wrong types and bad values are errors that name the key; nothing i
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -16,6 +17,16 @@ from ..typed_config import from_dict, to_dict
 from .tasks import get_task
 
 __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "apply_overrides", "from_dict", "to_dict"]
+
+
+def _check(ok: bool, key: str, need: str, value) -> None:
+    """Refuse a bad value before any work starts (from_dict adds the section prefix, e.g. ``data.``)."""
+    if not ok:
+        raise ValueError(f"{key}: must be {need}, got {value!r}")
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
 
 
 @dataclass
@@ -34,12 +45,29 @@ class DataConfig:
     fps: float = 8.0  # sound_video: frame rate the videos are sampled at
     audio_window: float = 1.0  # sound_video: seconds of audio per frame (centred on it)
 
+    def __post_init__(self):
+        _check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size)
+        _check(self.num_workers >= 0, "num_workers", "0 or more", self.num_workers)
+        _check(self.segment_seconds is None or (_finite(self.segment_seconds) and self.segment_seconds > 0),
+               "segment_seconds", "a positive number of seconds (or null)", self.segment_seconds)
+        _check(self.resolution >= 1, "resolution", "at least 1", self.resolution)
+        _check(self.num_frames >= 1, "num_frames", "at least 1", self.num_frames)
+        _check(_finite(self.fps) and self.fps > 0, "fps", "a positive frame rate", self.fps)
+        _check(_finite(self.audio_window) and self.audio_window > 0, "audio_window", "a positive number of seconds",
+               self.audio_window)
+
 
 @dataclass
 class OptimConfig:
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.9)
     weight_decay: float = 0.0
+
+    def __post_init__(self):
+        _check(_finite(self.lr) and self.lr >= 0, "lr", "a finite learning rate >= 0", self.lr)
+        _check(all(_finite(b) and 0 <= b < 1 for b in self.betas), "betas", "two numbers in [0, 1)", list(self.betas))
+        _check(_finite(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a finite number >= 0",
+               self.weight_decay)
 
 
 @dataclass
@@ -61,6 +89,14 @@ class TrainConfig:
     optim_d: OptimConfig = field(default_factory=OptimConfig)
     model: dict[str, Any] = field(default_factory=dict)  # task-specific, validated by the task
     loss: dict[str, Any] = field(default_factory=dict)  # task-specific, validated by the task
+
+    def __post_init__(self):
+        for key in ("max_steps", "grad_accum", "ckpt_every", "keep_checkpoints", "log_every", "sample_every"):
+            _check(getattr(self, key) >= 1, key, "at least 1", getattr(self, key))
+        _check(self.grad_clip is None or (_finite(self.grad_clip) and self.grad_clip > 0), "grad_clip",
+               "a positive norm (or null)", self.grad_clip)
+        _check(self.ema_decay is None or (_finite(self.ema_decay) and 0 <= self.ema_decay < 1), "ema_decay",
+               "in [0, 1) (or null)", self.ema_decay)
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:

@@ -28,9 +28,9 @@ from ..data.cache import PreparedDataset
 from ..data.images import ImageFolderDataset
 from ..data.sound_video import SoundVideoDataset
 from ..data.specvqgan import SpecVQGANFeatureDataset
-from ..errors import ConfigError
+from ..errors import AvgenError, ConfigError
 from ..utils import atomic_output
-from .checkpoint import latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint
+from .checkpoint import load_latest_checkpoint, prune_checkpoints, remove_stale_temporaries, save_checkpoint
 from .config import TrainConfig, to_dict
 from .tasks import get_task
 
@@ -147,9 +147,12 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
 
     # Resume from the latest checkpoint in the run directory, before wrapping.
     step = 0
-    ckpt_path = latest_checkpoint(run_dir)
-    if ckpt_path is not None:
-        state = load_checkpoint(ckpt_path)
+    if accelerator.is_main_process:
+        remove_stale_temporaries(run_dir)
+    latest = load_latest_checkpoint(run_dir, warn=lambda msg: accelerator.print(f"avgen train: {msg}",
+                                                                               file=sys.stderr))
+    if latest is not None:
+        ckpt_path, state = latest
         G.load_state_dict(state["generator"])
         _load_optimizer(opt_g, state["opt_g"], cfg.optim_g)
         if D is not None:
@@ -202,6 +205,12 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             with ctx:
                 with accelerator.autocast():
                     loss, logs = loss_fn(batch)
+                if not bool(torch.isfinite(loss.detach())):  # never step on (or export) non-finite weights
+                    ids = batch.get("id") if isinstance(batch, dict) else None
+                    items = f" (batch items {', '.join(map(str, ids))})" if isinstance(ids, list) else ""
+                    raise AvgenError(f"step {step + 1}: the {'discriminator' if model is D else 'generator'} loss "
+                                     f"is {float(loss.detach())}{items}; stopping before the optimizer step (the checkpoints "
+                                     "written so far are intact)")
                 accelerator.backward(loss / len(micro_batches))
             for k, v in logs.items():
                 logs_sum[k] = logs_sum.get(k, 0.0) + float(v) / len(micro_batches)
