@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from .errors import AvgenError
+from .errors import AvgenError, TrainingInterrupted
 
 EXAMPLE_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_bounce.mp4")
 EXAMPLE_V2S_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_foley.mp4")
@@ -286,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return _COMMANDS[args.command](args)
+    except TrainingInterrupted as e:  # Ctrl-C / SIGTERM handled by the engine: checkpoint written
+        print(f"avgen {args.command}: {e}", file=sys.stderr)
+        return 130
     except AvgenError as e:
         print(f"avgen {args.command}: error: {e}", file=sys.stderr)
         return 2

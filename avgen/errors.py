@@ -13,6 +13,11 @@ class ConfigError(AvgenError, ValueError):
     """A configuration file or override is invalid."""
 
 
+class TrainingInterrupted(AvgenError):
+    """SIGINT/SIGTERM arrived during training: the current step finished, a checkpoint was written, the run stopped
+    (rerunning the same command resumes)."""
+
+
 class WeightsNotFoundError(AvgenError, FileNotFoundError):
     """A pretrained weight file is missing; the message says which file and where it is published."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import AvgenError
+from ..errors import AvgenError, TrainingInterrupted
 from .config import load_config
 from .engine import train
 
@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load_config(args.config, args.overrides)
         result = train(cfg, cpu=args.cpu)
+    except TrainingInterrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
     except AvgenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

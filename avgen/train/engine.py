@@ -13,7 +13,9 @@ import copy
 import json
 import os
 import random
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +30,7 @@ from ..data.cache import PreparedDataset
 from ..data.images import ImageFolderDataset
 from ..data.sound_video import SoundVideoDataset
 from ..data.specvqgan import SpecVQGANFeatureDataset
-from ..errors import AvgenError, ConfigError
+from ..errors import AvgenError, ConfigError, TrainingInterrupted
 from ..utils import atomic_output
 from .checkpoint import load_latest_checkpoint, prune_checkpoints, remove_stale_temporaries, save_checkpoint
 from .config import TrainConfig, to_dict
@@ -106,6 +108,30 @@ def build_dataset(cfg: TrainConfig, generator: torch.Generator) -> DatasetInfo:
     ds = SpecVQGANFeatureDataset(d.path, feature_dir=d.feature_dir, mel_dir=d.mel_dir, split=d.split)
     sample = ds[0]
     return DatasetInfo(ds, int(sample["features"].shape[-1]), int(sample["mel"].shape[0]), SPECVQGAN_MEL_PRESET)
+
+
+class _StopRequest:
+    """SIGINT / SIGTERM during training finish the current step, write a checkpoint and stop (a second Ctrl-C
+    stops at once). Single-process runs only: under a launcher every rank would have to agree on the step."""
+
+    def __init__(self, *, enabled: bool):
+        self.requested: str | None = None
+        self._previous = {}
+        if not enabled or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.requested:  # asked twice: stop now
+            self.restore()
+            raise KeyboardInterrupt
+        self.requested = signal.Signals(signum).name
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 def _rng_state() -> dict:
@@ -208,9 +234,9 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
                 if not bool(torch.isfinite(loss.detach())):  # never step on (or export) non-finite weights
                     ids = batch.get("id") if isinstance(batch, dict) else None
                     items = f" (batch items {', '.join(map(str, ids))})" if isinstance(ids, list) else ""
-                    raise AvgenError(f"step {step + 1}: the {'discriminator' if model is D else 'generator'} loss "
-                                     f"is {float(loss.detach())}{items}; stopping before the optimizer step (the checkpoints "
-                                     "written so far are intact)")
+                    which = "discriminator" if model is D else "generator"
+                    raise AvgenError(f"step {step + 1}: the {which} loss is {float(loss.detach())}{items}; stopping "
+                                     "before the optimizer step (the checkpoints written so far are intact)")
                 accelerator.backward(loss / len(micro_batches))
             for k, v in logs.items():
                 logs_sum[k] = logs_sum.get(k, 0.0) + float(v) / len(micro_batches)
@@ -233,48 +259,56 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     if writer is not None and step == 0:  # the starting point of the metric curve
         record_scores(ema.module if ema else accelerator.unwrap_model(G), 0)
 
+    stop = _StopRequest(enabled=accelerator.num_processes == 1)
     micro_per_step = cfg.grad_accum
     epoch = (step * micro_per_step) // len(loader)
     skip = (step * micro_per_step) % len(loader)
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step",
                disable=not accelerator.is_main_process, file=sys.stderr)
     last_logs: dict[str, float] = {}
-    G.train()
-    while step < cfg.max_steps:
-        if hasattr(loader, "set_epoch"):
-            loader.set_epoch(epoch)
-        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
-        skip = 0
-        pending: list = []
-        for batch in epoch_loader:
-            pending.append(batch)
-            if len(pending) < micro_per_step:
-                continue
-            micro, pending = pending, []
-            logs: dict[str, float] = {}
-            if D is not None:
-                D.requires_grad_(True)
-                logs.update(phase(lambda b: task.discriminator_loss(b, G, D), D, opt_d, micro))
-                D.requires_grad_(False)  # the generator phase must not accumulate D gradients
-            logs.update(phase(lambda b: task.generator_loss(b, G, D), G, opt_g, micro))
-            step += 1
-            if ema is not None:
-                ema.update(accelerator.unwrap_model(G))
-            last_logs = logs
-            bar.update(1)
-            if writer is not None and (step % cfg.log_every == 0 or step == 1):
-                for k, v in logs.items():
-                    writer.add_scalar(k, v, step)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k.endswith("loss")})
-            if writer is not None and step % cfg.sample_every == 0:
-                shown = ema.module if ema else accelerator.unwrap_model(G)
-                task.log_media(writer, micro[0], shown, step)
-                record_scores(shown, step)
-            if step % cfg.ckpt_every == 0 or step == cfg.max_steps:
-                checkpoint(step)
-            if step >= cfg.max_steps:
-                break
-        epoch += 1
+    try:
+        G.train()
+        while step < cfg.max_steps:
+            if hasattr(loader, "set_epoch"):
+                loader.set_epoch(epoch)
+            epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+            skip = 0
+            pending: list = []
+            for batch in epoch_loader:
+                pending.append(batch)
+                if len(pending) < micro_per_step:
+                    continue
+                micro, pending = pending, []
+                logs: dict[str, float] = {}
+                if D is not None:
+                    D.requires_grad_(True)
+                    logs.update(phase(lambda b: task.discriminator_loss(b, G, D), D, opt_d, micro))
+                    D.requires_grad_(False)  # the generator phase must not accumulate D gradients
+                logs.update(phase(lambda b: task.generator_loss(b, G, D), G, opt_g, micro))
+                step += 1
+                if ema is not None:
+                    ema.update(accelerator.unwrap_model(G))
+                last_logs = logs
+                bar.update(1)
+                if writer is not None and (step % cfg.log_every == 0 or step == 1):
+                    for k, v in logs.items():
+                        writer.add_scalar(k, v, step)
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k.endswith("loss")})
+                if writer is not None and step % cfg.sample_every == 0:
+                    shown = ema.module if ema else accelerator.unwrap_model(G)
+                    task.log_media(writer, micro[0], shown, step)
+                    record_scores(shown, step)
+                if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stop.requested:
+                    checkpoint(step)
+                if stop.requested:
+                    bar.close()
+                    raise TrainingInterrupted(f"{stop.requested} at step {step}: checkpoint written to "
+                                              f"{os.path.join(run_dir, 'checkpoints')}; run the same command to resume")
+                if step >= cfg.max_steps:
+                    break
+            epoch += 1
+    finally:
+        stop.restore()
     bar.close()
     if accelerator.is_main_process:
         final_model = ema.module if ema else accelerator.unwrap_model(G)

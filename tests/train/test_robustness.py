@@ -69,3 +69,29 @@ def test_non_finite_weights_are_never_written(tmp_path):
     with pytest.raises(CheckpointError, match="refusing to write non-finite weights"):
         save_pretrained(m, tmp_path / "m")
     assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_ctrl_c_writes_a_checkpoint_then_stops(tmp_path, cache):  # noqa: F811
+    """SIGINT mid-run (before the first ckpt_every) finishes the step, writes a checkpoint and exits 130; the same
+    command resumes from it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "avgen.cli", "train", "--cpu", "--config", CONFIG, *TINY, f"data.path={cache}",
+            f"run_dir={run}", "max_steps=100000", "ckpt_every=100000", "sample_every=100000"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "tb").exists() and time.time() < deadline:  # the loop has started
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "SIGINT at step" in err and "Traceback" not in err
+    saved = sorted(os.listdir(run / "checkpoints"))
+    assert len(saved) == 1 and not (run / "final").exists()
+    step = load_checkpoint(str(run / "checkpoints" / saved[0]))["step"]
+    assert step >= 1
