@@ -151,7 +151,8 @@ def public_config_to_avgen(cfg: dict) -> HiFiGANConfig:
             else:
                 out = tuple(int(v) for v in value)
         except (TypeError, ValueError):
-            raise ValueError(f"{key} must be a list of {'lists of ' if nested else ''}integers, got {value!r}") from None
+            what = "lists of integers" if nested else "integers"
+            raise ValueError(f"{key} must be a list of {what}, got {value!r}") from None
         if not out:
             raise ValueError(f"{key} is empty")
         return out
