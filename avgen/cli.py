@@ -141,7 +141,10 @@ def _add_v2s(sub) -> None:
                                        "bundled example (a cowbell)")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp4), or folder with --manifest")
     p.add_argument("--manifest", default=None, help="CSV/JSONL with columns 'video', 'reference' and optional 'id': "
-                                                    "generate every row into the --output folder (resumable)")
+                                                    "generate every row into the --output folder (resumable). Output "
+                                                    "names: the id, else the video's stem (+ '__<reference stem>' "
+                                                    "when a video has several rows), as one safe file name; clashes "
+                                                    "get -2, -3, ... in manifest order")
     p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
     p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (what task: varietysound "
                                                       "training writes to <run>/final); default: the bundled one")
@@ -187,49 +190,97 @@ def _run_s2v(args) -> int:
     return 0
 
 
+def _safe_name(text: str) -> str:
+    """One file-name component: path separators and characters outside [A-Za-z0-9._-] become '_', no leading dot."""
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(text)).lstrip(".")
+    return name[:200] or "item"
+
+
 def _read_pairs(path: str) -> list[dict]:
+    """Rows of a v2s manifest (CSV or JSONL: 'video', 'reference', optional 'id'), checked before any work.
+
+    Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
+    in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
+    order (the same names on every rerun, so a batch resumes)."""
     import csv
     import json
 
+    if not os.path.isfile(path):
+        raise AvgenError(f"{path}: manifest not found")
     base = os.path.dirname(os.path.abspath(path))
     with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f)) if path.lower().endswith(".csv") else [json.loads(x) for x in f if x.strip()]
-    out = []
+        if path.lower().endswith(".csv"):
+            rows = list(csv.DictReader(f))
+        else:
+            rows = []
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise AvgenError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+    parsed = []
     for i, r in enumerate(rows, 1):
-        if not r.get("video") or not r.get("reference"):
+        if not isinstance(r, dict) or not r.get("video") or not r.get("reference"):
             raise AvgenError(f"{path}: row {i} needs 'video' and 'reference'")
+        for key in ("video", "reference", "id"):
+            if r.get(key) is not None and not isinstance(r[key], str):
+                raise AvgenError(f"{path}: row {i}: '{key}' must be a string, got {type(r[key]).__name__}")
         v, ref = (x if os.path.isabs(x) else os.path.join(base, x) for x in (r["video"], r["reference"]))
-        out.append({"video": v, "reference": ref, "id": r.get("id") or os.path.splitext(os.path.basename(v))[0]})
+        parsed.append((v, ref, r.get("id")))
+    videos = [v for v, _, _ in parsed]
+    out, seen = [], {}
+    for v, ref, given in parsed:
+        stem = os.path.splitext(os.path.basename(v))[0]
+        if not given and videos.count(v) > 1:
+            stem = f"{stem}__{os.path.splitext(os.path.basename(ref))[0]}"
+        name = _safe_name(given or stem)
+        seen[name] = seen.get(name, 0) + 1
+        out.append({"video": v, "reference": ref, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
     return out
+
+
+def _refuse_overwriting_inputs(output: str, *inputs: str) -> None:
+    for x in inputs:
+        if x and os.path.exists(x) and os.path.exists(output) and os.path.samefile(output, x):
+            raise AvgenError(f"{output}: the output would replace an input; choose another -o")
+        if x and os.path.abspath(output) == os.path.abspath(x):
+            raise AvgenError(f"{output}: the output would replace an input; choose another -o")
 
 
 def _run_v2s(args) -> int:
     from .generate import VideoToSoundPipeline
 
-    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
     if args.manifest is None:
         video = args.video or EXAMPLE_V2S_VIDEO
         reference = args.reference or EXAMPLE_V2S_REFERENCE
+        _refuse_overwriting_inputs(args.output, video, reference)
+        pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
         result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds)
         print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz)")
         return 0
     from tqdm.auto import tqdm
 
     rows = _read_pairs(args.manifest)
+    outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
+    for row, out in zip(rows, outputs):
+        _refuse_overwriting_inputs(out, row["video"], row["reference"], args.manifest)
+    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
     os.makedirs(args.output, exist_ok=True)
-    done = failed = 0
-    for row in tqdm(rows, desc="v2s", disable=args.no_progress):
-        out = os.path.join(args.output, f"{row['id']}.{args.format}")
+    failed = 0
+    for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress), outputs):
         if os.path.exists(out):  # resumable: finished outputs are kept
-            done += 1
             continue
         try:
             pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds).save(out)
-            done += 1
-        except AvgenError as e:
+        except Exception as e:  # a batch keeps going: every failure is one line, the summary counts them
             failed += 1
-            print(f"avgen v2s: {row['id']}: {e}", file=sys.stderr)
-    print(f"{done} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
+            detail = str(e) if isinstance(e, AvgenError) else f"{type(e).__name__}: {e}"
+            print(f"avgen v2s: {row['id']}: {detail.splitlines()[0] if detail else type(e).__name__}",
+                  file=sys.stderr)
+    written = sum(os.path.exists(o) for o in outputs)  # files actually there, not attempts
+    print(f"{written} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
     return 0 if failed == 0 else 1
 
 
