@@ -33,7 +33,7 @@ from .utils import atomic_write_text, save_safetensors
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "read_config", "save_pretrained",
            "from_pretrained", "read_model_folder", "model_config", "save_pipeline_config", "read_pipeline_config",
-           "load_pipeline_component", "load_weights"]
+           "load_pipeline_component", "load_weights", "read_json_object"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -72,14 +72,23 @@ def read_config(folder: str | os.PathLike) -> dict:
     if not os.path.isfile(path):
         what = "empty folder" if not os.listdir(folder) else f"no {CONFIG_NAME}"
         raise CheckpointError(f"{folder}: {what} (not an avgen checkpoint)")
+    return read_json_object(path)
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """A JSON object from a file (a checkpoint's ``config.json``, or a public release's hyper-parameter file); one
+    :class:`CheckpointError` naming the file otherwise."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: file not found")
     try:
         with open(path, encoding="utf-8") as f:
-            cfg = json.load(f)
+            data = json.load(f)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(cfg, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
-    return cfg
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _model_class(name, path: str) -> type[nn.Module]:

@@ -22,7 +22,6 @@ the file.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import os
 
@@ -30,7 +29,7 @@ import torch
 
 from .audio import HIFIGAN_MEL_PRESET, SPECVQGAN_MEL_PRESET, db_normalized_to_amplitude, get_preset, mel_filterbank
 from .audio import mel_to_waveform, normalize_mel
-from .checkpoints import CheckpointError, from_pretrained
+from .checkpoints import CheckpointError, from_pretrained, read_json_object
 from .errors import AvgenError, WeightsNotFoundError
 from .models.vocoders.hifigan import HiFiGANGenerator, public_config_to_avgen, public_state_dict_to_avgen
 
@@ -39,20 +38,6 @@ __all__ = ["VOCODERS", "Vocoder", "GriffinLimVocoder", "GeneratorVocoder", "Spec
 
 VOCODERS = ("griffin-lim", "hifigan-universal", "specvqgan-bridge")
 DEFAULT_VOCODER = "griffin-lim"
-
-
-def _read_json_object(path: str) -> dict:
-    """A JSON object from ``path``; CheckpointError naming the file otherwise."""
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: file not found")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
 
 
 # -- the public HiFi-GAN release --------------------------------------------------------------------------------
@@ -78,7 +63,7 @@ def load_public_hifigan(checkpoint_path: str | os.PathLike, config_path: str | o
     ``resblock_*``; the analysis keys, when present, must match ``expect_preset``). Strict: missing/unexpected
     tensors, shape mismatches and non-finite weights are refused. Returns the generator in eval mode on CPU."""
     ckpt, cfg_path = os.fspath(checkpoint_path), os.fspath(config_path)
-    cfg = _read_json_object(cfg_path)
+    cfg = read_json_object(cfg_path)
     try:
         config = public_config_to_avgen(cfg)
     except ValueError as e:
