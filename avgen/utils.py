@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 __all__ = ["file_sha256", "stable_hash", "atomic_output", "atomic_write_bytes", "atomic_write_text", "save_safetensors",
-           "seed_everything"]
+           "require_finite", "seed_everything"]
 
 
 @lru_cache(maxsize=256)
@@ -90,6 +90,23 @@ def save_safetensors(tensors: dict, path: str | os.PathLike, *, metadata: dict[s
     with atomic_output(path) as tmp:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
     return os.fspath(path)
+
+
+def require_finite(array, what: str, *, unit: str = "sample") -> None:
+    """Refuse NaN/inf in an input (audio, features, mels): :class:`~avgen.errors.AvgenError` naming ``what`` and
+    the first bad index, before any work uses it."""
+    import torch
+
+    from .errors import AvgenError
+
+    a = array.detach().cpu().numpy() if torch.is_tensor(array) else np.asarray(array)
+    if a.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        first = np.unravel_index(int(np.argmax(bad)), a.shape)
+        where = (first[0] if unit == "frame" else first[-1]) if a.ndim else 0
+        raise AvgenError(f"{what}: {int(bad.sum())} non-finite value(s) (NaN/inf), the first at {unit} {where}")
 
 
 def seed_everything(seed: int) -> None:

@@ -16,7 +16,6 @@ import json
 import os
 
 import numpy as np
-import torch
 
 from ..errors import AvgenError
 from ..media import read_audio, write_audio

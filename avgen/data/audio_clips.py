@@ -38,7 +38,6 @@ class AudioSegmentDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
-
         item = self.items[index]
         wav = read_audio(item.path, sample_rate=self.preset.sample_rate)[0][0]
         if len(wav) > self.segment:

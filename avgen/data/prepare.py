@@ -92,7 +92,6 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 
 
 def _settings_dict(settings: PrepareSettings, encoder_desc: dict) -> dict:
-
     d = {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
          "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc}
     if settings.audio_chain != "direct":  # only then, so caches made before the option keep their keys

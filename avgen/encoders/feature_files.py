@@ -14,7 +14,7 @@ import pickle
 import numpy as np
 
 from ..errors import AvgenError
-from ..utils import atomic_output
+from ..utils import atomic_output, require_finite
 
 __all__ = ["UnsafePickleError", "load_feature_file", "save_feature_file", "FEATURE_EXTENSIONS"]
 
@@ -86,6 +86,7 @@ def load_feature_file(path: str | os.PathLike, key: str | None = None) -> np.nda
         raise AvgenError(f"{p}: unknown feature file type '{ext}' (known: {', '.join(FEATURE_EXTENSIONS)})")
     if not isinstance(arr, np.ndarray) or arr.dtype == object:
         raise AvgenError(f"{p}: expected a numeric array, got {type(arr).__name__}")
+    require_finite(arr, p, unit="frame")
     return arr
 
 

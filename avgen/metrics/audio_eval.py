@@ -14,6 +14,7 @@ import numpy as np
 from ..audio import mel_spectrogram
 from ..errors import AvgenError
 from ..media import read_audio, read_video
+from ..utils import require_finite
 from . import inputs as io
 from .audio import (TimbreEmbedder, audio_onsets, cosine_similarity, mcd, retrieval_accuracy, sync_error,
                     visual_onsets)
@@ -37,8 +38,9 @@ def pair_files(generated, reference) -> tuple[list[tuple[str, str, str]], dict]:
 
 
 def _load(path: str, sample_rate: int) -> np.ndarray:
-
-    return read_audio(path, sample_rate=sample_rate)[0].reshape(-1)
+    wav = read_audio(path, sample_rate=sample_rate)[0].reshape(-1)
+    require_finite(wav, path)  # a NaN would come out as mcd=NaN or be blamed on silence trimming
+    return wav
 
 
 def _bar(items, desc: str, progress: bool):

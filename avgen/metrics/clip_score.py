@@ -21,7 +21,6 @@ class ClipScorer:
     """open_clip model from a local checkpoint (``weights``) or an open_clip pretrained tag."""
 
     def __init__(self, model_name: str, *, weights=None, pretrained: str | None = None, device=None):
-
         self.encoder = VisualEncoder("clip", model_name=model_name, weights=weights, pretrained=pretrained,
                                      device=device, precision="fp32")
         import open_clip

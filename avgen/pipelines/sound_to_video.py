@@ -21,6 +21,7 @@ from ..encoders.clip_teacher import ClipTeacher
 from ..errors import AvgenError
 from ..media import MUXED_OUTPUT_EXTENSIONS, read_audio, write_video
 from ..models.s2v.sound_inversion import SoundToVideo
+from ..utils import require_finite
 
 __all__ = ["DEFAULT_S2V_CHECKPOINT", "S2VResult", "SoundToVideoPipeline", "levels_to_layers"]
 
@@ -156,6 +157,7 @@ class SoundToVideoPipeline:
                 raise AvgenError("sound_to_video: pass sample_rate= with a waveform")
             wav, sr = np.asarray(audio, dtype=np.float32).reshape(-1), int(sample_rate)
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+        require_finite(wav, os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "audio")
         duration = len(wav) / sr
         t = int(num_frames or max(1, int(np.floor(duration * fps))))
         mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", CLIP_MEL_PRESET))

@@ -19,6 +19,7 @@ from ..errors import AvgenError, WeightsNotFoundError
 from ..media import iter_video, probe, read_audio, replace_audio, write_audio, write_video
 from ..models.v2s.varietysound import VarietySound
 from ..models.vocoders.hifigan import HiFiGANGenerator
+from ..utils import require_finite
 
 __all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
 
@@ -162,7 +163,6 @@ class VideoToSoundPipeline:
     def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
         """``[80, T_r]`` mel of a reference: a path (audio, or a video's audio track) or a waveform (numpy/tensor,
         ``[N]`` or ``[C, N]``, at ``sample_rate``)."""
-
         preset = get_preset(self.mel_preset)
         if isinstance(reference, (str, os.PathLike)):
             wav, sr = read_audio(reference, sample_rate=preset.sample_rate)
@@ -172,6 +172,7 @@ class VideoToSoundPipeline:
             wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
             wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
             sr = int(sample_rate)
+        require_finite(wav, os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "reference")
         if wav.shape[-1] < preset.n_fft:
             raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
         return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=sr)
@@ -210,7 +211,6 @@ class VideoToSoundPipeline:
 
     @torch.no_grad()
     def _vocode_chunk(self, mel: torch.Tensor, generator) -> torch.Tensor:
-
         if self.vocoder_net is None:
             return mel_to_waveform(mel, get_preset(self.mel_preset), generator=generator)
         return self.vocoder_net(mel[None].to(self.device))[0].float().cpu()  # [1, T * hop]
