@@ -107,20 +107,29 @@ def model_config(cls: type[nn.Module], data: dict, path: str):
         raise CheckpointError(f"{path}: {e}") from None
 
 
-def _legacy_config(cls: type[nn.Module], cfg: dict) -> dict:
+def _legacy_config(cls: type[nn.Module], cfg: dict, path: str) -> dict:
     """The constructor arguments stored by the old layouts, as the config dataclass's fields."""
     if cls is AudioCLIPEncoder:
         return dict(cfg.get("init_kwargs") or {})
     if cls is SoundToVideo:
         return {k: cfg[k] for k in ("num_ws", "w_dim", "groups", "encoder_width", "rnn_hidden") if k in cfg}
-    data = dict(cfg.get("model") or {})
+    data = cfg.get("model") or {}
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: 'model' must be a JSON object")
+    data = dict(data)
     if cls is VarietySound:  # {"ablate": {"background": "zeros"}} -> ablate_background: zeros
-        for part, mode in (data.pop("ablate", None) or {}).items():
+        ablate = data.pop("ablate", None) or {}
+        if not isinstance(ablate, dict):
+            raise CheckpointError(f"{path}: 'model.ablate' must map encoders to 'zeros'/'noise'")
+        for part, mode in ablate.items():
             data[f"ablate_{part}"] = mode
     if cls is FeatureToMel:
         for k in ("feature_dim", "n_mels"):
             if k in cfg and k not in data:
                 data[k] = cfg[k]
+        for old, new in (("disc_windows", "window_lengths"), ("disc_hidden", "window_hidden")):  # earlier names
+            if old in data:
+                data[new] = data.pop(old)
     return data
 
 
@@ -138,7 +147,7 @@ def read_model_folder(folder: str | os.PathLike,
         for (key, value), (name, file) in _LEGACY.items():
             if cfg.get(key) == value:
                 cls, weights = MODELS[name], os.path.join(folder, file)
-                data = _legacy_config(MODELS[name], cfg)
+                data = _legacy_config(MODELS[name], cfg, path)
                 break
         else:
             raise CheckpointError(f"{path}: no 'class' entry (not an avgen model folder)")

@@ -148,3 +148,18 @@ def test_earlier_single_folder_layouts_still_load(tmp_path):
     back = from_pretrained(tmp_path / "old", expected=HiFiGANGenerator)
     x = torch.rand(1, 80, 4)
     assert torch.equal(back(x), m.eval()(x))
+
+
+def test_earlier_feature2mel_and_bad_legacy_entries(tmp_path):
+    """An earlier feature2mel final/ (disc_* names, feature_dim at the top) loads; a malformed 'ablate' is one error."""
+    m = FeatureToMel(feature_dim=6, hidden=8, num_layers=1)
+    (tmp_path / "f2m").mkdir()
+    save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(tmp_path / "f2m" / "generator.safetensors"))
+    cfg = {"task": "feature2mel", "feature_dim": 6, "n_mels": 80,
+           "model": {"hidden": 8, "num_layers": 1, "disc_windows": [32, 64, 128], "disc_hidden": 128}}
+    (tmp_path / "f2m" / "config.json").write_text(json.dumps(cfg))
+    assert from_pretrained(tmp_path / "f2m").config == m.config
+    (tmp_path / "vs").mkdir()
+    (tmp_path / "vs" / "config.json").write_text(json.dumps({"task": "varietysound", "model": {"ablate": "zeros"}}))
+    with pytest.raises(CheckpointError, match="model.ablate"):
+        from_pretrained(tmp_path / "vs")
