@@ -16,7 +16,7 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..checkpoints import from_pretrained, load_pipeline_component, save_pipeline_config, save_pretrained
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
-from ..media import iter_video, probe, read_audio, replace_audio, write_audio, write_video
+from ..media import MUXED_OUTPUT_EXTENSIONS, iter_video, probe, read_audio, replace_audio, write_audio, write_video
 from ..models.v2s.varietysound import VarietySound
 from ..models.vocoders.hifigan import HiFiGANGenerator
 from ..utils import require_finite
@@ -43,12 +43,11 @@ class V2SResult:
     def save(self, path: str | os.PathLike) -> str:
         """``.wav/.flac/.mp3/.m4a``: the sound alone. ``.mp4/.mov/.mkv``: the input video with this sound track
         (the video stream is copied, not re-encoded, when the input was a file)."""
-
         p = os.fspath(path)
         ext = os.path.splitext(p)[1].lower()
         if ext in (".wav", ".flac", ".mp3", ".m4a"):
             return write_audio(p, self.waveform.numpy(), self.sample_rate)
-        if ext in (".mp4", ".mov", ".mkv"):
+        if ext in MUXED_OUTPUT_EXTENSIONS:
             if self.video_path is not None:
                 return replace_audio(self.video_path, p, self.waveform.numpy(), self.sample_rate)
             if self.frames is not None:
