@@ -33,7 +33,7 @@ from .utils import atomic_write_text, save_safetensors
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "read_config", "save_pretrained",
            "from_pretrained", "read_model_folder", "model_config", "save_pipeline_config", "read_pipeline_config",
-           "load_pipeline_component", "load_weights", "read_json_object"]
+           "load_pipeline_component", "load_weights", "check_state_dict", "read_json_object"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -167,10 +167,17 @@ def load_weights(module: nn.Module, path: str, *, what: str | None = None) -> nn
         sd = load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    check_state_dict(module, sd, path, what=what or type(module).__name__)
+    module.load_state_dict(sd, strict=True)
+    return module
+
+
+def check_state_dict(module: nn.Module, sd: dict, path: str, *, what: str) -> None:
+    """Refuse a state dict read from ``path`` unless it fits ``module`` (described as ``what``) exactly: the same
+    tensor names, the same shapes, finite floating values. One :class:`CheckpointError` naming the file."""
     own = module.state_dict()
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
-    name = what or type(module).__name__
     if missing or unexpected:
         def few(keys):
             return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
@@ -180,15 +187,13 @@ def load_weights(module: nn.Module, path: str, *, what: str | None = None) -> nn
             parts.append(f"missing {len(missing)} tensor(s) ({few(missing)})")
         if unexpected:
             parts.append(f"unexpected {len(unexpected)} tensor(s) ({few(unexpected)})")
-        raise CheckpointError(f"{path}: does not match {name}: {'; '.join(parts)}")
+        raise CheckpointError(f"{path}: does not match {what}: {'; '.join(parts)}")
     for k, v in sd.items():
         if tuple(v.shape) != tuple(own[k].shape):
-            raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, {name} expects {tuple(own[k].shape)}")
+            raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, {what} expects {tuple(own[k].shape)}")
     for k, v in sd.items():
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
-            raise CheckpointError(f"{path}: {k} holds non-finite values")
-    module.load_state_dict(sd, strict=True)
-    return module
+            raise CheckpointError(f"{path}: {k} is not a finite tensor (holds non-finite values)")
 
 
 def save_pretrained(module: nn.Module, folder: str | os.PathLike, *, dtype: torch.dtype | None = None,

@@ -29,7 +29,7 @@ import torch
 
 from .audio import HIFIGAN_MEL_PRESET, SPECVQGAN_MEL_PRESET, db_normalized_to_amplitude, get_preset, mel_filterbank
 from .audio import mel_to_waveform, normalize_mel
-from .checkpoints import CheckpointError, from_pretrained, read_json_object
+from .checkpoints import CheckpointError, check_state_dict, from_pretrained, read_json_object
 from .errors import AvgenError, WeightsNotFoundError
 from .models.vocoders.hifigan import HiFiGANGenerator, public_config_to_avgen, public_state_dict_to_avgen
 
@@ -91,20 +91,9 @@ def load_public_hifigan(checkpoint_path: str | os.PathLike, config_path: str | o
         raise CheckpointError(f"{ckpt}: 'generator' is not a state dict of tensors")
     model = HiFiGANGenerator(config)
     sd = public_state_dict_to_avgen(sd, config)
-    own = model.state_dict()
-    missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
-    if missing or unexpected:
-        def few(keys):
-            return ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
-
-        parts = ([f"missing {len(missing)} tensor(s) ({few(missing)})"] if missing else []) + (
-            [f"unexpected {len(unexpected)} tensor(s) ({few(unexpected)})"] if unexpected else [])
-        raise CheckpointError(f"{ckpt}: does not match the generator {cfg_path} describes: {'; '.join(parts)}")
+    check_state_dict(model, sd, ckpt, what=f"the generator {cfg_path} describes")
     for k, v in sd.items():
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise CheckpointError(f"{ckpt}: {k} has shape {tuple(v.shape)}, the generator {cfg_path} describes "
-                                  f"expects {tuple(own[k].shape)}")
-        if not v.is_floating_point() or not bool(torch.isfinite(v).all()):
+        if not v.is_floating_point():  # a generator holds weights only
             raise CheckpointError(f"{ckpt}: {k} is not a finite floating-point tensor")
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     return model.eval().requires_grad_(False)
