@@ -202,6 +202,7 @@ def _read_pairs(path: str) -> list[dict]:
     Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
     in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
     order (the same names on every rerun, so a batch resumes)."""
+    import collections
     import csv
     import json
 
@@ -229,11 +230,11 @@ def _read_pairs(path: str) -> list[dict]:
                 raise AvgenError(f"{path}: row {i}: '{key}' must be a string, got {type(r[key]).__name__}")
         v, ref = (x if os.path.isabs(x) else os.path.join(base, x) for x in (r["video"], r["reference"]))
         parsed.append((v, ref, r.get("id")))
-    videos = [v for v, _, _ in parsed]
+    rows_per_video = collections.Counter(v for v, _, _ in parsed)  # counted once: manifests hold thousands of rows
     out, seen = [], {}
     for v, ref, given in parsed:
         stem = os.path.splitext(os.path.basename(v))[0]
-        if not given and videos.count(v) > 1:
+        if not given and rows_per_video[v] > 1:
             stem = f"{stem}__{os.path.splitext(os.path.basename(ref))[0]}"
         name = _safe_name(given or stem)
         seen[name] = seen.get(name, 0) + 1
@@ -243,9 +244,9 @@ def _read_pairs(path: str) -> list[dict]:
 
 def _refuse_overwriting_inputs(output: str, *inputs: str) -> None:
     for x in inputs:
-        if x and os.path.exists(x) and os.path.exists(output) and os.path.samefile(output, x):
-            raise AvgenError(f"{output}: the output would replace an input; choose another -o")
-        if x and os.path.abspath(output) == os.path.abspath(x):
+        same = x and (os.path.abspath(output) == os.path.abspath(x)
+                      or (os.path.exists(x) and os.path.exists(output) and os.path.samefile(output, x)))
+        if same:
             raise AvgenError(f"{output}: the output would replace an input; choose another -o")
 
 

@@ -301,7 +301,6 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
                 if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stop.requested:
                     checkpoint(step)
                 if stop.requested:
-                    bar.close()
                     raise TrainingInterrupted(f"{stop.requested} at step {step}: checkpoint written to "
                                               f"{os.path.join(run_dir, 'checkpoints')}; run the same command to resume")
                 if step >= cfg.max_steps:
@@ -309,7 +308,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             epoch += 1
     finally:
         stop.restore()
-    bar.close()
+        bar.close()
     if accelerator.is_main_process:
         final_model = ema.module if ema else accelerator.unwrap_model(G)
         final_d = accelerator.unwrap_model(D) if D is not None else None
