@@ -1,0 +1,120 @@
+"""The sound corpus: manifest round trip and validation, splits disjoint by recording / category, event cutting on a
+synthetic signal, and the committed manifest's coverage. No network, no corpus folder needed."""
+
+import hashlib
+import json
+import os
+
+import numpy as np
+import pytest
+
+from avgen.data import sound_corpus as sc
+from avgen.errors import AvgenError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+COMMITTED = os.path.join(REPO, "data", "sound_corpus", "manifest.jsonl")
+
+
+def _hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _rows(n_recordings: int = 30, events: int = 3) -> list[dict]:
+    """Synthetic manifest rows: ``events`` excerpts per recording, categories cycling."""
+    rows = []
+    for r in range(n_recordings):
+        cat = sc.CATEGORIES[r % len(sc.CATEGORIES)]
+        for e in range(events):
+            rid = f"pkg-rec{r:03d}_e{e:02d}"
+            rows.append({"id": rid, "path": f"pkg/{rid}.flac", "recording": f"pkg-rec{r:03d}", "category": cat,
+                         "package": "pkg", "package_version": "1.0-1", "source_file": f"usr/share/x/{r}.wav",
+                         "licence": "CC0-1.0", "source_sha256": _hex(f"src{r}"), "sha256": _hex(rid),
+                         "start": 0.5 * e, "duration": 0.4, "sample_rate": 22050})
+    return rows
+
+
+def test_manifest_round_trip(tmp_path):
+    rows = _rows(5)
+    rows[0]["family"] = "percussive"  # extra keys are kept
+    path = tmp_path / "manifest.jsonl"
+    sc.write_manifest(path, rows)
+    assert sc.read_manifest(path) == rows
+
+
+@pytest.mark.parametrize("mutate, expect", [
+    (lambda r: r.pop("licence"), "missing key 'licence'"),
+    (lambda r: r.update(duration="1.0"), "'duration' must be"),
+    (lambda r: r.update(category="music"), "unknown category"),
+    (lambda r: r.update(sha256="xyz"), "'sha256' must be 64"),
+    (lambda r: r.update(id="a/b"), "filename-safe"),
+])
+def test_bad_row_names_file_and_line(tmp_path, mutate, expect):
+    rows = _rows(2)
+    path = tmp_path / "manifest.jsonl"
+    sc.write_manifest(path, rows)
+    lines = path.read_text().splitlines()
+    bad = json.loads(lines[3])
+    mutate(bad)
+    lines[3] = json.dumps(bad)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AvgenError) as e:
+        sc.read_manifest(path)
+    msg = str(e.value)
+    assert f"{path}:4:" in msg and expect in msg and "\n" not in msg
+
+
+def test_bad_json_and_duplicate_id(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text("{not json\n")
+    with pytest.raises(AvgenError, match=r"m\.jsonl:1: not valid JSON"):
+        sc.read_manifest(path)
+    row = _rows(1, 1)[0]
+    path.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(AvgenError, match=r"m\.jsonl:2: duplicate id"):
+        sc.read_manifest(path)
+    with pytest.raises(AvgenError, match="duplicate id"):
+        sc.write_manifest(tmp_path / "w.jsonl", [row, row])
+
+
+def test_split_by_recording_is_disjoint_and_deterministic():
+    rows = _rows(40)
+    # two recordings share an excerpt's audio: they must end on the same side
+    rows[3]["sha256"] = rows[10]["sha256"]
+    split = sc.split_corpus(rows, by="recording", test_fraction=0.25, seed=1)
+    train, test = split["train"], split["test"]
+    assert len(train) + len(test) == len(rows) and test and train
+    assert not {r["recording"] for r in train} & {r["recording"] for r in test}
+    assert not {r["sha256"] for r in train} & {r["sha256"] for r in test}
+    assert {r["category"] for r in test} == set(sc.CATEGORIES)  # every category is tested
+    again = sc.split_corpus(list(reversed(rows)), by="recording", test_fraction=0.25, seed=1)
+    assert {r["id"] for r in again["test"]} == {r["id"] for r in test}
+    other = sc.split_corpus(rows, by="recording", test_fraction=0.25, seed=2)
+    assert {r["id"] for r in other["test"]} != {r["id"] for r in test}
+
+
+def test_split_by_category():
+    rows = _rows(42)
+    split = sc.split_corpus(rows, by="category", held_out_categories=["break", "voice"])
+    assert {r["category"] for r in split["test"]} == {"break", "voice"}
+    assert not {r["category"] for r in split["train"]} & {"break", "voice"}
+    drawn = sc.split_corpus(rows, by="category", test_fraction=0.3, seed=5)
+    held = {r["category"] for r in drawn["test"]}
+    assert held and not held & {r["category"] for r in drawn["train"]}
+    assert len(drawn["test"]) >= 0.3 * len(rows) and drawn["train"]
+    assert drawn == sc.split_corpus(rows, by="category", test_fraction=0.3, seed=5)
+    with pytest.raises(AvgenError, match="not in the rows"):
+        sc.split_corpus(rows, by="category", held_out_categories=["music"])
+    with pytest.raises(AvgenError, match="by must be"):
+        sc.split_corpus(rows, by="package")
+
+
+def test_committed_manifest():
+    if not os.path.exists(COMMITTED):
+        pytest.skip("no committed manifest yet")
+    rows = sc.read_manifest(COMMITTED)  # validates every row (licence present, hashes, ids unique)
+    assert len({r["recording"] for r in rows}) >= 1000
+    assert len({r["package"] for r in rows}) >= 8
+    assert all(r["licence"].strip() for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert len({r["sha256"] for r in rows}) == len(rows)
+    assert {r["category"] for r in rows} == set(sc.CATEGORIES)
