@@ -118,3 +118,88 @@ def test_committed_manifest():
     assert len({r["id"] for r in rows}) == len(rows)
     assert len({r["sha256"] for r in rows}) == len(rows)
     assert {r["category"] for r in rows} == set(sc.CATEGORIES)
+
+
+def _bursts(times, *, seconds: float = 9.0, sr: int = 22050) -> np.ndarray:
+    """Decaying tone bursts (0.12 s decay) starting at ``times``, silence (faint noise) between."""
+    x = np.zeros(int(seconds * sr))
+    tt = np.arange(sr) / sr
+    for t, f in zip(times, (440.0, 880.0, 300.0, 660.0)):
+        i = int(round(t * sr))
+        x[i:i + sr] += 0.5 * np.sin(2 * np.pi * f * tt) * np.exp(-tt / 0.12)
+    return x + 1e-4 * np.random.default_rng(0).standard_normal(len(x))
+
+
+def test_event_cutting_finds_the_bursts():
+    times = [1.0, 3.7, 6.2]
+    events = sc.cut_events(_bursts(times), 22050)
+    assert len(events) == 3
+    for (start, end), t in zip(events, times):
+        assert abs(start - t) <= 0.02
+        assert 0.15 <= end - start <= 4.0
+        assert end - start < 1.2  # ended by the energy drop, not by the next onset
+
+
+def test_short_file_kept_whole_and_silence_trimmed():
+    x = _bursts([0.5], seconds=2.0)
+    (start, end), = sc.cut_events(x, 22050)
+    assert abs(start - 0.5) <= 0.02 and end < 2.0
+    assert sc.cut_events(np.zeros(22050), 22050) == []
+
+
+def test_cut_recording_skips_silent_and_nonfinite(tmp_path):
+    from avgen.media import read_audio, write_audio
+    silent = tmp_path / "silent.wav"
+    write_audio(silent, np.zeros((1, 22050), np.float32), 22050)
+    with pytest.raises(sc.SkipRecording, match="silent"):
+        sc.cut_recording(silent)
+    bad = tmp_path / "nan.wav"
+    x = np.full((1, 22050), 0.1, np.float32)
+    x[0, 100] = np.nan
+    write_audio(bad, x, 22050, bits=32)
+    with pytest.raises(sc.SkipRecording, match="non-finite"):
+        sc.cut_recording(bad)
+    good = tmp_path / "good.wav"
+    write_audio(good, _bursts([0.3], seconds=1.5)[None].astype(np.float32), 22050)
+    digest, events = sc.cut_recording(good)
+    assert len(events) == 1 and len(digest) == 64
+    sha = sc.write_event(tmp_path / "e.flac", events[0].samples)
+    back, sr = read_audio(tmp_path / "e.flac")
+    assert sr == 22050 and sha == sc.pcm_sha256(back[0])
+    assert sc.write_event(tmp_path / "again.flac", events[0].samples) == sha  # stable
+
+
+def test_categories_and_licences():
+    assert sc.categorize("wesnoth-1.16-data", "usr/share/games/wesnoth/data/core/sounds/glass-break.ogg") == "break"
+    assert sc.categorize("hydrogen-drumkits", "usr/share/hydrogen/data/drumkits/Kit/Crash_01.wav") == "strike"
+    assert sc.categorize("sonic-pi-samples", "usr/share/sonic-pi/samples/loop_amen.flac") == "sustained"
+    assert sc.categorize("supertux-data", "usr/share/games/supertux2/sounds/whoosh.ogg") == "noise"
+    assert sc.categorize("ktuberling-data", "usr/share/ktuberling/sounds/en/hat.ogg") == "voice"
+    assert sc.categorize("sonic-pi-samples", "usr/share/sonic-pi/samples/bass_hit_c.flac") == "tonal"
+    text = ("Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+            "Files: *\nLicense: GPL-2+\n\nFiles:\n drumkits/Kit.h2drumkit\n data/sounds/*\n"
+            "License: CC-BY-SA-3.0\n\nFiles: debian/*\nLicense: GPL-2+\n")
+    stanzas, default = sc.parse_copyright(text)
+    assert default == "GPL-2+"
+    assert sc.licence_for(stanzas, default, "usr/share/hydrogen/data/drumkits/Kit/a.wav") == "CC-BY-SA-3.0"
+    assert sc.licence_for(stanzas, default, "usr/share/games/x/sounds/b.ogg") == "CC-BY-SA-3.0"
+    assert sc.licence_for(stanzas, default, "usr/share/games/x/other/b.ogg") == "GPL-2+"
+    free = "under the terms of the GNU General Public License as published by\n the Free Software Foundation; " \
+           "either version 2 of the License, or (at your option) any later version."
+    assert sc.parse_copyright(free) == ([], "GPL-2+")
+
+
+def test_tool_bad_input_is_one_line_exit_2(capsys, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_sound_corpus", os.path.join(REPO, "tools",
+                                                                                   "make_sound_corpus.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for argv in (["verify", str(tmp_path / "missing"), "--manifest", "m.jsonl"], ["build"],
+                 ["build", "-o", str(tmp_path / "c"), "--cache", str(tmp_path / "nothing")],
+                 ["build", "-o", str(tmp_path / "c"), "--max-events", "0"], ["nonsense"]):
+        assert tool.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "error" in err, (argv, err)
+    assert tool._included("ktuberling-data", "usr/share/ktuberling/sounds/en/hat.ogg")
+    assert not tool._included("supertux-data", "usr/share/games/supertux2/music/forest/a.ogg")
