@@ -84,3 +84,61 @@ def test_build_benchmark_writes_splits_and_distinct_references(tmp_path):
         assert np.corrcoef(target[:n], ref[:n])[0, 1] < 0.5  # another rendering, not a copy
     events = [json.loads(x) for x in open(tmp_path / "test" / "events.jsonl")]
     assert [e["events"] for e in events] == [r["events"] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    """A sound corpus in the avgen.data.sound_corpus layout: 3 categories x 3 recordings x 2 excerpts (tones)."""
+    import hashlib
+
+    from avgen.data.sound_corpus import write_manifest
+    from avgen.media import write_audio
+
+    root = tmp_path_factory.mktemp("corpus")
+    (root / "events").mkdir()
+    rows = []
+    for c, cat in enumerate(("impact", "tonal", "noise")):
+        for r in range(3):
+            for e in range(2):
+                eid = f"{cat}_{r}_{e}"
+                t = np.arange(int(0.2 * 22050)) / 22050
+                wav = np.sin(2 * np.pi * (200 + 150 * (3 * c + r) + 20 * e) * t) * np.exp(-20 * t)
+                write_audio(root / "events" / f"{eid}.flac", wav[None].astype(np.float32), 22050)
+                h = hashlib.sha256(eid.encode()).hexdigest()
+                rows.append({"id": eid, "path": f"events/{eid}.flac", "recording": f"pkg/{cat}_{r}.wav",
+                             "category": cat, "package": "pkg", "package_version": "1", "source_file": f"{cat}_{r}",
+                             "licence": "CC0", "source_sha256": h, "sha256": h, "start": float(e), "duration": 0.2,
+                             "sample_rate": 22050})
+    write_manifest(root / "manifest.jsonl", rows)
+    return root
+
+
+def test_corpus_benchmark_holds_out_recordings_and_categories(tiny_corpus, tmp_path):
+    summary = build_benchmark(str(tmp_path), corpus=str(tiny_corpus), train=3, valid=0, test=3, seed=0,
+                              held_out_categories=["noise"], test_fraction=0.34,
+                              settings=FoleySettings(seconds=1.2, size=16, max_events=2), progress=False)
+    read = lambda split: [json.loads(x) for x in open(tmp_path / split / "manifest.jsonl")]  # noqa: E731
+    train, seen = read("train"), read("test")
+    unseen_rec, unseen_cat = read("test_unseen_recording"), read("test_unseen_category")
+    train_recs = {r["recording"] for r in train}
+    # train and the seen test split use train-side recordings; the unseen splits never do
+    assert {r["recording"] for r in seen} <= train_recs and {r["split"] for r in seen} == {"seen"}
+    assert not train_recs & {r["recording"] for r in unseen_rec + unseen_cat}
+    assert {r["category"] for r in unseen_cat} == {"noise"} and "noise" not in {r["category"] for r in train}
+    assert {r["category"] for r in unseen_rec} <= {"impact", "tonal"}
+    assert {r["split"] for r in unseen_rec} == {"unseen_recording"} and {r["split"] for r in unseen_cat} == {
+        "unseen_category"}
+    # references: another excerpt of the same recording, written next to the clip
+    for r in unseen_rec + unseen_cat:
+        assert r["reference_excerpt"] != r["excerpt"] and r["reference_excerpt"].rsplit("_", 1)[0] == r[
+            "excerpt"].rsplit("_", 1)[0]
+        assert (tmp_path / ("test_" + r["split"]) / r["reference"]).exists()
+    assert summary["held_out_categories"] == ["noise"]
+    assert summary["distinct_test_references"]["test_unseen_category"] == 3
+    assert summary["distinct_test_references"]["test_unseen_recording"] == len({r["recording"] for r in unseen_rec})
+    # the v2s benchmark's grouping reads these labels back
+    from avgen.benchmarks.v2s import split_groups
+
+    assert split_groups(unseen_rec + seen) == ["unseen_recording"] * 3 + ["seen"] * 3
+    assert split_groups([{k: v for k, v in r.items() if k != "split"} for r in unseen_cat], train) == [
+        "unseen_category"] * 3

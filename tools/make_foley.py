@@ -3,8 +3,15 @@
 
     python tools/make_foley.py -o runs/foley --train 200 --valid 24 --test 48
 
-writes runs/foley/{train,valid,test}/*.mp4 with manifest.jsonl (id, sound, kind, event times), test/references/*.wav
-(timbre references: same recording, different rendering) and test/events.jsonl (for `avgen eval sync --events`).
+writes runs/foley/{train,valid,test}/*.mp4 with manifest.jsonl (id, sound, recording, kind, event times),
+test/references/*.wav (timbre references: same recording, different rendering) and test/events.jsonl (for
+`avgen eval sync --events`). Test rows are labelled "split": "seen" (the 12 bundled recordings are in train too).
+
+    python tools/make_foley.py -o runs/foley_corpus --corpus CORPUS_DIR --train 2000 --test 48
+
+builds from a sound corpus (avgen/data/sound_corpus.py; CORPUS_DIR/manifest.jsonl) instead: categories, then
+recordings, are held out; train/valid/test use train-side recordings only and test_unseen_recording/ and
+test_unseen_category/ hold clips whose recordings (categories) training never saw, each labelled with its "split".
 See avgen/data/foley.py for what is rendered and avgen/assets/foley/SOURCES.md for the recordings' provenance.
 """
 
@@ -13,12 +20,20 @@ import json
 import sys
 
 from avgen.data.foley import FoleySettings, build_benchmark
+from avgen.errors import AvgenError
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("-o", "--output", required=True, help="benchmark folder to write")
     p.add_argument("--sounds", default=None, help="folder of recordings (default: the bundled CC0 set)")
+    p.add_argument("--corpus", default=None, metavar="CORPUS_DIR",
+                   help="sound-corpus folder (manifest.jsonl): hold out recordings and categories and write "
+                        "test_unseen_recording/ and test_unseen_category/ (instead of --sounds)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of categories, then of each category's recordings, held out (--corpus; default 0.2)")
+    p.add_argument("--held-out-categories", default=None, metavar="A,B",
+                   help="comma-separated categories to hold out (--corpus; default: drawn with --seed)")
     p.add_argument("--train", type=int, default=200)
     p.add_argument("--valid", type=int, default=24)
     p.add_argument("--test", type=int, default=48)
@@ -27,9 +42,18 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
-    summary = build_benchmark(a.output, sounds=a.sounds, train=a.train, valid=a.valid, test=a.test, seed=a.seed,
-                              settings=FoleySettings(seconds=a.seconds, size=a.size), progress=not a.no_progress)
+    held = [c for c in a.held_out_categories.split(",") if c] if a.held_out_categories else None
+    try:
+        summary = build_benchmark(a.output, sounds=a.sounds, corpus=a.corpus, train=a.train, valid=a.valid,
+                                  test=a.test, seed=a.seed, settings=FoleySettings(seconds=a.seconds, size=a.size),
+                                  test_fraction=a.test_fraction, held_out_categories=held,
+                                  progress=not a.no_progress)
+    except AvgenError as e:
+        print(f"make_foley.py: error: {e}", file=sys.stderr)
+        return 2
     print(json.dumps(summary["splits"]), "->", a.output)
+    for split, n in summary.get("distinct_test_references", {}).items():
+        print(f"{split}: {n} distinct test references" + ("" if n >= 24 or split == "test" else " (fewer than 24)"))
     return 0
 
 

@@ -8,6 +8,13 @@ generated from its silent video and its timbre reference, then scored against th
   24-coefficient mel-cepstrum over the sounding frames);
 * timbre cosine similarity with the own reference (Resemblyzer, as in the paper);
 * MCD (plain and DTW) against the ground-truth track.
+
+Timbre figures are also given per **split group**, side by side: ``seen`` (test clips whose recording was used in
+training: this measures recall of memorised sounds), ``unseen_recording`` (recordings never used in training) and
+``unseen_category`` (sound categories never used in training). A row's group is its manifest ``split`` field
+(``tools/make_foley.py`` writes it) or, with ``train_manifest``, derived by comparing its recording and category
+with the training rows. Retrieval inside a group searches only that group's references (chance = 1 / its distinct
+recordings); a warning is added when an unseen group has fewer than :data:`MIN_UNSEEN_REFERENCES` of them.
 """
 
 from __future__ import annotations
@@ -25,14 +32,89 @@ from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["evaluate_v2s"]
+__all__ = ["evaluate_v2s", "split_groups", "timbre_by_group", "group_table", "SPLIT_GROUPS",
+           "MIN_UNSEEN_REFERENCES"]
+
+SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
+MIN_UNSEEN_REFERENCES = 24  # issue 15: distinct test references an unseen-timbre figure needs
+
+
+def _recording(row: dict) -> str:
+    return str(row.get("recording", row.get("sound")))
+
+
+def split_groups(rows: list[dict], train_rows: list[dict] | None = None) -> list[str]:
+    """One group per test row: its ``split`` field when present; else, given the training rows, ``seen`` (its
+    recording was trained on), ``unseen_category`` (its category never was) or ``unseen_recording``; else
+    ``unlabelled``."""
+    seen_recs = {_recording(r) for r in train_rows or []}
+    seen_cats = {r.get("category") for r in train_rows or []} - {None}
+    out = []
+    for r in rows:
+        if r.get("split"):
+            out.append(str(r["split"]))
+        elif train_rows is None:
+            out.append("unlabelled")
+        elif _recording(r) in seen_recs:
+            out.append("seen")
+        elif r.get("category") is not None and r["category"] not in seen_cats:
+            out.append("unseen_category")
+        else:
+            out.append("unseen_recording")
+    return out
+
+
+def timbre_by_group(groups: list[str], labels: list[str], embeddings: dict,
+                    references: list[str]) -> tuple[dict, list]:
+    """Per group: clips, distinct reference recordings and reference files, retrieval accuracy per embedding
+    (gallery = the group's own references), chance, and the mean Resemblyzer similarity to the own reference.
+    ``embeddings``: name -> (generated ``[N, D]``, references ``[N, D]``). Returns (table, warning lines)."""
+    table, warnings = {}, []
+    order = [g for g in SPLIT_GROUPS if g in groups] + sorted(set(groups) - set(SPLIT_GROUPS))
+    for g in order:
+        idx = np.array([i for i, x in enumerate(groups) if x == g])
+        lab = [labels[i] for i in idx]
+        n_refs = len(set(lab))
+        entry = {"clips": int(len(idx)), "distinct_references": n_refs,
+                 "reference_files": len({references[i] for i in idx}), "retrieval_chance": 1.0 / n_refs}
+        for name, (gen, ref) in embeddings.items():
+            entry[f"timbre_retrieval_{name}"] = retrieval_accuracy(gen[idx], ref[idx], lab)
+        if "resemblyzer" in embeddings:
+            gen, ref = embeddings["resemblyzer"]
+            entry["timbre_similarity_resemblyzer"] = float(cosine_similarity(gen[idx], ref[idx]).mean())
+        table[g] = entry
+        if g.startswith("unseen") and n_refs < MIN_UNSEEN_REFERENCES:
+            warnings.append(f"{g}: only {n_refs} distinct test references (>= {MIN_UNSEEN_REFERENCES} needed for an "
+                            f"unseen-timbre figure; chance here is 1/{n_refs})")
+    return table, warnings
+
+
+def group_table(report: dict) -> str:
+    """The report's per-group timbre figures as a markdown table, groups side by side."""
+    groups = report.get("timbre_by_split") or {}
+    if not groups:
+        return ""
+    names = list(groups)
+    keys = [k for k in groups[names[0]]]
+    lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for k in keys:
+        cells = [f"{groups[g][k]:.3f}" if isinstance(groups[g][k], float) else str(groups[g][k]) for g in names]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _read_jsonl(path: str) -> list[dict]:
+    with open(path) as f:
+        return [json.loads(x) for x in f if x.strip()]
 
 
 def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: str, ablate: str | None = None,
-                 device=None, seed: int = 0, limit: int | None = None, progress: bool = True) -> dict:
+                 device=None, seed: int = 0, limit: int | None = None, progress: bool = True,
+                 train_manifest: str | None = None) -> dict:
     """Generate every clip of ``test_dir/manifest.jsonl`` into ``output_dir`` (existing outputs are reused:
     resumable) and score them. ``ablate="timbre"|"temporal"|"background"`` zeroes that encoder's output at
-    inference (the checkpoint is unchanged)."""
+    inference (the checkpoint is unchanged). ``train_manifest``: the manifest the checkpoint was trained on, to
+    label rows without a ``split`` field as seen / unseen (see :func:`split_groups`)."""
     from tqdm.auto import tqdm
 
     if ablate is not None and ablate not in ENCODERS:
@@ -40,10 +122,12 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
     manifest = os.path.join(test_dir, "manifest.jsonl")
     if not os.path.exists(manifest):
         raise AvgenError(f"{test_dir}: no manifest.jsonl (build the benchmark with tools/make_foley.py)")
-    with open(manifest) as f:
-        rows = [json.loads(x) for x in f if x.strip()][:limit]
+    rows = _read_jsonl(manifest)[:limit]
     if any("reference" not in r for r in rows):
         raise AvgenError(f"{manifest}: rows without a 'reference' (not a test split)")
+    if train_manifest is not None and not os.path.isfile(train_manifest):
+        raise AvgenError(f"{train_manifest}: train manifest not found")
+    groups = split_groups(rows, _read_jsonl(train_manifest) if train_manifest else None)
     pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
     if ablate is not None:
         pipe.generator.ablate_at_inference(ablate, "zeros")
@@ -73,8 +157,10 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
     r_res = np.stack([emb.embed(w, sr) for w in refs])
     g_cep = np.stack([cepstral_envelope(w, sr) for w in gen])
     r_cep = np.stack([cepstral_envelope(w, sr) for w in refs])
-    labels = [r["sound"] for r in rows]
+    labels = [_recording(r) for r in rows]
     n_refs = len(set(labels))
+    by_group, warnings = timbre_by_group(groups, labels, {"resemblyzer": (g_res, r_res), "cepstral": (g_cep, r_cep)},
+                                         [r["reference"] for r in rows])
     values = {
         "onset_error_median_ms": float(np.median(d) * 1000),
         "onset_within_one_frame": float((d <= frame).mean()),
@@ -84,9 +170,18 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
         "timbre_similarity_resemblyzer": float(cosine_similarity(g_res, r_res).mean()),
         "mcd": float(np.mean([mcd(g, t, sr) for g, t in zip(gen, truth)])),
         "mcd_dtw": float(np.mean([mcd(g, t, sr, dtw=True) for g, t in zip(gen, truth)])),
+        "timbre_by_split": by_group,
+        "warnings": warnings,
     }
+    # the headline per-group figures as flat keys too (summary line, report tables)
+    for g, entry in by_group.items():
+        for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer"):
+            values[f"{k}_{g}"] = entry[k]
     profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate, "num_clips": len(rows),
                "num_events": int(d.size), "distinct_recordings": n_refs, "seed": seed,
                "onsets": "spectral flux peaks (see docs/metrics.md)", "timbre": emb.profile(),
-               "cepstral_envelope": "mean c1..c24 over frames above the median frame energy"}
+               "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
+               "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
+               (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
+               "group_retrieval": "gallery = the group's own references"}
     return make_report("v2s_benchmark", values, profile, test_dir=test_dir, output_dir=output_dir)

@@ -11,6 +11,13 @@ The sound track places one recording (the clip's "timbre") at every event time w
 noise floor. Ground truth (event times, recording) is stored next to every clip, so timing error and timbre
 retrieval can be measured exactly. For a test clip the timbre reference is a different rendering: other event
 times, gains, a +-1 semitone resampling and another noise floor.
+
+With a sound corpus (``corpus=``, a folder with the ``manifest.jsonl`` of :mod:`avgen.data.sound_corpus`) the
+benchmark measures transfer: whole categories and then whole recordings are held out with
+:func:`~avgen.data.sound_corpus.split_corpus`, train/valid clips use only train-side recordings, and three test splits
+are written: ``test`` (seen recordings), ``test_unseen_recording`` and ``test_unseen_category``. There a reference
+is another excerpt (event) of the target's recording when it has one, else another rendering of the same excerpt.
+Every test row carries ``split`` (``seen`` / ``unseen_recording`` / ``unseen_category``), read by ``avgen eval v2s``.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -60,20 +68,22 @@ def load_sounds(folder: str | None = None, sample_rate: int = 22050, max_seconds
     names = sorted(f for f in os.listdir(folder) if f.lower().endswith(AUDIO_EXTENSIONS))
     if not names:
         raise AvgenError(f"{folder}: no recordings")
-    out = {}
-    for f in names:
-        wav = read_audio(os.path.join(folder, f), sample_rate=sample_rate)[0][0]
-        peak = float(np.abs(wav).max())
-        if peak <= 0:
-            raise AvgenError(f"{folder}/{f}: silent recording")
-        wav = wav / peak
-        keep = int(max_seconds * sample_rate)
-        if len(wav) > keep:
-            fade = min(keep, int(0.05 * sample_rate))
-            wav = wav[:keep].copy()
-            wav[keep - fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
-        out[os.path.splitext(f)[0]] = wav.astype(np.float32)
-    return out
+    return {os.path.splitext(f)[0]: _load_sound(os.path.join(folder, f), sample_rate, max_seconds) for f in names}
+
+
+def _load_sound(path: str, sample_rate: int, max_seconds: float) -> np.ndarray:
+    """One recording as :func:`load_sounds` prepares it (mono, peak 1, cut to ``max_seconds`` with a 50 ms fade)."""
+    wav = read_audio(path, sample_rate=sample_rate)[0][0]
+    peak = float(np.abs(wav).max())
+    if peak <= 0:
+        raise AvgenError(f"{path}: silent recording")
+    wav = wav / peak
+    keep = int(max_seconds * sample_rate)
+    if len(wav) > keep:
+        fade = min(keep, int(0.05 * sample_rate))
+        wav = wav[:keep].copy()
+        wav[keep - fade:] *= np.linspace(1, 0, fade, dtype=np.float32)
+    return wav.astype(np.float32)
 
 
 def sample_events(rng: np.random.Generator, s: FoleySettings) -> list[float]:
@@ -156,14 +166,16 @@ def render_video(events: list[float], kind: str, rng: np.random.Generator, s: Fo
 
 
 def render_audio(events: list[float], sound: np.ndarray, rng: np.random.Generator, s: FoleySettings,
-                 semitones: float = 0.0) -> np.ndarray:
+                 semitones: float = 0.0, rate_step: int = 1) -> np.ndarray:
     """float32 ``[N]``: ``sound`` (optionally pitch-shifted by resampling) at every event time with gain 0.5-1.0,
-    over a noise floor; peak-limited to 0.95."""
+    over a noise floor; peak-limited to 0.95. The pitch shift resamples from ``sample_rate * 2^(semitones/12)``
+    rounded to a multiple of ``rate_step`` Hz: 1 (exact, slow: the rates share a tiny divisor) or e.g. 50
+    (within 0.01 semitone, a short polyphase kernel; the corpus benchmark's choice)."""
     n = int(round(s.seconds * s.sample_rate))
     if semitones:
 
         factor = 2 ** (semitones / 12)
-        sound = resample(sound[None], int(round(s.sample_rate * factor)), s.sample_rate)[0]
+        sound = resample(sound[None], int(round(s.sample_rate * factor / rate_step)) * rate_step, s.sample_rate)[0]
     level = 10 ** (rng.uniform(*s.noise_db) / 20)
     out = (rng.normal(0, 1, n) * level).astype(np.float32)
     for t in events:
@@ -180,39 +192,130 @@ def make_clip(sound: np.ndarray, kind: str, rng: np.random.Generator, s: FoleySe
     return render_video(events, kind, rng, s), render_audio(events, sound, rng, s), events
 
 
-def build_benchmark(out_dir: str, *, sounds: str | None = None, train: int = 200, valid: int = 24, test: int = 48,
-                    seed: int = 0, settings: FoleySettings = FoleySettings(), progress: bool = True) -> dict:
-    """Write ``{train,valid,test}/<id>.mp4`` and ``<split>/manifest.jsonl`` (id, sound, kind, events), plus for the
-    test split ``test/references/<id>.wav`` (same recording, other rendering) and ``test/events.jsonl``.
-    Recordings and event kinds are balanced over each split. Returns a summary."""
+def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Generator, s: FoleySettings, *,
+                 references: bool, label: str | None, progress: bool, rate_step: int = 1) -> list[dict]:
+    """Render one split. ``plan``: one dict per clip with ``name`` (for the id), ``kind``, ``sound`` (waveform),
+    ``ref_sound`` (the reference's waveform, test splits) and ``row`` (manifest fields). Writes the videos, the
+    references (``references=True``), ``manifest.jsonl`` and, for test splits, ``events.jsonl``."""
     from tqdm.auto import tqdm
 
+    folder = os.path.join(out_dir, split)
+    os.makedirs(folder, exist_ok=True)
+    rows = []
+    for i, p in enumerate(tqdm(plan, desc=f"foley {split}", disable=not progress, leave=False)):
+        clip_id = f"{split}_{i:04d}_{p['name']}_{p['kind']}"
+        frames, audio, events = make_clip(p["sound"], p["kind"], rng, s)
+        write_video(os.path.join(folder, clip_id + ".mp4"), frames, s.fps, audio[None], s.sample_rate)
+        row = {"id": clip_id, **p["row"], "kind": p["kind"], "events": events}
+        if references:
+            # another rendering: other times, gains, noise floor and a +-1 semitone resampling
+            ref_events = sample_events(rng, s)
+            ref = render_audio(ref_events, p["ref_sound"], rng, s, semitones=float(rng.choice([-1.0, 1.0])),
+                               rate_step=rate_step)
+            os.makedirs(os.path.join(folder, "references"), exist_ok=True)
+            write_audio(os.path.join(folder, "references", clip_id + ".wav"), ref[None], s.sample_rate)
+            row["reference"] = f"references/{clip_id}.wav"
+            row["split"] = label
+        rows.append(row)
+    atomic_write_text(os.path.join(folder, "manifest.jsonl"), "".join(json.dumps(r) + "\n" for r in rows))
+    if references:
+        atomic_write_text(os.path.join(folder, "events.jsonl"),
+                          "".join(json.dumps({"name": r["id"], "events": r["events"]}) + "\n" for r in rows))
+    return rows
 
-    recs = load_sounds(sounds, settings.sample_rate)
-    names = sorted(recs)
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:60]
+
+
+def _corpus_plan(rows: list[dict], count: int, rng: np.random.Generator, load) -> list[dict]:
+    """``count`` clips over the recordings of ``rows`` (corpus manifest rows, one per excerpt): recordings in a
+    seeded order, cycled so that the first clips cover as many distinct recordings as possible; event kinds
+    cycled. The reference is the recording's next excerpt (the same one when it has only one)."""
+    by_rec: dict[str, list[dict]] = {}
+    for r in rows:
+        by_rec.setdefault(r["recording"], []).append(r)
+    order = sorted(by_rec)
+    rng.shuffle(order)
+    plan = []
+    for i in range(count):
+        rec = order[i % len(order)]
+        excerpts = by_rec[rec]
+        k = (i // len(order)) % len(excerpts)
+        ex, ref = excerpts[k], excerpts[(k + 1) % len(excerpts)]
+        plan.append({"name": _safe(rec), "kind": EVENT_KINDS[i % len(EVENT_KINDS)], "sound": load(ex),
+                     "ref_sound": load(ref),
+                     "row": {"sound": rec, "recording": rec, "category": ex["category"], "package": ex["package"],
+                             "excerpt": ex["id"], "reference_excerpt": ref["id"]}})
+    return plan
+
+
+def _corpus_splits(corpus: str, *, test_fraction: float, held_out_categories, seed: int) -> dict[str, list[dict]]:
+    """Corpus rows held out by category, then (of the rest) by recording: ``train`` / ``unseen_recording`` /
+    ``unseen_category``."""
+    from .sound_corpus import read_manifest, split_corpus
+
+    rows = read_manifest(os.path.join(corpus, "manifest.jsonl"))
+    by_cat = split_corpus(rows, by="category", test_fraction=test_fraction, held_out_categories=held_out_categories,
+                          seed=seed)
+    by_rec = split_corpus(by_cat["train"], by="recording", test_fraction=test_fraction, seed=seed)
+    parts = {"train": by_rec["train"], "unseen_recording": by_rec["test"], "unseen_category": by_cat["test"]}
+    for name, part in parts.items():
+        if not part:
+            raise AvgenError(f"{corpus}: the {name} side of the split is empty ({len(rows)} excerpts, "
+                             f"{len({r['category'] for r in rows})} categories)")
+    return parts
+
+
+def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | None = None, train: int = 200,
+                    valid: int = 24, test: int = 48, seed: int = 0, settings: FoleySettings = FoleySettings(),
+                    test_fraction: float = 0.2, held_out_categories=None, progress: bool = True) -> dict:
+    """Write ``{train,valid,test}/<id>.mp4`` and ``<split>/manifest.jsonl`` (id, sound, recording, kind, events),
+    plus for the test split ``test/references/<id>.wav`` (same recording, other rendering), the row's ``split``
+    label and ``test/events.jsonl``. Recordings and event kinds are balanced over each split.
+
+    ``corpus``: a sound-corpus folder instead of ``sounds``; categories (``held_out_categories`` or a seeded
+    ``test_fraction`` share) and then recordings (``test_fraction`` per category) are held out, train/valid/test
+    use the train-side recordings only, and ``test_unseen_recording`` / ``test_unseen_category`` (``test`` clips
+    each) use only held-out ones. Returns a summary."""
+    if corpus is not None and sounds is not None:
+        raise AvgenError("give either sounds (a folder of recordings) or corpus (a sound-corpus folder), not both")
     rng = np.random.default_rng(seed)
-    summary = {"settings": asdict(settings), "sounds": names, "seed": seed, "splits": {}}
-    for split, count in (("train", train), ("valid", valid), ("test", test)):
-        folder = os.path.join(out_dir, split)
-        os.makedirs(folder, exist_ok=True)
-        rows = []
-        for i in tqdm(range(count), desc=f"foley {split}", disable=not progress, leave=False):
-            kind, name = EVENT_KINDS[i % len(EVENT_KINDS)], names[(i // len(EVENT_KINDS)) % len(names)]
-            clip_id = f"{split}_{i:04d}_{name}_{kind}"
-            frames, audio, events = make_clip(recs[name], kind, rng, settings)
-            write_video(os.path.join(folder, clip_id + ".mp4"), frames, settings.fps, audio[None], settings.sample_rate)
-            row = {"id": clip_id, "sound": name, "kind": kind, "events": events}
-            if split == "test":
-                ref_events = sample_events(rng, settings)
-                ref = render_audio(ref_events, recs[name], rng, settings, semitones=float(rng.choice([-1.0, 1.0])))
-                os.makedirs(os.path.join(folder, "references"), exist_ok=True)
-                write_audio(os.path.join(folder, "references", clip_id + ".wav"), ref[None], settings.sample_rate)
-                row["reference"] = f"references/{clip_id}.wav"
-            rows.append(row)
-        atomic_write_text(os.path.join(folder, "manifest.jsonl"), "".join(json.dumps(r) + "\n" for r in rows))
-        if split == "test":
-            atomic_write_text(os.path.join(folder, "events.jsonl"),
-                              "".join(json.dumps({"name": r["id"], "events": r["events"]}) + "\n" for r in rows))
-        summary["splits"][split] = count
+    if corpus is None:
+        recs = load_sounds(sounds, settings.sample_rate)
+        names = sorted(recs)
+        summary = {"settings": asdict(settings), "sounds": names, "seed": seed, "splits": {}}
+        for split, count in (("train", train), ("valid", valid), ("test", test)):
+            plan = []
+            for i in range(count):
+                kind, name = EVENT_KINDS[i % len(EVENT_KINDS)], names[(i // len(EVENT_KINDS)) % len(names)]
+                plan.append({"name": name, "kind": kind, "sound": recs[name], "ref_sound": recs[name],
+                             "row": {"sound": name, "recording": name}})
+            _write_split(out_dir, split, plan, rng, settings, references=split == "test", label="seen",
+                         progress=progress)
+            summary["splits"][split] = count
+    else:
+        parts = _corpus_splits(corpus, test_fraction=test_fraction, held_out_categories=held_out_categories, seed=seed)
+        cache: dict[str, np.ndarray] = {}
+
+        def load(row: dict) -> np.ndarray:
+            if row["id"] not in cache:
+                cache[row["id"]] = _load_sound(os.path.join(corpus, row["path"]), settings.sample_rate, 0.4)
+            return cache[row["id"]]
+
+        summary = {"settings": asdict(settings), "corpus": os.path.abspath(corpus), "seed": seed,
+                   "test_fraction": test_fraction,
+                   "held_out_categories": sorted({r["category"] for r in parts["unseen_category"]}),
+                   "recordings": {k: len({r["recording"] for r in v}) for k, v in parts.items()}, "splits": {},
+                   "distinct_test_references": {}}
+        jobs = (("train", train, "train", None), ("valid", valid, "train", None), ("test", test, "train", "seen"),
+                ("test_unseen_recording", test, "unseen_recording", "unseen_recording"),
+                ("test_unseen_category", test, "unseen_category", "unseen_category"))
+        for split, count, side, label in jobs:
+            rows = _write_split(out_dir, split, _corpus_plan(parts[side], count, rng, load), rng, settings,
+                                references=label is not None, label=label, progress=progress, rate_step=50)
+            summary["splits"][split] = count
+            if label is not None:
+                summary["distinct_test_references"][split] = len({r["recording"] for r in rows})
     atomic_write_text(os.path.join(out_dir, "benchmark.json"), json.dumps(summary, indent=2))
     return summary

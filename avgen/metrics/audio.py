@@ -1,5 +1,6 @@
-"""Audio metrics: mel-cepstral distortion (plain and DTW-aligned), onset-based audio-visual sync error, timbre
-similarity with Resemblyzer (the VarietySound paper's library), and Melception FID / MKL / IS."""
+"""Audio metrics: mel-cepstral distortion (plain and DTW-aligned), onset-based audio-visual sync error, level-invariant
+onsets and onset F1, timbre similarity with Resemblyzer (the VarietySound paper's library), and Melception FID / MKL /
+IS."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from ..media import resample
 from ..utils import file_sha256
 
 __all__ = ["MCD_CONST", "linear_mel", "mel_cepstrum", "cepstrum_of_magnitude", "mcd", "dtw_path", "onset_strength",
-           "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "TimbreEmbedder", "cosine_similarity",
+           "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "normalised_onset_envelope",
+           "adaptive_peaks", "LEVEL_INVARIANT_ONSETS", "level_invariant_onsets", "OnsetF1", "onset_f1", "TimbreEmbedder", "cosine_similarity",
            "retrieval_accuracy", "cepstral_envelope"]
 
 # 10 / ln(10) * sqrt(2): converts the Euclidean cepstral distance to dB (Kubichek 1993).
@@ -166,6 +168,105 @@ def sync_error(onsets, events, *, tolerance: float = 0.1) -> SyncResult:
     d = np.abs(events[:, None] - onsets[None, :]).min(axis=1)
     return SyncResult(float(np.median(d) * 1000), float(d.mean() * 1000), float((d <= tolerance).mean()),
                       int(events.size), int(onsets.size))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Level-invariant onsets and onset F1 (real recordings at any level)
+
+
+def normalised_onset_envelope(wav, sample_rate: int, *, n_fft: int = 1024, hop: int = 256, n_mels: int = 64,
+                              top_db: float = 80.0) -> tuple[np.ndarray, float]:
+    """Onset envelope that does not depend on the signal's level: mel power spectrogram (``n_mels`` bands, Hann
+    ``n_fft`` window, ``hop``) in dB relative to the clip's loudest bin and floored ``top_db`` below it, then the
+    half-wave rectified frame-to-frame increase averaged over bands, rescaled to [0, 1] (min -> 0, max -> 1).
+    Multiplying the signal by any gain > 0 leaves it unchanged. Returns (envelope ``[T]``, frames per second);
+    frame t is centred at ``t / fps`` seconds."""
+    import torchaudio
+
+    x = torch.as_tensor(np.asarray(wav, dtype=np.float64)).reshape(-1)
+    spec = torch.stft(x, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft, dtype=torch.float64),
+                      center=True, pad_mode="constant", return_complex=True).abs() ** 2  # [F, T]
+    fb = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, 0.0, sample_rate / 2, n_mels, sample_rate,
+                                               norm="slaney", mel_scale="slaney").double()  # [F, M]
+    power = fb.T @ spec  # [M, T]
+    # dB relative to the clip's peak (the floor is relative too, so a gain cancels exactly)
+    peak = power.max().clamp_min(1e-300)
+    db = 10 * torch.log10(torch.maximum(power, peak * 10 ** (-top_db / 10)) / peak)
+    flux = (db[:, 1:] - db[:, :-1]).clamp_min(0).mean(0)
+    env = torch.cat([flux.new_zeros(1), flux]).numpy()
+    span = env.max() - env.min()
+    return ((env - env.min()) / span if span > 0 else np.zeros_like(env)), sample_rate / hop
+
+
+def adaptive_peaks(env: np.ndarray, rate: float, *, pre_max: float = 0.03, post_max: float = 0.03,
+                   pre_avg: float = 0.1, post_avg: float = 0.1, delta: float = 0.07, wait: float = 0.05) -> np.ndarray:
+    """Times (s) of frames that are the maximum of ``[t - pre_max, t + post_max]``, exceed the mean of
+    ``[t - pre_avg, t + post_avg]`` by ``delta`` (envelope in [0, 1]) and come ``wait`` s after the previous pick
+    (the peak-picking rule of Boeck et al. 2012, as in librosa's ``peak_pick``)."""
+    env = np.asarray(env, np.float64)
+    n = len(env)
+    frames = lambda sec: max(0, int(round(sec * rate)))  # noqa: E731
+    a, b, c, d, w = frames(pre_max), frames(post_max), frames(pre_avg), frames(post_avg), frames(wait)
+    # running mean over the averaging window via a cumulative sum
+    csum = np.concatenate([[0.0], np.cumsum(env)])
+    peaks, last = [], -np.inf
+    for t in range(n):
+        lo, hi = max(0, t - a), min(n, t + b + 1)
+        if env[t] < env[lo:hi].max() or env[t] <= 0:
+            continue
+        alo, ahi = max(0, t - c), min(n, t + d + 1)
+        if env[t] >= (csum[ahi] - csum[alo]) / (ahi - alo) + delta and t - last > w:
+            peaks.append(t)
+            last = t
+    return np.asarray(peaks, np.float64) / rate
+
+
+LEVEL_INVARIANT_ONSETS = {"envelope": "mel power dB re clip peak, 80 dB floor, 64 bands, n_fft 1024, hop 256, "
+                                       "positive flux mean over bands, rescaled to [0, 1]",
+                          "peaks": {"pre_max": 0.03, "post_max": 0.03, "pre_avg": 0.1, "post_avg": 0.1,
+                                    "delta": 0.1, "wait": 0.1}}
+
+
+def level_invariant_onsets(wav, sample_rate: int, **peak_kw) -> np.ndarray:
+    """Onset times (s): :func:`normalised_onset_envelope` (64 mel bands, 1024/256 STFT, 80 dB range) +
+    :func:`adaptive_peaks` with ``LEVEL_INVARIANT_ONSETS["peaks"]`` (local max +-30 ms, 0.1 above the +-100 ms mean,
+    at least 100 ms apart: one onset per +-100 ms matching window). The same onsets at any gain."""
+    env, rate = normalised_onset_envelope(wav, sample_rate)
+    return adaptive_peaks(env, rate, **{**LEVEL_INVARIANT_ONSETS["peaks"], **peak_kw})
+
+
+@dataclass
+class OnsetF1:
+    precision: float
+    recall: float
+    f1: float
+    matched: int
+    num_pred: int
+    num_true: int
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+def onset_f1(pred, true, tolerance: float = 0.1) -> OnsetF1:
+    """Onset detection precision / recall / F1: each true onset can be matched to at most one predicted onset
+    within ``tolerance`` seconds and vice versa (one-to-one). The matching is a maximum one: on a line with a
+    symmetric window, sweeping both sorted lists and pairing the earliest compatible onsets is optimal (same count
+    as Hungarian / mir_eval's bipartite matching). Empty ``pred`` or ``true`` gives 0 for all three figures."""
+    p, t = np.sort(np.asarray(pred, np.float64).reshape(-1)), np.sort(np.asarray(true, np.float64).reshape(-1))
+    i = j = matched = 0
+    while i < len(p) and j < len(t):
+        if abs(p[i] - t[j]) <= tolerance + 1e-12:  # compatible: pair them
+            matched, i, j = matched + 1, i + 1, j + 1
+        elif p[i] < t[j]:  # p[i] is too early for t[j] and every later true onset
+            i += 1
+        else:  # t[j] is too early for p[i] and every later prediction
+            j += 1
+    if len(p) == 0 or len(t) == 0:
+        return OnsetF1(0.0, 0.0, 0.0, 0, len(p), len(t))
+    prec, rec = matched / len(p), matched / len(t)
+    f1 = 2 * prec * rec / (prec + rec) if matched else 0.0
+    return OnsetF1(float(prec), float(rec), float(f1), matched, len(p), len(t))
 
 
 # ----------------------------------------------------------------------------------------------------------------

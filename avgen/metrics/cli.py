@@ -8,7 +8,7 @@ import json
 
 __all__ = ["add_eval_parser", "run_eval", "METRICS"]
 
-METRICS = ("fvd", "fid", "is", "clip", "mcd", "timbre", "sync", "melception", "v2s")
+METRICS = ("fvd", "fid", "is", "clip", "mcd", "timbre", "sync", "melception", "v2s", "v2s-real")
 
 
 def _common(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
@@ -25,7 +25,8 @@ def _common(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
 
 
 def add_eval_parser(sub) -> None:
-    ev = sub.add_parser("eval", help="evaluation metrics (FVD, FID/KID, IS, CLIP, MCD, timbre, sync, Melception)",
+    ev = sub.add_parser("eval", help="evaluation metrics (FVD, FID/KID, IS, CLIP, MCD, timbre, sync, Melception) "
+                                     "and the video-to-sound benchmarks (v2s, v2s-real)",
                         description="Compute a metric and print its report, including the metric profile "
                                     "(network, weight hash, layer, preprocessing, sampling, versions).")
     es = ev.add_subparsers(dest="metric", metavar="METRIC")
@@ -136,7 +137,10 @@ def _add_v2s(es) -> None:
     p = es.add_parser("v2s", help="video-to-sound benchmark on a synthetic-foley test split",
                       description="Generate every clip of a synthetic-foley test split (tools/make_foley.py) from its "
                                   "video and timbre reference, then report onset timing error, timbre retrieval "
-                                  "accuracy (Resemblyzer and cepstral embeddings), timbre similarity and MCD.")
+                                  "accuracy (Resemblyzer and cepstral embeddings), timbre similarity and MCD; the "
+                                  "timbre figures also per split group side by side (seen / unseen_recording / "
+                                  "unseen_category, from the manifest's 'split' field or --train-manifest), with "
+                                  "a warning when an unseen group has fewer than 24 distinct references.")
     p.add_argument("test_dir", help="the benchmark's test folder (manifest.jsonl, references/)")
     p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present)")
     p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
@@ -144,13 +148,38 @@ def _add_v2s(es) -> None:
                    help="zero this encoder's output at inference")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    p.add_argument("--train-manifest", default=None, metavar="JSONL",
+                   help="manifest the checkpoint was trained on: rows without a 'split' field are labelled seen / "
+                        "unseen_recording / unseen_category by comparing recordings and categories with it")
+    _common(p)
+
+    p = es.add_parser("v2s-real", help="video-to-sound timing on real clips: onset F1 vs the clips' own tracks",
+                      description="Generate a track for every real video of CLIPS_DIR (or CLIPS_DIR/video/) from its "
+                                  "frames alone, with a reference that is not the clip's own track, and score its "
+                                  "onsets against the clip's own recorded track (onset F1 within +-tolerance, "
+                                  "level-invariant onset detector). Chance is measured in the same run: the same "
+                                  "outputs scored against the other clips' tracks. Also reports RMS level vs the own "
+                                  "track and the vocoder the pipeline used. Writes OUT/<clip>.wav (reused when "
+                                  "present), OUT/results.json and OUT/results.md.")
+    p.add_argument("clips_dir", metavar="CLIPS_DIR", help="folder of real videos with sound (e.g. "
+                                                           "../shared/data/vggsound_samples/video); at least 2")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="folder for the generated wavs and results (reused when made with the same settings)")
+    p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
+    p.add_argument("--reference", default=None, metavar="AUDIO",
+                   help="timbre reference for every clip (default: avgen/assets/example_reference.flac), or "
+                        "'own-other': each clip gets the next clip's recorded track (rotating)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tolerance", type=float, default=0.1, help="onset matching window in seconds (default 0.1)")
+    p.add_argument("--limit", type=int, default=None, help="only the first N clips (at least 2)")
     _common(p)
 
 
 def _summary(report: dict) -> str:
-    skip = {"metric", "inputs", "profile", "time"}
+    skip = {"metric", "inputs", "profile", "time", "warnings"}
+    # per-clip rows, matrices and per-group tables stay in the JSON report
     vals = ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in report.items()
-                     if k not in skip)
+                     if k not in skip and not isinstance(v, (dict, list)))
     note = report["profile"].get("note")
     return f"{report['metric']}: {vals}" + (f"  [{note}]" if note else "")
 
@@ -211,13 +240,26 @@ def run_eval(args) -> int:
     elif m == "v2s":
         from ..benchmarks.v2s import evaluate_v2s
 
+        from ..benchmarks.v2s import group_table
+
         rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
-                           device=args.device, seed=args.seed, limit=args.limit, progress=progress)
+                           device=args.device, seed=args.seed, limit=args.limit, progress=progress,
+                           train_manifest=args.train_manifest)
+        print(group_table(rep), end="")
+    elif m == "v2s-real":
+        from ..benchmarks.real_clips import evaluate_v2s_real, markdown_table
+
+        rep = evaluate_v2s_real(args.clips_dir, output_dir=args.output, checkpoint=args.checkpoint,
+                                reference=args.reference, seed=args.seed, tolerance=args.tolerance,
+                                device=args.device, limit=args.limit, progress=progress)
+        print(markdown_table(rep), end="")
     else:
         from .audio_eval import compute_melception
 
         rep = compute_melception(args.generated, args.reference, weights=args.weights, norm_stats=args.norm_stats,
                                  splits=args.splits, device=args.device, progress=progress)
     print(_summary(rep))
+    for w in rep.get("warnings", []):  # e.g. too few distinct unseen references
+        print(f"avgen eval {m}: warning: {w}")
     print(write_report(rep, args.report))
     return 0

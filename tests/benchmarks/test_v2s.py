@@ -28,6 +28,9 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     rep = json.loads((tmp_path / "report.jsonl").read_text().splitlines()[-1])
     assert rep["metric"] == "v2s_benchmark" and rep["profile"]["num_clips"] == 6
     assert rep["profile"]["distinct_recordings"] == 2 and rep["retrieval_chance"] == 0.5
+    # the bundled benchmark's test rows are renderings of trained-on recordings: one "seen" group, no warning
+    assert list(rep["timbre_by_split"]) == ["seen"] and rep["warnings"] == []
+    assert rep["timbre_retrieval_cepstral_seen"] == rep["timbre_retrieval_cepstral"]
     for key in ("timbre_retrieval_resemblyzer", "timbre_retrieval_cepstral", "onset_within_one_frame"):
         assert 0.0 <= rep[key] <= 1.0
     assert 0 <= rep["onset_error_median_ms"] < 200  # the bundled model follows the video's events
@@ -61,3 +64,34 @@ def test_cepstral_envelope_ignores_level_and_quiet_frames():
     noise = cepstral_envelope((0.3 * rng.standard_normal(2 * sr)).astype(np.float32), sr)
     cos = lambda x, y: float(x @ y / np.linalg.norm(x) / np.linalg.norm(y))  # noqa: E731
     assert a.shape == (24,) and cos(a, b) > 0.9 and cos(a, noise) < 0.5
+
+
+def test_timbre_figures_are_reported_per_split_group():
+    from avgen.benchmarks.v2s import group_table, split_groups, timbre_by_group
+
+    rows = [{"sound": "a", "split": "seen"}, {"sound": "b", "split": "seen"},
+            {"recording": "c", "split": "unseen_recording"}, {"recording": "d", "split": "unseen_recording"},
+            {"recording": "e", "category": "voice"}, {"recording": "a"}, {"recording": "f", "category": "impact"}]
+    train = [{"recording": "a", "category": "impact"}, {"sound": "b", "category": "tonal"}]
+    groups = split_groups(rows, train)
+    assert groups == ["seen", "seen", "unseen_recording", "unseen_recording", "unseen_category", "seen",
+                      "unseen_recording"]
+    assert split_groups(rows[4:5]) == ["unlabelled"]  # no split field and no train manifest
+    # embeddings: seen outputs find their own reference, unseen ones are swapped (retrieval 0)
+    labels = ["a", "b", "c", "d"]
+    refs = np.eye(4)
+    gen = refs[[0, 1, 3, 2]]
+    table, warnings = timbre_by_group(["seen", "seen", "unseen_recording", "unseen_recording"], labels,
+                                      {"cepstral": (gen, refs), "resemblyzer": (gen, refs)},
+                                      ["r0.wav", "r1.wav", "r2.wav", "r3.wav"])
+    assert list(table) == ["seen", "unseen_recording"]
+    seen, unseen = table["seen"], table["unseen_recording"]
+    assert seen["timbre_retrieval_cepstral"] == 1.0 and unseen["timbre_retrieval_cepstral"] == 0.0
+    assert seen["timbre_similarity_resemblyzer"] == pytest.approx(1.0)
+    assert unseen["timbre_similarity_resemblyzer"] == pytest.approx(0.0)
+    assert unseen["distinct_references"] == 2 and unseen["retrieval_chance"] == 0.5
+    # only unseen groups with fewer than 24 distinct references are flagged
+    assert len(warnings) == 1 and warnings[0].startswith("unseen_recording: only 2 distinct test references")
+    md = group_table({"timbre_by_split": table})
+    assert md.splitlines()[0] == "| | seen | unseen_recording |"
+    assert "| timbre_retrieval_cepstral | 1.000 | 0.000 |" in md

@@ -107,3 +107,49 @@ def test_resemblyzer_timbre_on_real_clips(shared_samples):
 
 
 from avgen.media import write_video  # noqa: E402  (used by the sync test above)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# onset F1 and the level-invariant onset detector (real-clip benchmark)
+
+
+def test_onset_f1_exact_values():
+    from avgen.metrics.audio import onset_f1
+
+    r = onset_f1([0.5, 1.0, 2.0, 3.05], [0.45, 1.2, 2.1, 3.0, 4.0], tolerance=0.1)
+    # 0.5-0.45, 2.0-2.1, 3.05-3.0 match; 1.0 vs 1.2 is out of the window; 4.0 is missed
+    assert (r.matched, r.num_pred, r.num_true) == (3, 4, 5)
+    assert r.precision == 0.75 and r.recall == 0.6 and r.f1 == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    # one-to-one: two predictions near one true onset count once
+    assert onset_f1([1.0, 1.02], [1.01], tolerance=0.1).as_dict() == {
+        "precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3), "matched": 1, "num_pred": 2, "num_true": 1}
+    # greedy-by-distance would pair 0.15-0.2 and leave two unmatched; the maximum matching pairs both
+    assert onset_f1([0.15, 0.25], [0.1, 0.2], tolerance=0.06).matched == 2
+    assert onset_f1([], [1.0]).f1 == 0.0 and onset_f1([1.0], []).f1 == 0.0 and onset_f1([], []).f1 == 0.0
+    assert onset_f1([1.0], [1.0]).f1 == 1.0
+
+
+def test_onset_f1_matching_is_maximum_like_hungarian():
+    from scipy.optimize import linear_sum_assignment
+
+    from avgen.metrics.audio import onset_f1
+
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        p, t = rng.uniform(0, 3, rng.integers(1, 12)), rng.uniform(0, 3, rng.integers(1, 12))
+        close = np.abs(p[:, None] - t[None, :]) <= 0.1
+        rows, cols = linear_sum_assignment(~close)  # cost 0 for compatible pairs
+        assert onset_f1(p, t, 0.1).matched == int(close[rows, cols].sum())
+
+
+def test_level_invariant_onsets_ignore_gain():
+    from avgen.metrics.audio import level_invariant_onsets, normalised_onset_envelope
+
+    times = [0.3, 0.9, 1.55, 2.2]
+    x = _clicks(times)
+    on = level_invariant_onsets(x, SR)
+    assert len(on) == 4 and np.abs(on - times).max() < 0.03
+    for gain in (1e-3, 0.05, 20.0):
+        np.testing.assert_array_equal(level_invariant_onsets(x * gain, SR), on)
+    env, rate = normalised_onset_envelope(x * 1e-3, SR)
+    assert env.min() == 0.0 and env.max() == 1.0 and rate == SR / 256
