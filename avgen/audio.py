@@ -37,6 +37,8 @@ __all__ = [
     "griffin_lim",
     "mel_to_waveform",
     "fit_length",
+    "resample",
+    "sounding_rms",
     "segment_mels",
 ]
 
@@ -184,6 +186,33 @@ def fit_length(waveform, num_samples: int):
     return np.pad(waveform, pad)
 
 
+def resample(waveform, from_rate: int, to_rate: int):
+    """Windowed-sinc resampling of the last axis (``torchaudio.functional.resample`` at the reduced ratio); numpy in,
+    numpy out (float32), tensor in, tensor out."""
+    import torchaudio.functional as AF
+
+    g = math.gcd(int(from_rate), int(to_rate))
+    if torch.is_tensor(waveform):
+        return AF.resample(waveform, int(from_rate) // g, int(to_rate) // g)
+    x = torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32))
+    return AF.resample(x, int(from_rate) // g, int(to_rate) // g).numpy()
+
+
+def sounding_rms(waveform, sample_rate: int, *, frame_seconds: float = 0.05, within_db: float = 30.0,
+                 floor_db: float = -60.0) -> float:
+    """RMS over a signal's sounding frames: non-overlapping ``frame_seconds`` frames whose RMS is within
+    ``within_db`` of the loudest frame and above ``floor_db`` dBFS (0 when none is). The level of a sound effect
+    regardless of how much silence surrounds it, so a generated track can be matched to its reference."""
+    x = np.asarray(waveform.detach().cpu() if torch.is_tensor(waveform) else waveform, np.float64)
+    x = x.reshape(-1, x.shape[-1]).mean(0)  # [N] mono
+    n = max(1, round(frame_seconds * sample_rate))
+    frames = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x[None]
+    power = (frames ** 2).mean(1)  # [F]
+    db = 10.0 * np.log10(np.maximum(power, 1e-20))
+    keep = (db >= db.max() - within_db) & (db >= floor_db)
+    return float(np.sqrt(power[keep].mean())) if keep.any() else 0.0
+
+
 def mel_magnitude(x: torch.Tensor, preset: str | MelPreset = "specvqgan") -> torch.Tensor:
     """|STFT|^power through the preset's filterbank, before any log: waveforms ``[..., N]`` (any float dtype and
     device, already at the preset's rate) -> linear mel ``[..., n_mels, T]``."""
@@ -240,10 +269,7 @@ def mel_spectrogram(
     single = x.ndim == 1 or (x.ndim == 2 and x.shape[0] == 1)
     x = x.reshape(-1, x.shape[-1])  # [B, N]
     if sample_rate is not None and sample_rate != p.sample_rate:
-        import torchaudio.functional as AF
-
-        g = math.gcd(int(sample_rate), p.sample_rate)
-        x = AF.resample(x, int(sample_rate) // g, p.sample_rate // g)
+        x = resample(x, int(sample_rate), p.sample_rate)
     if fixed_length:
         x = fit_length(x, round(p.clip_seconds * p.sample_rate))
     out = normalize_mel(mel_magnitude(x, p), p)

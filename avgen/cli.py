@@ -91,13 +91,16 @@ def _run_train(args) -> int:
 
 def _add_demo(sub) -> None:
     p = sub.add_parser(
-        "demo", help="run the main job on the bundled example clip",
+        "demo", help="preprocess the bundled example clip and resynthesise its sound from the mel",
         description="Preprocess the bundled example clip (a bouncing ball with a knock at every floor contact): "
                     "decode it, compute its mel spectrogram and visual features, resynthesise the audio from the mel "
-                    "with Griffin-Lim, and write mel.png, features.npy, mel.npy, resynthesis.wav and a summary.")
+                    "with the vocoder, and write mel.png, features.npy, mel.npy, resynthesis.wav and a summary. "
+                    "(Video -> sound generation itself is `avgen v2s`.)")
     p.add_argument("-o", "--output", default="avgen_demo", help="output folder (default ./avgen_demo)")
     p.add_argument("--video", default=EXAMPLE_VIDEO, help="use this video instead of the bundled example")
-    p.add_argument("--device", default=None, help="device for the visual encoder")
+    p.add_argument("--device", default=None, help="device for the visual encoder and the vocoder")
+    p.add_argument("--vocoder", default=None, help="specvqgan-bridge (default), griffin-lim, or a trained vocoder "
+                                                   "folder; see docs/vocoders.md")
 
 
 def _run_demo(args) -> int:
@@ -105,18 +108,22 @@ def _run_demo(args) -> int:
     import torch
     from PIL import Image
 
-    from .audio import mel_spectrogram, mel_to_waveform
+    from . import vocoders
+    from .audio import fit_length, mel_spectrogram
     from .encoders import VisualEncoder
     from .media import probe, read_audio, read_video, write_audio
     from .train.samples import mel_picture as _mel_picture
 
+    vocoder = vocoders.load(args.vocoder, device=args.device)  # a bad name or folder fails before any work
+    if vocoder.mel_preset != "specvqgan":
+        raise AvgenError(f"--vocoder {args.vocoder}: takes '{vocoder.mel_preset}' mels, the demo makes 'specvqgan' mels")
     os.makedirs(args.output, exist_ok=True)
     info = probe(args.video)
     frames, fps = read_video(args.video, fps=21.5)
     wav, sr = read_audio(args.video, sample_rate=22050)
     mel = mel_spectrogram(wav)
     feats = VisualEncoder(device=args.device).encode(frames)
-    rec = mel_to_waveform(mel, generator=torch.Generator().manual_seed(0))
+    rec = fit_length(vocoder(mel, generator=torch.Generator().manual_seed(0)), wav.shape[-1])
     np.save(os.path.join(args.output, "mel.npy"), mel.numpy())
     np.save(os.path.join(args.output, "features.npy"), feats.numpy())
     Image.fromarray(_mel_picture(mel)).resize((mel.shape[1] * 2, mel.shape[0] * 3), Image.NEAREST).save(
@@ -125,7 +132,7 @@ def _run_demo(args) -> int:
     print(f"input: {args.video} ({info.duration:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps)")
     print(f"frames at 21.5 fps: {len(frames)}; visual features: {tuple(feats.shape)} (efficientnet-lite0)")
     print(f"mel (specvqgan preset): {tuple(mel.shape)}, range [{mel.min():.3f}, {mel.max():.3f}]")
-    print(f"wrote {args.output}/mel.png, mel.npy, features.npy, resynthesis.wav (Griffin-Lim)")
+    print(f"wrote {args.output}/mel.png, mel.npy, features.npy, resynthesis.wav (vocoder {vocoder.name})")
     return 0
 
 
@@ -148,8 +155,14 @@ def _add_v2s(sub) -> None:
     p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
     p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (what task: varietysound "
                                                       "training writes to <run>/final); default: the bundled one")
-    p.add_argument("--vocoder", default=None, help="folder of a trained HiFi-GAN (task: vocoder); default: Griffin-Lim")
-    p.add_argument("--seed", type=int, default=0, help="seed of the vocoder's phase initialisation (default 0)")
+    p.add_argument("--vocoder", default=None,
+                   help="specvqgan-bridge (default: the universal HiFi-GAN on avgen's mels), griffin-lim (the "
+                        "baseline), or the folder of a trained HiFi-GAN (task: vocoder); see docs/vocoders.md")
+    p.add_argument("--gain", type=float, default=None, metavar="DB",
+                   help="apply this fixed gain in dB to the vocoder's output; default: match the reference's level "
+                        "(RMS of its sounding frames, peak kept under 0.99)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator's noise and Griffin-Lim's phase "
+                                                       "initialisation (default 0)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
                                                                      "training segment length)")
     p.add_argument("--device", default=None)
@@ -258,8 +271,9 @@ def _run_v2s(args) -> int:
         reference = args.reference or EXAMPLE_V2S_REFERENCE
         _refuse_overwriting_inputs(args.output, video, reference)
         pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
-        result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds)
-        print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz)")
+        result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds, gain_db=args.gain)
+        print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz, "
+              f"vocoder {pipe.vocoder_name})")
         return 0
     from tqdm.auto import tqdm
 
@@ -274,7 +288,8 @@ def _run_v2s(args) -> int:
         if os.path.exists(out):  # resumable: finished outputs are kept
             continue
         try:
-            pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds).save(out)
+            pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds,
+                 gain_db=args.gain).save(out)
         except Exception as e:  # a batch keeps going: every failure is one line, the summary counts them
             failed += 1
             detail = str(e) if isinstance(e, AvgenError) else f"{type(e).__name__}: {e}"

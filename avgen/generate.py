@@ -25,7 +25,7 @@ _PIPELINES: dict = {}
 def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = None, vocoder: str | None = None,
                    device=None, seed: int | None = None, video_fps: float | None = None,
                    reference_sample_rate: int | None = None, chunk_seconds: float | None = None,
-                   overlap_seconds: float = 1.0) -> V2SResult:
+                   overlap_seconds: float = 1.0, gain_db: float | None = None) -> V2SResult:
     """Generate a sound track for ``video`` with the timbre of ``reference``.
 
     Args:
@@ -34,9 +34,13 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
         reference: an audio/video path or a waveform at ``reference_sample_rate``; any length.
         checkpoint: a VarietySound pipeline folder (what ``task: varietysound`` training writes to
             ``<run>/final``); None: the bundled default.
-        vocoder: None / ``"griffin-lim"`` (the baseline), or the folder of a trained HiFi-GAN (``task: vocoder``).
-        seed: makes the result reproducible (vocoder phase initialisation).
+        vocoder: a name of :data:`avgen.vocoders.VOCODERS` (None: ``"specvqgan-bridge"``, the universal HiFi-GAN
+            on avgen's mels; ``"griffin-lim"``: the baseline), or the folder of a trained HiFi-GAN
+            (``task: vocoder``).
+        seed: makes the result reproducible (the generator's noise; Griffin-Lim's phase initialisation).
         chunk_seconds / overlap_seconds: long-video chunking (default chunk: the training segment length).
+        gain_db: None matches the output's level to the reference's (RMS of the sounding frames, peak kept at
+            0.99); a number applies that fixed gain in dB to the vocoder's output instead.
 
     Returns:
         :class:`V2SResult` with ``.waveform [1, N]`` (N = duration x sample rate), ``.sample_rate``, ``.mel`` and
@@ -47,7 +51,7 @@ def video_to_sound(video, reference, *, checkpoint: str | os.PathLike | None = N
     if key not in _PIPELINES:
         _PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
     return _PIPELINES[key](video, reference, video_fps=video_fps, reference_sample_rate=reference_sample_rate,
-                           seed=seed, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds)
+                           seed=seed, chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds, gain_db=gain_db)
 
 
 _S2V_PIPELINES: dict = {}

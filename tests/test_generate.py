@@ -53,7 +53,8 @@ def test_real_clips_mixed_fps_sizes_channels(shared_samples, checkpoint, referen
         video = os.path.join(shared_samples, "video", clip + ".mp4")
         info = probe(video)
         fps_seen.add(round(info.fps, 2))
-        result = video_to_sound(video, reference, checkpoint=checkpoint, device="cpu", seed=0)
+        result = video_to_sound(video, reference, checkpoint=checkpoint, device="cpu", seed=0,
+                            vocoder="griffin-lim")
         assert result.waveform.shape == (1, round(info.video_duration * 22050)) and result.sample_rate == 22050
         out = result.save(tmp_path / f"{clip}.mp4")
         out_info = probe(out)
@@ -67,18 +68,19 @@ def test_video_without_audio_and_frames_input(checkpoint, reference, tmp_path):
     frames = np.random.default_rng(1).integers(0, 255, (38, 48, 64, 3), dtype=np.uint8)
     silent = write_video(tmp_path / "silent.mp4", frames, 15)  # 2.53 s, no audio track
     assert not probe(silent).has_audio
-    result = video_to_sound(silent, reference, checkpoint=checkpoint, device="cpu", seed=0)
+    result = video_to_sound(silent, reference, checkpoint=checkpoint, device="cpu", seed=0,
+                            vocoder="griffin-lim")
     assert abs(result.duration - 38 / 15) < 1e-3 and result.waveform.shape[1] == round(38 / 15 * 22050)
     result.save(tmp_path / "with_sound.mp4")
     assert probe(tmp_path / "with_sound.mp4").has_audio
     # frames given directly, reference given as a waveform
     wav, sr = read_audio(reference)
     direct = video_to_sound(frames, wav, video_fps=15, reference_sample_rate=sr, checkpoint=checkpoint, device="cpu",
-                            seed=0)
+                            seed=0, vocoder="griffin-lim")
     assert direct.waveform.shape == result.waveform.shape
     direct.save(tmp_path / "from_frames.mp4")
     with pytest.raises(AvgenError, match="reference_sample_rate"):
-        video_to_sound(frames, wav, video_fps=15, checkpoint=checkpoint, device="cpu")
+        video_to_sound(frames, wav, video_fps=15, checkpoint=checkpoint, device="cpu", vocoder="griffin-lim")
 
 
 def test_reference_length_does_not_matter_and_seed_reproduces(checkpoint, tmp_path):
@@ -87,8 +89,8 @@ def test_reference_length_does_not_matter_and_seed_reproduces(checkpoint, tmp_pa
     for seconds in (0.5, 2.0, 4.0):  # 0.25x, 1x, 2x the video length
         ref = write_audio(tmp_path / f"r{seconds}.wav", rng.normal(size=(1, int(22050 * seconds))).astype(np.float32)
                           * 0.1, 22050)
-        a = video_to_sound(frames, ref, checkpoint=checkpoint, device="cpu", seed=5)
-        b = video_to_sound(frames, ref, checkpoint=checkpoint, device="cpu", seed=5)
+        a = video_to_sound(frames, ref, checkpoint=checkpoint, device="cpu", seed=5, vocoder="griffin-lim")
+        b = video_to_sound(frames, ref, checkpoint=checkpoint, device="cpu", seed=5, vocoder="griffin-lim")
         assert torch.equal(a.waveform, b.waveform) and a.waveform.shape[1] == 44100
 
 
@@ -109,7 +111,7 @@ def test_long_video_is_chunked_with_crossfade(checkpoint):
 def test_cli_single_and_resumable_batch(checkpoint, reference, tmp_path):
     frames = np.random.default_rng(4).integers(0, 255, (30, 32, 32, 3), dtype=np.uint8)
     videos = [write_video(tmp_path / f"v{i}.mp4", frames, 25) for i in range(2)]
-    cli = [sys.executable, "-m", "avgen.cli", "v2s"]
+    cli = [sys.executable, "-m", "avgen.cli", "v2s", "--vocoder", "griffin-lim"]
     r = subprocess.run(cli + [videos[0], "--reference", reference, "-o", str(tmp_path / "one.wav"), "--checkpoint",
                               checkpoint], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -126,3 +128,36 @@ def test_cli_single_and_resumable_batch(checkpoint, reference, tmp_path):
     r = subprocess.run(cli + ["nope.mp4", "--reference", reference, "-o", str(tmp_path / "x.wav"), "--checkpoint",
                               checkpoint], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_output_level_follows_the_reference_unless_a_gain_is_given(checkpoint, tmp_path):
+    from avgen.audio import sounding_rms
+
+    pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device="cpu", vocoder="griffin-lim")
+    frames = np.random.default_rng(6).integers(0, 255, (30, 32, 32, 3), dtype=np.uint8)
+    rng = np.random.default_rng(7)
+    for level in (0.02, 0.1):  # noise bursts with silence between them: the sounding frames set the level
+        x = np.zeros(22050 * 2, np.float32)
+        for start in (2000, 20000, 35000):
+            x[start:start + 4000] = rng.normal(size=4000) * level
+        matched = pipe(frames, x, video_fps=25, reference_sample_rate=22050, seed=0)
+        assert sounding_rms(matched.waveform, 22050) == pytest.approx(sounding_rms(x, 22050), rel=0.02)
+    raw = pipe(frames, x, video_fps=25, reference_sample_rate=22050, seed=0, gain_db=0.0)
+    expected = pipe.vocode(raw.mel, raw.waveform.shape[1], generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    torch.testing.assert_close(raw.waveform, expected)
+    louder = pipe(frames, x, video_fps=25, reference_sample_rate=22050, seed=0, gain_db=-6.0)
+    torch.testing.assert_close(louder.waveform, (expected * 10 ** (-6 / 20)).clamp(-1, 1))
+    with pytest.raises(AvgenError, match="gain_db"):
+        pipe(frames, x, video_fps=25, reference_sample_rate=22050, gain_db=float("nan"))
+
+
+def test_sounding_rms_ignores_silence_and_a_vocoder_of_another_preset_is_refused(checkpoint):
+    from avgen.audio import sounding_rms
+
+    n = 1102  # one 50 ms analysis frame at 22050 Hz: the tone fills whole frames
+    tone = 0.3 * np.sin(np.arange(20 * n) * (2 * np.pi / 29)).astype(np.float32)  # RMS 0.3 / sqrt(2)
+    padded = np.concatenate([np.zeros(100 * n, np.float32), tone, np.zeros(60 * n, np.float32)])
+    assert sounding_rms(padded, 22050) == pytest.approx(0.3 / np.sqrt(2), rel=1e-3)
+    assert sounding_rms(np.zeros(22050), 22050) == 0.0
+    with pytest.raises(AvgenError, match="hifigan"):
+        VideoToSoundPipeline.from_pretrained(checkpoint, device="cpu", vocoder="hifigan-universal")

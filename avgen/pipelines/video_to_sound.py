@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram, mel_to_waveform
+from .. import vocoders
+from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram, resample, sounding_rms
 from ..checkpoints import from_pretrained, load_pipeline_component, save_pipeline_config, save_pretrained
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
@@ -77,9 +78,11 @@ def _overlap_add(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor, s
 
 class VideoToSoundPipeline:
     """A VarietySound generator plus everything needed to feed it: the visual encoder and frame rate it was trained
-    with, the mel preset, and a vocoder (Griffin-Lim baseline). Load with :meth:`from_pretrained`."""
+    with, the mel preset, and a vocoder (:func:`avgen.vocoders.load`; default ``specvqgan-bridge``, the universal
+    HiFi-GAN on this preset's mels). Load with :meth:`from_pretrained`."""
 
-    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None, vocoder: str | None = None):
+    def __init__(self, generator: torch.nn.Module, config: dict, *, device=None,
+                 vocoder: str | os.PathLike | vocoders.Vocoder | None = None):
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self.generator = generator.eval().requires_grad_(False).to(self.device)
@@ -91,19 +94,25 @@ class VideoToSoundPipeline:
         self.mel_preset = (data.get("mel") or {}).get("name", SPECVQGAN_MEL_PRESET)
         self.segment_seconds = float(data.get("segment_seconds") or 4.0)
         self._encoder = None
-        self.vocoder_name = "griffin-lim"
-        self.vocoder_net = None
-        if vocoder not in (None, "griffin-lim"):
-            self.vocoder_net = load_vocoder(vocoder).to(self.device)
-            self.vocoder_name = f"hifigan:{os.path.basename(os.path.normpath(os.fspath(vocoder)))}"
+        voc = vocoder if isinstance(vocoder, vocoders.Vocoder) else vocoders.load(vocoder, device=self.device)
+        if voc.mel_preset != self.mel_preset:
+            raise AvgenError(f"vocoder {voc.name} takes '{voc.mel_preset}' mels; this generator makes "
+                             f"'{self.mel_preset}' mels")
+        self.vocoder = voc
 
     # -- loading / saving ------------------------------------------------------------------------------------
+    @property
+    def vocoder_name(self) -> str:
+        return self.vocoder.name
+
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None,
-                        vocoder: str | None = None) -> "VideoToSoundPipeline":
+                        vocoder: str | os.PathLike | vocoders.Vocoder | None = None) -> "VideoToSoundPipeline":
         """A pipeline folder (``config.json`` naming ``VideoToSoundPipeline`` + a ``generator/`` model folder, what
         :meth:`save_pretrained` and training write), or a folder of the earlier single-folder layout
-        (``config.json`` with ``task: varietysound`` + ``generator.safetensors``); ``None``: the bundled default."""
+        (``config.json`` with ``task: varietysound`` + ``generator.safetensors``); ``None``: the bundled default.
+        ``vocoder``: a name of :data:`avgen.vocoders.VOCODERS`, a trained vocoder folder, or a
+        :class:`~avgen.vocoders.Vocoder`; None: :data:`avgen.vocoders.DEFAULT_VOCODER`."""
         folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
         if not os.path.isdir(folder):
             raise WeightsNotFoundError("VarietySound", folder,
@@ -159,22 +168,43 @@ class VideoToSoundPipeline:
         return torch.cat([self.encoder.encode(frames[idx[i:i + batch_size]])
                           for i in range(0, n, batch_size)]), duration
 
-    def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
-        """``[80, T_r]`` mel of a reference: a path (audio, or a video's audio track) or a waveform (numpy/tensor,
-        ``[N]`` or ``[C, N]``, at ``sample_rate``)."""
+    def reference_waveform(self, reference, *, sample_rate: int | None = None) -> np.ndarray:
+        """``[1, N]`` float32 mono reference at the mel preset's rate: a path (audio, or a video's audio track) or a
+        waveform (numpy/tensor, ``[N]`` or ``[C, N]``, at ``sample_rate``). Refuses non-finite and too-short ones."""
         preset = get_preset(self.mel_preset)
         if isinstance(reference, (str, os.PathLike)):
-            wav, sr = read_audio(reference, sample_rate=preset.sample_rate)
+            wav, _ = read_audio(reference, sample_rate=preset.sample_rate)
+            wav = wav.mean(0, keepdims=True)
         else:
             if sample_rate is None:
                 raise AvgenError("a reference waveform needs reference_sample_rate=")
             wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
             wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
-            sr = int(sample_rate)
+            require_finite(wav, "reference")
+            if int(sample_rate) != preset.sample_rate:
+                wav = resample(wav, int(sample_rate), preset.sample_rate)
         require_finite(wav, os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "reference")
         if wav.shape[-1] < preset.n_fft:
             raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
-        return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=sr)
+        return wav
+
+    def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
+        """``[80, T_r]`` mel of a reference (see :meth:`reference_waveform`)."""
+        preset = get_preset(self.mel_preset)
+        wav = self.reference_waveform(reference, sample_rate=sample_rate)
+        return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=preset.sample_rate)
+
+    @staticmethod
+    def _output_gain(wav: torch.Tensor, reference: np.ndarray, sample_rate: int, gain_db: float | None) -> float:
+        """The factor applied to the vocoder's output: ``10^(gain_db / 20)``, or the reference's sounding-frame RMS
+        over the output's, capped so the peak stays at 0.99 (1 for a silent output)."""
+        if gain_db is not None:
+            return 10.0 ** (gain_db / 20.0)
+        out_rms = sounding_rms(wav.numpy(), sample_rate)
+        peak = float(wav.abs().max())
+        if out_rms <= 0.0 or peak <= 0.0:
+            return 1.0
+        return min(sounding_rms(reference, sample_rate) / out_rms, 0.99 / peak)
 
     # -- synthesis ---------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -208,47 +238,33 @@ class VideoToSoundPipeline:
                          fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
         return out / weight.clamp_min(1e-6)
 
-    @torch.no_grad()
-    def _vocode_chunk(self, mel: torch.Tensor, generator) -> torch.Tensor:
-        if self.vocoder_net is None:
-            return mel_to_waveform(mel, get_preset(self.mel_preset), generator=generator)
-        return self.vocoder_net(mel[None].to(self.device))[0].float().cpu()  # [1, T * hop]
-
-    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
-               chunk_frames: int = 862, overlap_frames: int = 43) -> torch.Tensor:
-        """Mel -> ``[1, num_samples]`` with the pipeline's vocoder (Griffin-Lim baseline, or a trained HiFi-GAN), in
-        10 s chunks cross-faded over 0.5 s so memory follows the chunk."""
-
-        p = get_preset(self.mel_preset)
-        hop = p.hop_length
-        t = mel.shape[-1]
-        if t <= chunk_frames:
-            return fit_length(self._vocode_chunk(mel, generator), num_samples)
-        out = torch.zeros(num_samples)
-        weight = torch.zeros(num_samples)
-        starts = _chunk_starts(t, chunk_frames, overlap_frames)
-        fade = overlap_frames * hop
-        for s in starts:
-            wav = self._vocode_chunk(mel[:, s:s + chunk_frames], generator)[0]
-            a = s * hop
-            _overlap_add(out, weight, wav[: num_samples - a], a,
-                         fade_in=torch.linspace(0, 1, fade) if s > 0 else None,
-                         fade_out=torch.linspace(1, 0, fade) if s != starts[-1] else None)
-        return (out / weight.clamp_min(1e-6))[None]
+    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """Mel ``[80, T]`` -> ``[1, num_samples]`` with the pipeline's vocoder (chunked with context and
+        cross-faded by :class:`~avgen.vocoders.Vocoder`, so memory follows the chunk)."""
+        return fit_length(self.vocoder(mel[None], generator=generator), num_samples)
 
     def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
-                 seed: int | None = None, chunk_seconds: float | None = None,
-                 overlap_seconds: float = 1.0) -> V2SResult:
+                 seed: int | None = None, chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
+                 gain_db: float | None = None) -> V2SResult:
+        """Generate the track (see :func:`avgen.generate.video_to_sound`). Level: with ``gain_db=None`` the output
+        is scaled so that the RMS of its sounding frames equals the reference's (:func:`avgen.audio.sounding_rms`),
+        and lowered further if its peak would pass 0.99; ``gain_db`` instead applies that fixed gain to the
+        vocoder's output. Either way the result is clipped to [-1, 1]."""
+        if gain_db is not None and not math.isfinite(gain_db):
+            raise AvgenError(f"gain_db must be a finite number of dB, got {gain_db}")
 
         gen = torch.Generator().manual_seed(seed if seed is not None else 0)
         p = get_preset(self.mel_preset)
         feats, duration = self.video_features(video, fps=video_fps)
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
-        ref = self.reference_mel(reference, sample_rate=reference_sample_rate)
+        ref_wav = self.reference_waveform(reference, sample_rate=reference_sample_rate)
+        ref = mel_spectrogram(torch.as_tensor(ref_wav), p, sample_rate=p.sample_rate)
         mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
                                   overlap_seconds=overlap_seconds, generator=gen)
-        wav = self.vocode(mel, num_samples, generator=gen).clamp(-1, 1).float()
+        wav = self.vocode(mel, num_samples, generator=gen).float()
+        wav = (wav * self._output_gain(wav, ref_wav, p.sample_rate, gain_db)).clamp(-1, 1)
         is_path = isinstance(video, (str, os.PathLike))
         return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
                          video_path=os.fspath(video) if is_path else None,

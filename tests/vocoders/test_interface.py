@@ -131,7 +131,7 @@ def test_load_names_folders_and_errors(tmp_path):
     voc = load(folder, device="cpu")
     assert (voc.name, voc.mel_preset, voc.sample_rate) == ("hifigan:voc", "specvqgan", 22050)
     assert voc(torch.rand(2, 80, 7)).shape == (2, 7 * 256)
-    assert load(None, device="cpu").name == "griffin-lim"
+    assert load(None, device="cpu").name == "specvqgan-bridge"  # the default: the neural vocoder
     with pytest.raises(AvgenError, match="vocoder 'nope': not one of griffin-lim, hifigan-universal"):
         load("nope")
     with pytest.raises(AvgenError, match=r"expected a mel \[B, 80, T\]"):
