@@ -329,7 +329,8 @@ def _short_licence(value: str) -> str:
     return " ".join(first.split())
 
 
-_GPL = r"(?<!Library )(?<!Lesser )General\s+Public\s+License[\s,]+(?:as\s+published\s+by\s+the\s+Free\s+Software\s+Foundation[;,]?\s+)?"
+_GPL = (r"(?<!Library )(?<!Lesser )General\s+Public\s+License[\s,]+"
+        r"(?:as\s+published\s+by\s+the\s+Free\s+Software\s+Foundation[;,]?\s+)?")
 _FREEFORM = (  # (regex on the copyright text, SPDX-like name): the first pattern in this order that occurs wins
     (_GPL + r"(?:either\s+)?version\s+2[\s\S]{0,80}?any\s+later", "GPL-2+"),
     (_GPL + r"(?:either\s+)?version\s+3[\s\S]{0,80}?any\s+later", "GPL-3+"),
@@ -346,7 +347,8 @@ _FREEFORM = (  # (regex on the copyright text, SPDX-like name): the first patter
 def parse_copyright(text: str) -> tuple[list[_FilesStanza], str]:
     """``(files stanzas, default licence)`` of a Debian copyright file. Machine-readable (DEP-5) files give one
     stanza per ``Files:`` paragraph; a free-form file gives no stanzas and a default found by known phrases
-    (GPL version and "any later version", then CC0, Creative Commons, public domain: the first in that order), else ``"see-copyright"``."""
+    (GPL version and "any later version", then CC0, Creative Commons, public domain: the first in that order),
+    else ``"see-copyright"``."""
     paragraphs, current, key = [], {}, None
     for line in text.splitlines():
         if not line.strip():
