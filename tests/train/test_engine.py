@@ -145,11 +145,14 @@ def test_varietysound_task_trains_exports_and_ablates(tmp_path, cache):
 
     meta = json.loads((run / "final" / "config.json").read_text())
     assert meta["task"] == "varietysound" and meta["data"]["fps"] == 21.5 and meta["data"]["segment_seconds"] == 1.0
-    # ablation switches reach the model and the discriminators
+    # ablation switches reach the model and the discriminators; the transfer options train
     result = train(load_config(VS_CONFIG, VS_TINY + [f"data.path={cache}", f"run_dir={tmp_path / 'abl'}",
                                                      "max_steps=1", "model.ablate_timbre=zeros",
-                                                     "loss.alignment_discriminator=false"]), cpu=True)
+                                                     "loss.alignment_discriminator=false", "model.motion_energy=true",
+                                                     "loss.reference_gain_db=6", "loss.reference_tilt_db=3",
+                                                     "loss.reference_pitch_semitones=1"]), cpu=True)
     assert result["generator"].ablate == {"timbre": "zeros"} and result["discriminator"].alignment is None
+    assert result["generator"].config.motion_energy  # and the augmented reference went through a training step
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..config import resolve_config
 
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
-           "energy_mask", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "VarietySoundConfig", "ABLATIONS",
+           "energy_mask", "motion_energy", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "VarietySoundConfig", "ABLATIONS",
            "ENCODERS"]
 
 ABLATIONS = (None, "zeros", "noise")
@@ -115,6 +115,17 @@ class SelfGatedAcousticUnit(nn.Module):
         s = self.skip_gate(c)
         x_o = torch.tanh(s + v) * torch.sigmoid(self.output_gate(c) + v)
         return self.resample(x_o, s, generator=generator)
+
+
+def motion_energy(features: torch.Tensor) -> torch.Tensor:
+    """Two motion channels from appearance features ``[B, T_v, D]`` -> ``[B, T_v, 2]``: the size of the frame-to-frame
+    change ``e_t = ||f_t - f_{t-1}|| / sqrt(D)`` (``e_0 = 0``) and its rise ``max(0, e_t - e_{t-1})``. Events are
+    changes; appearance alone says what is in view, these say when it moved, in the same form on any footage."""
+    d = features.shape[-1]
+    step = (features[:, 1:] - features[:, :-1]).norm(dim=-1) / math.sqrt(d)  # [B, T_v - 1]
+    e = F.pad(step, (1, 0))  # [B, T_v]
+    rise = F.pad((e[:, 1:] - e[:, :-1]).clamp_min(0), (1, 0))
+    return torch.stack([e, rise], -1)
 
 
 class TemporalEncoder(nn.Module):
@@ -309,6 +320,9 @@ class VarietySoundConfig:
     dropout: float = 0.1
     resample_segment: tuple[int, int] = (8, 32)
     resample_rate: tuple[float, float] = (0.5, 1.5)
+    # not in the paper (for transfer; docs/varietysound.md): feed motion_energy() beside the features to the
+    # temporal encoder
+    motion_energy: bool = False
     # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
     ablate_temporal: str | None = None
     ablate_timbre: str | None = None
@@ -353,8 +367,8 @@ class VarietySound(nn.Module):
             overrides[f"ablate_{part}"] = mode
         c = self.config = resolve_config(VarietySoundConfig, config, overrides)
         self.ablate = c.ablate  # what the forward pass replaces; starts as the trained-in ablations
-        self.temporal = TemporalEncoder(c.feature_dim, c.temporal_channels, c.temporal_layers, c.temporal_kernel,
-                                        c.temporal_lstm, 2, c.bottleneck)
+        self.temporal = TemporalEncoder(c.feature_dim + (2 if c.motion_energy else 0), c.temporal_channels,
+                                        c.temporal_layers, c.temporal_kernel, c.temporal_lstm, 2, c.bottleneck)
         self.acoustic = AcousticEncoder(c.n_mels, c.sgau_channels, c.sgau_units, c.timbre_lstm, 2,
                                         RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)))
         self.background = BackgroundEncoder(c.n_mels, c.background_lstm, 2)
@@ -393,6 +407,8 @@ class VarietySound(nn.Module):
                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode from precomputed timbre ``[B, 256]`` and background ``[B, 128]`` vectors (chunked inference
         encodes the reference once)."""
+        if self.config.motion_energy:
+            features = torch.cat([features, motion_energy(features)], -1)  # [B, T_v, D + 2]
         timing = self._maybe_ablate("temporal", self.temporal(features), generator)
         return self.decoder(timing, timbre, background, mel_frames)
 

@@ -3,18 +3,21 @@ discriminators (docs/varietysound.md)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ...audio import get_preset, mel_filterbank
 from ...models.v2s.feature2mel import MultiWindowMelDiscriminator
 from ...models.v2s.varietysound import TimeAlignmentDiscriminator, VarietySound, VarietySoundConfig
 from .. import losses as L
 from .base import Task
 
-__all__ = ["VarietySoundLoss", "VarietySoundDiscriminators", "VarietySoundTask"]
+__all__ = ["VarietySoundLoss", "VarietySoundDiscriminators", "VarietySoundTask", "augment_reference",
+           "mel_band_centres"]
 
 
 @dataclass
@@ -23,6 +26,59 @@ class VarietySoundLoss:
     lambda_adv: float = 1.0  # paper: lambda_a
     alignment_discriminator: bool = True
     window_discriminator: bool = True
+    # reference augmentation (not in the paper; for transfer): the timbre encoder's copy of the target mel gets a
+    # random gain, spectral tilt and pitch shift, uniform in +-these bounds, per clip; 0 turns each off
+    reference_gain_db: float = 0.0
+    reference_tilt_db: float = 0.0
+    reference_pitch_semitones: float = 0.0
+
+    def __post_init__(self):
+        for name in ("reference_gain_db", "reference_tilt_db", "reference_pitch_semitones"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name}: expected a finite bound >= 0, got {v!r}")
+
+
+def mel_band_centres(preset: str) -> torch.Tensor:
+    """Centre frequency (Hz, the filter's centroid) of every band of a preset's filterbank ``[M]``."""
+    fb = mel_filterbank(preset)  # [M, F]
+    p = get_preset(preset)
+    hz = torch.linspace(0, p.sample_rate / 2, fb.shape[1], dtype=fb.dtype)
+    return (fb * hz).sum(1) / fb.sum(1).clamp_min(1e-12)
+
+
+def augment_reference(mel: torch.Tensor, generator: torch.Generator, *, gain_db: float = 0.0, tilt_db: float = 0.0,
+                      pitch_semitones: float = 0.0, dynamic_range_db: float = 100.0,
+                      band_centres: torch.Tensor | None = None) -> torch.Tensor:
+    """A copy of [0, 1] dB-normalised mels ``[B, M, T]`` with, per clip, a gain ``g``, a tilt (``-t`` dB at the
+    lowest band to ``+t`` at the highest, linear in band index) and a pitch shift by ``s`` semitones (band b takes
+    the value at frequency ``centre_b / 2^(s/12)``, interpolated over the band centres), each drawn uniformly from
+    +-its bound. Values stay in [0, 1]."""
+    b, m, _ = mel.shape
+    out = mel
+
+    def draw(bound):
+        return (torch.rand(b, generator=generator) * 2 - 1) * bound  # [B]
+
+    if pitch_semitones > 0:
+        if band_centres is None:
+            raise ValueError("a pitch shift needs the bands' centre frequencies")
+        centres = band_centres.to(torch.float64)
+        factor = 2.0 ** (draw(pitch_semitones).to(torch.float64) / 12)  # [B]
+        source = (centres[None] / factor[:, None]).clamp(centres[0], centres[-1])  # [B, M] Hz to read from
+        hi = torch.searchsorted(centres, source.contiguous()).clamp(1, m - 1)
+        lo = hi - 1
+        w = ((source - centres[lo]) / (centres[hi] - centres[lo])).to(mel.dtype)[..., None]  # [B, M, 1]
+        idx = lambda i: i[..., None].expand(-1, -1, mel.shape[-1]).to(mel.device)  # noqa: E731
+        out = out.gather(1, idx(lo)) * (1 - w.to(mel.device)) + out.gather(1, idx(hi)) * w.to(mel.device)
+    shift = torch.zeros(b, m)
+    if gain_db > 0:
+        shift = shift + draw(gain_db)[:, None]
+    if tilt_db > 0:
+        shift = shift + draw(tilt_db)[:, None] * torch.linspace(-1, 1, m)[None]
+    if gain_db > 0 or tilt_db > 0:
+        out = out + (shift / dynamic_range_db).to(mel)[..., None]
+    return out.clamp(0.0, 1.0)
 
 
 class VarietySoundDiscriminators(nn.Module):
@@ -56,6 +112,10 @@ class VarietySoundTask(Task):
     model_config, loss_config = VarietySoundConfig, VarietySoundLoss
     pipeline_class = "VideoToSoundPipeline"
 
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        self._centres = None  # band centre frequencies, computed when a pitch augmentation first needs them
+
     def build_generator(self) -> nn.Module:
         return VarietySound(self.mcfg)
 
@@ -69,9 +129,21 @@ class VarietySoundTask(Task):
                   if self.lcfg.window_discriminator else None)
         return VarietySoundDiscriminators(align, window)
 
+    def _reference(self, mel: torch.Tensor) -> torch.Tensor:
+        """The timbre encoder's input: the target mel, augmented when the loss section asks for it."""
+        c = self.lcfg
+        if not (c.reference_gain_db or c.reference_tilt_db or c.reference_pitch_semitones):
+            return mel
+        preset = self.mel_preset or "specvqgan"
+        if self._centres is None:
+            self._centres = mel_band_centres(preset)
+        return augment_reference(mel, self.rng, gain_db=c.reference_gain_db, tilt_db=c.reference_tilt_db,
+                                 pitch_semitones=c.reference_pitch_semitones,
+                                 dynamic_range_db=get_preset(preset).dynamic_range_db, band_centres=self._centres)
+
     def _generate(self, batch, generator):
         mel = batch["mel"]
-        return generator(batch["features"], mel, mel.shape[-1], background=mel, generator=self.rng)
+        return generator(batch["features"], self._reference(mel), mel.shape[-1], background=mel, generator=self.rng)
 
     def _starts(self, discriminator, length: int):
         d = getattr(discriminator, "module", discriminator)

@@ -1,0 +1,63 @@
+"""The transfer options of the video -> sound head (issue 15): each one is a switch, off by default, and does what it
+says when on."""
+
+import pytest
+import torch
+
+from avgen.errors import ConfigError
+from avgen.models.v2s.varietysound import VarietySound, motion_energy
+from avgen.train.tasks.varietysound import VarietySoundLoss, augment_reference, mel_band_centres
+from avgen.typed_config import from_dict
+
+TINY = dict(feature_dim=12, temporal_channels=8, temporal_layers=2, temporal_lstm=8, sgau_units=1, sgau_channels=8,
+            timbre_lstm=8, background_lstm=4, decoder_hidden=8, decoder_blocks=1, decoder_filters=8, up_channels=8,
+            dropout=0.0)
+
+
+def test_motion_energy_is_the_size_of_each_change_and_its_rise():
+    f = torch.zeros(1, 5, 4)
+    f[0, 2:] = 2.0  # one change between frames 1 and 2: |delta| = 4 over sqrt(4) dims
+    e = motion_energy(f)
+    assert e.shape == (1, 5, 2)
+    torch.testing.assert_close(e[0, :, 0], torch.tensor([0.0, 0.0, 2.0, 0.0, 0.0]))
+    torch.testing.assert_close(e[0, :, 1], torch.tensor([0.0, 0.0, 2.0, 0.0, 0.0]))
+
+
+def test_motion_energy_switch_widens_only_the_temporal_input():
+    torch.manual_seed(0)
+    off, on = VarietySound(**TINY), VarietySound(**TINY, motion_energy=True)
+    assert off.temporal.convs[0][0].in_channels == 12 and on.temporal.convs[0][0].in_channels == 14
+    assert set(off.state_dict()) == set(on.state_dict())  # same names: only the first conv's width differs
+    mel = on.eval()(torch.randn(2, 10, 12), torch.rand(2, 80, 30), 40)
+    assert mel.shape == (2, 80, 40)
+
+
+def test_reference_augmentation_defaults_off_and_bounds_are_checked():
+    assert VarietySoundLoss().reference_gain_db == 0.0
+    with pytest.raises(ConfigError, match="reference_pitch_semitones"):
+        from_dict(VarietySoundLoss, {"reference_pitch_semitones": -1.0}, prefix="loss.")
+
+
+def test_gain_and_tilt_shift_the_db_scale():
+    mel = torch.full((64, 80, 5), 0.5)
+    g = torch.Generator().manual_seed(0)
+    gained = augment_reference(mel, g, gain_db=10.0)
+    shift = (gained - mel)[:, :, 0] * 100  # dB, 100 dB range
+    assert (shift.std(1) < 1e-4).all() and shift.abs().max() <= 10.0 + 1e-4 and shift.abs().max() > 5
+    tilted = augment_reference(mel, torch.Generator().manual_seed(1), tilt_db=6.0)
+    t = (tilted - mel)[:, :, 0] * 100
+    torch.testing.assert_close(t[:, 0], -t[:, -1])  # -t at the lowest band, +t at the highest
+    assert t.abs().max() <= 6.0 + 1e-4
+    assert augment_reference(torch.ones(2, 80, 3), g, gain_db=20).max() <= 1.0
+
+
+def test_pitch_shift_moves_a_partial_by_the_drawn_interval():
+    centres = mel_band_centres("specvqgan")
+    assert centres.shape == (80,) and 125 < centres[0] < centres[-1] < 7600 and (centres.diff() > 0).all()
+    band = 60
+    mel = torch.zeros(256, 80, 2)
+    mel[:, band] = 1.0  # one partial
+    out = augment_reference(mel, torch.Generator().manual_seed(0), pitch_semitones=2.0, band_centres=centres)
+    peak_hz = (out[:, :, 0] * centres).sum(1) / out[:, :, 0].sum(1)  # where the partial went
+    ratio = torch.log2(peak_hz / centres[band]) * 12  # semitones
+    assert ratio.abs().max() <= 2.0 + 0.3 and ratio.std() > 0.5  # within the bound, and varied per clip
