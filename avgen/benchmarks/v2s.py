@@ -108,23 +108,32 @@ def _read_jsonl(path: str) -> list[dict]:
         return [json.loads(x) for x in f if x.strip()]
 
 
-def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: str, ablate: str | None = None,
-                 device=None, seed: int = 0, limit: int | None = None, progress: bool = True,
-                 train_manifest: str | None = None) -> dict:
+def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, output_dir: str,
+                 ablate: str | None = None, device=None, seed: int = 0, limit: int | None = None,
+                 progress: bool = True, train_manifest: str | None = None) -> dict:
     """Generate every clip of ``test_dir/manifest.jsonl`` into ``output_dir`` (existing outputs are reused:
-    resumable) and score them. ``ablate="timbre"|"temporal"|"background"`` zeroes that encoder's output at
-    inference (the checkpoint is unchanged). ``train_manifest``: the manifest the checkpoint was trained on, to
-    label rows without a ``split`` field as seen / unseen (see :func:`split_groups`)."""
+    resumable) and score them. Several test folders (e.g. ``test``, ``test_unseen_recording``,
+    ``test_unseen_category``) are scored together, their groups side by side; ``limit`` applies to each.
+    ``ablate="timbre"|"temporal"|"background"`` zeroes that encoder's output at inference (the checkpoint is
+    unchanged). ``train_manifest``: the manifest the checkpoint was trained on, to label rows without a ``split``
+    field as seen / unseen (see :func:`split_groups`)."""
     from tqdm.auto import tqdm
 
     if ablate is not None and ablate not in ENCODERS:
         raise AvgenError(f"ablate must be timbre, temporal or background, got '{ablate}'")
-    manifest = os.path.join(test_dir, "manifest.jsonl")
-    if not os.path.exists(manifest):
-        raise AvgenError(f"{test_dir}: no manifest.jsonl (build the benchmark with tools/make_foley.py)")
-    rows = _read_jsonl(manifest)[:limit]
-    if any("reference" not in r for r in rows):
-        raise AvgenError(f"{manifest}: rows without a 'reference' (not a test split)")
+    test_dirs = [test_dir] if isinstance(test_dir, (str, os.PathLike)) else list(test_dir)
+    rows, folders = [], []
+    for folder in test_dirs:
+        manifest = os.path.join(folder, "manifest.jsonl")
+        if not os.path.exists(manifest):
+            raise AvgenError(f"{folder}: no manifest.jsonl (build the benchmark with tools/make_foley.py)")
+        part = _read_jsonl(manifest)[:limit]
+        if any("reference" not in r for r in part):
+            raise AvgenError(f"{manifest}: rows without a 'reference' (not a test split)")
+        rows += part
+        folders += [folder] * len(part)
+    if len({r["id"] for r in rows}) != len(rows):
+        raise AvgenError("clip ids repeat across the test folders (their outputs would overwrite each other)")
     if train_manifest is not None and not os.path.isfile(train_manifest):
         raise AvgenError(f"{train_manifest}: train manifest not found")
     groups = split_groups(rows, _read_jsonl(train_manifest) if train_manifest else None)
@@ -134,9 +143,9 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
     os.makedirs(output_dir, exist_ok=True)
     sr = 22050
     gen, truth, refs = [], [], []
-    for r in tqdm(rows, desc="v2s benchmark", disable=not progress, leave=False):
-        video = os.path.join(test_dir, r["id"] + ".mp4")
-        ref = os.path.join(test_dir, r["reference"])
+    for r, folder in zip(tqdm(rows, desc="v2s benchmark", disable=not progress, leave=False), folders):
+        video = os.path.join(folder, r["id"] + ".mp4")
+        ref = os.path.join(folder, r["reference"])
         out = os.path.join(output_dir, r["id"] + ".wav")
         if not os.path.exists(out):
             write_audio(out, pipe(video, ref, seed=seed).waveform.numpy(), sr)
@@ -177,11 +186,13 @@ def evaluate_v2s(test_dir: str, *, checkpoint: str | None = None, output_dir: st
     for g, entry in by_group.items():
         for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer"):
             values[f"{k}_{g}"] = entry[k]
-    profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate, "num_clips": len(rows),
+    profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
+               "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
                "num_events": int(d.size), "distinct_recordings": n_refs, "seed": seed,
                "onsets": "spectral flux peaks (see docs/metrics.md)", "timbre": emb.profile(),
                "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
                "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
                "group_retrieval": "gallery = the group's own references"}
-    return make_report("v2s_benchmark", values, profile, test_dir=test_dir, output_dir=output_dir)
+    return make_report("v2s_benchmark", values, profile,
+                       test_dir=test_dirs[0] if len(test_dirs) == 1 else test_dirs, output_dir=output_dir)

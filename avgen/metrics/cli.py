@@ -141,7 +141,9 @@ def _add_v2s(es) -> None:
                                   "timbre figures also per split group side by side (seen / unseen_recording / "
                                   "unseen_category, from the manifest's 'split' field or --train-manifest), with "
                                   "a warning when an unseen group has fewer than 24 distinct references.")
-    p.add_argument("test_dir", help="the benchmark's test folder (manifest.jsonl, references/)")
+    p.add_argument("test_dir", nargs="+", help="the benchmark's test folder (manifest.jsonl, references/); several "
+                                               "(test test_unseen_recording test_unseen_category) are scored "
+                                               "together, their groups side by side")
     p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present)")
     p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
     p.add_argument("--ablate", default=None, choices=["timbre", "temporal", "background"],
