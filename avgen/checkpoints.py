@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 
 import torch
 import torch.nn as nn
@@ -31,7 +32,7 @@ from .models.vocoders.hifigan import HiFiGANGenerator
 from .typed_config import from_dict, to_dict
 from .utils import atomic_write_text, save_safetensors
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "read_config", "save_pretrained",
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "load_error_reason", "read_config", "save_pretrained",
            "from_pretrained", "read_model_folder", "model_config", "save_pipeline_config", "read_pipeline_config",
            "load_pipeline_component", "load_weights", "check_state_dict", "read_json_object"]
 
@@ -156,6 +157,16 @@ def read_model_folder(folder: str | os.PathLike,
     return cls, model_config(cls, data, path), weights, cfg
 
 
+def load_error_reason(error: BaseException) -> str:
+    """A short reason for a failed torch/safetensors/pickle load. torch's UnpicklingError text advises re-running
+    with ``weights_only=False`` (which runs the file's code): that advice is never passed on."""
+    text = str(error)
+    if "weights_only" in text or "Weights only load failed" in text or isinstance(error, pickle.UnpicklingError):
+        return "not a weights-only file: it holds objects beyond tensors and plain containers, and is not loaded"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first[:160]
+
+
 def load_weights(module: nn.Module, path: str, *, what: str | None = None) -> nn.Module:
     """Load a safetensors state dict strictly into ``module`` (floating tensors cast to the module's dtypes)."""
     from safetensors import SafetensorError
@@ -166,7 +177,7 @@ def load_weights(module: nn.Module, path: str, *, what: str | None = None) -> nn
     try:
         sd = load_file(path)
     except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file ({load_error_reason(e)})") from None
     check_state_dict(module, sd, path, what=what or type(module).__name__)
     module.load_state_dict(sd, strict=True)
     return module

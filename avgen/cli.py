@@ -14,6 +14,88 @@ EXAMPLE_V2S_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_f
 EXAMPLE_V2S_REFERENCE = os.path.join(os.path.dirname(__file__), "assets", "example_reference.flac")
 
 
+# -- argument checks: run before any model loads or any file is decoded ---------------------------------------------
+
+
+def _check_device(value: str | None, option: str = "--device") -> None:
+    """A device string torch understands and this machine has (cuda without CUDA is refused here, not mid-run)."""
+    if value is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise AvgenError(f"{option} {value}: not a device (use cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise AvgenError(f"{option} {value}: CUDA is not available on this machine (use --device cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise AvgenError(f"{option} {value}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise AvgenError(f"{option} {value}: MPS is not available on this machine (use --device cpu)")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise AvgenError(f"{option} {value}: unsupported device type '{dev.type}' (use cpu, cuda, cuda:N or mps)")
+
+
+def _check_number(value, option: str, *, positive: bool = False, at_least: float | None = None) -> None:
+    """``value`` (None allowed: the default) must be finite, and positive / >= ``at_least`` when asked."""
+    import math
+
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise AvgenError(f"{option} {value}: must be a finite number")
+    if positive and value <= 0:
+        raise AvgenError(f"{option} {value}: must be greater than 0")
+    if at_least is not None and value < at_least:
+        raise AvgenError(f"{option} {value}: must be at least {at_least:g}")
+
+
+def _check_seed(value, option: str = "--seed") -> None:
+    if value is not None and not 0 <= value < 2**63:
+        raise AvgenError(f"{option} {value}: must be in [0, 2**63)")
+
+
+def _check_writable_folder(folder: str, option: str = "-o") -> None:
+    """The folder (or, when it does not exist yet, its nearest existing parent) must be a writable directory: a
+    temporary file is created there and removed, so a bad output fails now and not after hours of work."""
+    import tempfile
+
+    probe_dir = os.path.abspath(folder)
+    while not os.path.exists(probe_dir):
+        probe_dir = os.path.dirname(probe_dir)
+    if not os.path.isdir(probe_dir):
+        raise AvgenError(f"{option} {folder}: '{probe_dir}' is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".avgen-write-test-", dir=probe_dir)
+    except OSError as e:
+        raise AvgenError(f"{option} {folder}: cannot write in '{probe_dir}' ({e.strerror or e})") from None
+    os.close(fd)
+    os.remove(tmp)
+
+
+def _check_output_file(path: str, extensions, option: str = "-o") -> None:
+    """An output file: a known extension, not a folder, in a writable folder."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in extensions:
+        raise AvgenError(f"{option} {path}: unknown output type '{ext or '(none)'}' "
+                         f"(use {', '.join(e.lstrip('.') for e in extensions)})")
+    if os.path.isdir(path):
+        raise AvgenError(f"{option} {path}: is a folder, give a file name")
+    _check_writable_folder(os.path.dirname(path) or ".", option)
+
+
+def _check_checkpoint_folder(path: str | None, option: str = "--checkpoint") -> None:
+    """A given checkpoint must be a folder (a file is not a pipeline folder; a missing path is said so)."""
+    if path is None:
+        return
+    if not os.path.exists(path):
+        raise AvgenError(f"{option} {path}: no such folder")
+    if not os.path.isdir(path):
+        raise AvgenError(f"{option} {path}: is a file, not a pipeline folder (config.json + component folders)")
+
+
 def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare", help="decode videos, compute mels + visual features, cache them",
@@ -49,12 +131,38 @@ def _add_prepare(sub) -> None:
 def _run_prepare(args) -> int:
     from .data.prepare import PrepareSettings, prepare
 
+    # every option is checked before a file is decoded or a network loaded
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise AvgenError(f"-o {args.output}: is a file; give a cache folder")
+    _check_writable_folder(args.output)
+    _check_number(args.fps, "--fps", positive=True)
+    _check_number(args.clip_seconds, "--clip-seconds", positive=True)
+    if args.batch_size < 1:
+        raise AvgenError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.workers < 0:
+        raise AvgenError(f"--workers {args.workers}: must be 0 or more")
+    _check_device(args.device)
+    from .audio import get_preset
+
+    try:
+        get_preset(args.mel_preset)
+    except ValueError as e:
+        raise AvgenError(f"--mel-preset {args.mel_preset}: {e}") from None
     settings = PrepareSettings(fps=args.fps, backbone=args.backbone, weights=args.weights,
                                clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
                                mel_preset=args.mel_preset, clip_seconds=args.clip_seconds,
                                audio_chain=args.audio_chain)
-    summary = prepare(args.input, args.output, settings=settings, workers=args.workers, device=args.device,
-                      batch_size=args.batch_size, progress=not args.no_progress)
+    if args.weights is not None and not os.path.isfile(args.weights):
+        raise AvgenError(f"--weights {args.weights}: no such file")
+    try:
+        summary = prepare(args.input, args.output, settings=settings, workers=args.workers, device=args.device,
+                          batch_size=args.batch_size, progress=not args.no_progress)
+    except Exception as e:  # the only weights prepare loads are --weights' (or the packaged ones)
+        if not _is_load_error(e):
+            raise
+        from .checkpoints import load_error_reason
+
+        raise AvgenError(f"--weights {args.weights or '(packaged EfficientNet-Lite0)'}: {load_error_reason(e)}") from None
     print(summary)
     print(f"cache: {args.output}")
     return 0 if summary.processed + summary.skipped > 0 or summary.total == 0 else 1
@@ -193,7 +301,21 @@ def _add_s2v(sub) -> None:
 
 def _run_s2v(args) -> int:
     from .generate import sound_to_video
+    from .media import MUXED_OUTPUT_EXTENSIONS, probe
 
+    # options, output and input are checked before any model loads
+    _check_output_file(args.output, MUXED_OUTPUT_EXTENSIONS)
+    _refuse_overwriting_inputs(args.output, args.audio)
+    _check_checkpoint_folder(args.checkpoint)
+    _check_device(args.device)
+    _check_number(args.fps, "--fps", positive=True)
+    _check_number(args.trunc, "--trunc")
+    if args.num_frames is not None and args.num_frames < 1:
+        raise AvgenError(f"--num-frames {args.num_frames}: must be at least 1")
+    _check_seed(args.seed)
+    _check_seed(args.mix_seed, "--mix-seed")
+    if not probe(args.audio).has_audio:
+        raise AvgenError(f"{args.audio}: no audio stream")
     res = sound_to_video(args.audio, checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
                          text=args.text, seed=args.seed, truncation_psi=args.trunc, mix_seed=args.mix_seed,
                          mix_levels=tuple(x.strip() for x in args.mix_levels.split(",") if x.strip()),
@@ -263,31 +385,64 @@ def _refuse_overwriting_inputs(output: str, *inputs: str) -> None:
             raise AvgenError(f"{output}: the output would replace an input; choose another -o")
 
 
+def _load_v2s(cls, args):
+    """The pipeline; a config.json value of the wrong type (which the pipeline reads as it builds itself) becomes
+    one line naming the folder."""
+    try:
+        return cls.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, AvgenError) or _is_load_error(e):
+            raise
+        folder = args.checkpoint or "the bundled checkpoint"
+        raise AvgenError(f"{folder}/config.json: unusable settings ({type(e).__name__}: {e})") from None
+
+
 def _run_v2s(args) -> int:
     from .generate import VideoToSoundPipeline
+    from .media import MUXED_OUTPUT_EXTENSIONS, check_stream_copy, probe
 
+    # options are checked before the model loads or any file is decoded
+    _check_device(args.device)
+    _check_number(args.chunk_seconds, "--chunk-seconds", positive=True)
+    _check_number(args.gain, "--gain")
+    _check_seed(args.seed)
+    _check_checkpoint_folder(args.checkpoint)
     if args.manifest is None:
         video = args.video or EXAMPLE_V2S_VIDEO
         reference = args.reference or EXAMPLE_V2S_REFERENCE
+        _check_output_file(args.output, (".wav", ".flac", ".mp3", ".m4a") + MUXED_OUTPUT_EXTENSIONS)
         _refuse_overwriting_inputs(args.output, video, reference)
-        pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
+        # both inputs are probed (headers only): an image, a file without the needed stream, a stream the output
+        # container cannot hold fail here
+        if not probe(video).has_video:
+            raise AvgenError(f"{video}: no video stream")
+        if not probe(reference).has_audio:
+            raise AvgenError(f"{reference}: no audio stream")
+        if os.path.splitext(args.output)[1].lower() in MUXED_OUTPUT_EXTENSIONS:
+            check_stream_copy(video, args.output)
+        pipe = _load_v2s(VideoToSoundPipeline, args)
         result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds, gain_db=args.gain)
         print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz, "
               f"vocoder {pipe.vocoder_name})")
         return 0
     from tqdm.auto import tqdm
 
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise AvgenError(f"-o {args.output}: is a file; with --manifest give an output folder")
+    _check_writable_folder(args.output)
     rows = _read_pairs(args.manifest)
     outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
     for row, out in zip(rows, outputs):
         _refuse_overwriting_inputs(out, row["video"], row["reference"], args.manifest)
-    pipe = VideoToSoundPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder)
+    pipe = _load_v2s(VideoToSoundPipeline, args)
     os.makedirs(args.output, exist_ok=True)
     failed = 0
     for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress), outputs):
         if os.path.exists(out):  # resumable: finished outputs are kept
             continue
         try:
+            if args.format == "mp4":
+                check_stream_copy(row["video"], out)  # this item only: its video stream must fit the container
             pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds,
                  gain_db=args.gain).save(out)
         except Exception as e:  # a batch keeps going: every failure is one line, the summary counts them
@@ -341,6 +496,13 @@ def _run_eval(args) -> int:
     return run_eval(args)
 
 
+def _is_load_error(e: BaseException) -> bool:
+    """torch's refusal of a non-weights-only pickle, or a broken safetensors file."""
+    import pickle
+
+    return isinstance(e, pickle.UnpicklingError) or type(e).__name__ == "SafetensorError"
+
+
 _COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
              "v2s": _run_v2s, "s2v": _run_s2v}
 
@@ -358,6 +520,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except AvgenError as e:
         print(f"avgen {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # a weights file refused by a loader outside avgen's own: one line, no unsafe advice
+        if not _is_load_error(e):
+            raise
+        from .checkpoints import load_error_reason
+
+        print(f"avgen {args.command}: error: a weights file could not be loaded: {load_error_reason(e)}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"avgen {args.command}: interrupted", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .errors import (
+    ConfigError,
     CorruptMediaError,
     MediaError,
     MediaNotFoundError,
@@ -48,6 +49,8 @@ MUXED_OUTPUT_EXTENSIONS = (".mp4", ".mov", ".mkv")
 
 # Demuxers FFmpeg falls back to for arbitrary bytes (a text file opens as 'tty'); they never mean a media file.
 _NON_MEDIA_FORMATS = {"tty", "txt", "ansi", "bin", "xbin", "idf", "adf"}
+# Demuxers of single still images (FFmpeg opens a PNG as a one-frame 'video' without a duration).
+_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe"}
 # Container signatures: a file starting like this is media, so a failure to open it means truncation/corruption.
 _MAGIC = ((4, b"ftyp"), (0, b"RIFF"), (0, b"OggS"), (0, b"fLaC"), (0, b"ID3"), (0, b"\x1a\x45\xdf\xa3"),
           (0, b"\x00\x00\x01\xba"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"))
@@ -89,7 +92,28 @@ def _open(path: str | os.PathLike):
     if container.format.name in _NON_MEDIA_FORMATS or not container.streams:
         container.close()
         raise NotMediaError(p, f"no audio or video content (FFmpeg guessed format '{container.format.name}')")
+    if container.format.name in _IMAGE_FORMATS or (container.format.name.endswith("_pipe")
+                                                   and container.format.name != "gif_pipe"):
+        name = container.format.name.replace("_pipe", "")
+        container.close()
+        raise NotMediaError(p, f"a still image ({name}), not a video or audio file")
     return container
+
+
+def _check_not_truncated(container, stream, path: str, declared: float) -> None:
+    """Headers alone (a faststart mp4 keeps its index at the front) can describe more than the file holds: seek to
+    90% of the declared duration and read one packet. No packet there means the data was cut short."""
+    av = _import_av()
+    start = stream.start_time or 0
+    target = start + int(0.9 * declared / stream.time_base)
+    try:
+        container.seek(target, stream=stream, backward=True, any_frame=True)
+        packet = next((pk for pk in container.demux(stream) if pk.size), None)
+    except (av.error.FFmpegError, StopIteration):
+        return  # not seekable: decoding will tell
+    if packet is None:
+        raise CorruptMediaError(path, f"truncated: the header declares {declared:.2f} s of video, the data stops "
+                                      f"before {0.9 * declared:.2f} s")
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,8 @@ def probe(path: str | os.PathLike) -> MediaInfo:
         duration = max(durs) if durs else (c.duration / 1e6 if c.duration else 0.0)
         if duration <= 0:
             raise ZeroDurationError(p, "the container declares no duration")
+        if v is not None and _stream_duration(v):
+            _check_not_truncated(c, v, p, _stream_duration(v))
         return MediaInfo(
             path=p,
             duration=float(duration),
@@ -203,9 +229,9 @@ class iter_video:  # noqa: N801 - used like a function: ``for frame in iter_vide
     def __init__(self, path: str | os.PathLike, *, fps: float | None = None, size: int | tuple[int, int] | None = None,
                  max_frames: int | None = None):
         if fps is not None and not (fps > 0 and math.isfinite(fps)):
-            raise ValueError(f"fps must be a positive number, got {fps}")
+            raise ConfigError(f"fps must be a positive number, got {fps}")
         if max_frames is not None and max_frames < 1:
-            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+            raise ConfigError(f"max_frames must be >= 1, got {max_frames}")
         self.path, self.target_fps, self.size, self.max_frames = os.fspath(path), fps, size, max_frames
         self.fps = float(fps) if fps is not None else 0.0
 
@@ -263,8 +289,11 @@ class iter_video:  # noqa: N801 - used like a function: ``for frame in iter_vide
                     while count < min(n_total, limit):
                         yield to_rgb(prev_frame)
                         count += 1
-            if t0 is None or count == 0:
+            if t0 is None:
                 raise ZeroDurationError(p, "the video stream holds no decodable frames")
+            if count == 0:  # frames decoded, but the clip ends before the first output frame's time is reached
+                raise ZeroDurationError(p, f"the video lasts {prev_t + (1.0 / native if native else 0.0):.3f} s, "
+                                           f"shorter than one frame at {fps:g} fps")
             # A stream that stops well before its declared duration was cut short.
             stopped_early = count >= limit
             if (not stopped_early and declared and native
@@ -340,6 +369,13 @@ def read_audio(
         ``(waveform, sample_rate)``, waveform float32 ``[C, N]`` in [-1, 1] (``C == 1`` when mono).
     """
     p = os.fspath(path)
+    # an excerpt must be a real span: a negative duration would silently drop the end
+    if not (math.isfinite(start) and start >= 0):
+        raise ConfigError(f"{p}: start must be a finite number of seconds >= 0, got {start}")
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise ConfigError(f"{p}: duration must be a positive number of seconds, got {duration}")
+    if sample_rate is not None and not sample_rate > 0:
+        raise ConfigError(f"{p}: sample_rate must be positive, got {sample_rate}")
     with _open(p) as c:
         wav, native_sr = _decode_audio(c, p)
     if start or duration is not None:
@@ -380,7 +416,9 @@ def _audio_2d(audio, name: str = "audio") -> np.ndarray:
     if a.ndim == 1:
         a = a[None]
     if a.ndim != 2 or a.shape[0] not in (1, 2):
-        raise ValueError(f"{name} must be [N] or [C, N] with C in (1, 2), got shape {tuple(a.shape)}")
+        raise ConfigError(f"{name} must be [N] or [C, N] with C in (1, 2), got shape {tuple(a.shape)}")
+    if a.shape[1] == 0:
+        raise ConfigError(f"{name} is empty (no samples)")
     return np.ascontiguousarray(a)
 
 
@@ -431,13 +469,13 @@ def write_audio(path: str | os.PathLike, waveform, sample_rate: int, *, bits: in
     p = os.fspath(path)
     ext = os.path.splitext(p)[1].lower()
     if ext not in _AUDIO_CODECS:
-        raise ValueError(f"{p}: unsupported audio extension '{ext}' (use one of {sorted(_AUDIO_CODECS)})")
+        raise ConfigError(f"{p}: unsupported audio extension '{ext}' (use one of {sorted(_AUDIO_CODECS)})")
     audio = _audio_2d(waveform, "waveform")
     fmt_name, codec = _AUDIO_CODECS[ext]
     if ext == ".wav":
         codec = {16: "pcm_s16le", 32: "pcm_f32le"}.get(bits)
         if codec is None:
-            raise ValueError(f"bits must be 16 or 32, got {bits}")
+            raise ConfigError(f"bits must be 16 or 32, got {bits}")
     with atomic_output(p) as tmp:
         with av.open(tmp, "w", format=fmt_name) as c:
             s = c.add_stream(codec, rate=int(sample_rate), layout="mono" if audio.shape[0] == 1 else "stereo")
@@ -465,16 +503,16 @@ def write_video(
     p = os.fspath(path)
     video = _as_numpy(frames)
     if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 [T, H, W, 3], got {video.dtype} {tuple(video.shape)}")
+        raise ConfigError(f"frames must be uint8 [T, H, W, 3], got {video.dtype} {tuple(video.shape)}")
     t, h, w, _ = video.shape
     if t == 0:
-        raise ValueError("frames is empty")
+        raise ConfigError("frames is empty")
     if h % 2 or w % 2:
-        raise ValueError(f"H.264/yuv420p needs even height and width, got {h}x{w}; crop or resize first")
+        raise ConfigError(f"H.264/yuv420p needs even height and width, got {h}x{w}; crop or resize first")
     if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise ConfigError(f"fps must be positive, got {fps}")
     if audio is not None and not sample_rate:
-        raise ValueError("sample_rate is required with audio")
+        raise ConfigError("sample_rate is required with audio")
     rate = Fraction(fps).limit_denominator(100000)
     with atomic_output(p) as tmp:
         with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as c:
@@ -501,6 +539,26 @@ def write_video(
     return p
 
 
+def check_stream_copy(video_path: str | os.PathLike, out_path: str | os.PathLike) -> None:
+    """Refuse (:class:`MediaError`, before any work) a video whose first video stream ``out_path``'s container
+    (.mp4/.mov/.mkv, by extension) cannot hold without re-encoding, e.g. a rawvideo .avi into .mp4."""
+    av = _import_av()
+    src_path, p = os.fspath(video_path), os.fspath(out_path)
+    fmt = _MUX_FORMATS.get(os.path.splitext(p)[1].lower(), "mp4")
+    with _open(src_path) as src:
+        if not src.streams.video:
+            raise NoVideoStreamError(src_path)
+        codec = src.streams.video[0].codec_context.name
+    with av.open(os.devnull, "w", format=fmt) as dst:
+        supported = dst.supported_codecs
+    if codec not in supported:
+        raise MediaError(src_path, f"its '{codec}' video stream cannot be copied into {fmt}; write .mkv or a sound "
+                                   f"file (.wav) instead")
+
+
+_MUX_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+
 def replace_audio(video_path: str | os.PathLike, out_path: str | os.PathLike, audio, sample_rate: int) -> str:
     """Write ``video_path``'s first video stream, copied without re-encoding, with ``audio`` (float ``[C, N]``) as its
     only sound track (AAC), interleaved by time, atomically. The container follows ``out_path``'s extension
@@ -508,7 +566,8 @@ def replace_audio(video_path: str | os.PathLike, out_path: str | os.PathLike, au
     av = _import_av()
     src_path, p = os.fspath(video_path), os.fspath(out_path)
     data = _audio_2d(audio)
-    fmt = {".mov": "mov", ".mkv": "matroska"}.get(os.path.splitext(p)[1].lower(), "mp4")
+    fmt = _MUX_FORMATS.get(os.path.splitext(p)[1].lower(), "mp4")
+    check_stream_copy(src_path, p)  # before anything is written
     with atomic_output(p) as tmp:
         with _open(src_path) as src, av.open(tmp, "w", format=fmt) as dst:
             if not src.streams.video:
@@ -540,7 +599,7 @@ def is_media_path(path: str | os.PathLike, kinds: Sequence[str] = ("video", "aud
     return ("video" in kinds and ext in VIDEO_EXTENSIONS) or ("audio" in kinds and ext in AUDIO_EXTENSIONS)
 
 
-__all__ += ["MediaError", "resample", "is_media_path"]
+__all__ += ["MediaError", "resample", "is_media_path", "check_stream_copy"]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -150,6 +150,53 @@ def _default_perceptual() -> nn.Module | None:
     return EfficientNetPerceptual()
 
 
+# Leading bytes of the still-image formats Pillow reads here.
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+def _is_image(path: str) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return head.startswith(_IMAGE_MAGIC) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+
+
+def _check_args(args) -> str | None:
+    """The first problem with the command line (target, checkpoint, output folder, numbers, device), or None."""
+    import math
+    import tempfile
+
+    if not os.path.isfile(args.target):
+        return f"--target {args.target}: " + ("is a folder" if os.path.isdir(args.target) else "no such file")
+    if not _is_image(args.target):
+        return f"--target {args.target}: not an image (png, jpg, gif, bmp, tiff or webp)"
+    if not os.path.exists(args.checkpoint):
+        return f"--checkpoint {args.checkpoint}: no such file or folder"
+    for name in ("lr", "l2", "perceptual", "latent"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value >= 0):
+            return f"--{name} {value}: must be a finite number >= 0"
+    if args.steps < 1:
+        return f"--steps {args.steps}: must be at least 1"
+    try:
+        dev = torch.device(args.device)
+    except (RuntimeError, ValueError):
+        return f"--device {args.device}: not a device (cpu, cuda, cuda:N)"
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        return f"--device {args.device}: CUDA is not available on this machine"
+    folder = os.path.abspath(args.out)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        return f"--out {args.out}: '{folder}' is a file, not a folder"
+    try:  # writable: test-create a file where the outputs will go
+        fd, tmp = tempfile.mkstemp(prefix=".projector-write-test-", dir=folder)
+    except OSError as e:
+        return f"--out {args.out}: cannot write in '{folder}' ({e.strerror or e})"
+    os.close(fd)
+    os.remove(tmp)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stylegan.projector", description="Invert an image into W+.")
     ap.add_argument("--checkpoint", required=True)
@@ -167,6 +214,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--w-space", action="store_true", help="optimise one w for all layers instead of W+")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args(argv)
+    problem = _check_args(args)  # everything is checked before the generator loads or a step runs
+    if problem:
+        print(f"python -m stylegan.projector: error: {problem}", file=sys.stderr)
+        return 2
 
     from PIL import Image
     from safetensors.torch import save_file
@@ -174,8 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     from . import load
     from .generate import to_uint8
 
-    G = load(args.checkpoint, device=args.device).float()
-    pixels = load_square_image(args.target, G.img_resolution)
+    option = "--checkpoint"
+    try:
+        G = load(args.checkpoint, device=args.device).float()
+        option = "--target"
+        pixels = load_square_image(args.target, G.img_resolution)
+    except Exception as e:  # noqa: BLE001 - unreadable checkpoint or image: one line, never a traceback
+        text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+            text = "not a weights-only file (holds objects beyond tensors and plain containers); not loaded"
+        path = args.checkpoint if option == "--checkpoint" else args.target
+        print(f"python -m stylegan.projector: error: {option} {path}: {text[:300]}", file=sys.stderr)
+        return 2
     target = torch.from_numpy(pixels).permute(2, 0, 1).float() / 127.5 - 1
     perceptual_fn = None
     if args.perceptual > 0:

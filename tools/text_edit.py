@@ -43,6 +43,49 @@ def main(argv: list[str] | None = None) -> int:
     if a.source is None and a.audio is None:
         p.error("give --source (a real image/video) and/or --audio (generate from a sound)")
 
+    from avgen.errors import AvgenError
+
+    try:
+        return _run(a)
+    except AvgenError as e:
+        print(f"text_edit: error: {e}", file=sys.stderr)
+        return 2
+
+
+def _check_args(a) -> None:
+    """Inputs, output and numbers, checked before any model loads or an optimisation step runs."""
+    import os
+
+    from avgen.cli import (_check_checkpoint_folder, _check_device, _check_number, _check_output_file,
+                           _check_seed, _refuse_overwriting_inputs)
+    from avgen.errors import AvgenError
+    from avgen.media import IMAGE_EXTENSIONS, MUXED_OUTPUT_EXTENSIONS, probe
+    from stylegan.projector import _is_image
+
+    _check_output_file(a.output, MUXED_OUTPUT_EXTENSIONS + (".png", ".jpg", ".jpeg"))
+    _refuse_overwriting_inputs(a.output, a.source, a.audio)
+    if a.source is not None:
+        if not os.path.isfile(a.source):
+            raise AvgenError(f"--source {a.source}: " + ("is a folder" if os.path.isdir(a.source) else "no such file"))
+        if a.source.lower().endswith(IMAGE_EXTENSIONS):
+            if not _is_image(a.source):
+                raise AvgenError(f"--source {a.source}: not an image (its bytes are not png/jpg/gif/bmp/tiff/webp)")
+        elif not probe(a.source).has_video:
+            raise AvgenError(f"--source {a.source}: no video stream")
+    if a.audio is not None and not probe(a.audio).has_audio:
+        raise AvgenError(f"--audio {a.audio}: no audio stream")
+    _check_checkpoint_folder(a.checkpoint)
+    _check_device(a.device)
+    _check_seed(a.seed)
+    _check_number(a.strength, "--strength")
+    _check_number(a.fps, "--fps", positive=True)
+    for option, value in (("--steps", a.steps), ("--invert-steps", a.invert_steps), ("--max-frames", a.max_frames)):
+        if value < 1:
+            raise AvgenError(f"{option} {value}: must be at least 1")
+
+
+def _run(a) -> int:
+    _check_args(a)
     from avgen.generate import edit_video, sound_to_video
 
     source = a.source

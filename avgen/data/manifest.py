@@ -64,8 +64,13 @@ def read_manifest(source: str | os.PathLike, *, extensions=VIDEO_EXTENSIONS) -> 
                     raise AvgenError(f"{src}:{n}: invalid JSON ({e.msg})") from None
                 if not isinstance(obj, dict) or "path" not in obj:
                     raise AvgenError(f"{src}:{n}: each line must be an object with a 'path' key")
+                for key in ("path", "label", "id"):  # a number or list as a path would fail deep inside
+                    if obj.get(key) is not None and not isinstance(obj[key], str):
+                        raise AvgenError(f"{src}:{n}: '{key}' must be a string, got {type(obj[key]).__name__}")
+                if not obj["path"]:
+                    raise AvgenError(f"{src}:{n}: 'path' is empty")
                 items.append(_item(obj["path"], base, obj.get("label"), obj.get("id")))
         return items
     if ext in extensions:
-        return [_item(src, base)]
+        return [_item(os.path.abspath(src), base)]  # not joined with its own folder a second time
     raise AvgenError(f"{src}: expected a folder, a .csv/.jsonl manifest or a video file")

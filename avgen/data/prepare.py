@@ -15,6 +15,7 @@ encoder runs batched in the main process (on GPU when there is one).
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -26,7 +27,7 @@ import torch
 
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram
 from ..encoders import VisualEncoder
-from ..errors import AvgenError, MediaError
+from ..errors import AvgenError, ConfigError, MediaError
 from ..media import read_audio, read_video
 from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
@@ -49,8 +50,17 @@ class PrepareSettings:
     audio_chain: str = "direct"  # "direct" decode, or "public": the public pipeline's re-encodes (public_pipeline_audio)
 
     def __post_init__(self):
+        # refused here, before any file is decoded (a bad value would otherwise fail per item, or silently not)
         if self.audio_chain not in ("direct", "public"):
-            raise ValueError(f"audio_chain must be 'direct' or 'public', got {self.audio_chain!r}")
+            raise ConfigError(f"audio_chain must be 'direct' or 'public', got {self.audio_chain!r}")
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
+            raise ConfigError(f"fps must be a positive frame rate, got {self.fps!r}")
+        if self.clip_seconds is not None and not (math.isfinite(self.clip_seconds) and self.clip_seconds > 0):
+            raise ConfigError(f"clip_seconds must be a positive number of seconds (or None), got {self.clip_seconds!r}")
+        try:
+            get_preset(self.mel_preset)
+        except ValueError as e:
+            raise ConfigError(f"mel_preset: {e}") from None
 
 
 @dataclass
@@ -116,8 +126,15 @@ def prepare(
 
 
     t_start = time.time()
-    items = read_manifest(inputs) if not isinstance(inputs, list) else inputs
     out_dir = os.fspath(out_dir)
+    # arguments first: nothing is read, created or loaded with a bad one
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    if workers < 0:
+        raise ConfigError(f"workers must be 0 or more, got {workers}")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise AvgenError(f"{out_dir}: is a file, not a cache folder")
+    items = read_manifest(inputs) if not isinstance(inputs, list) else inputs
     os.makedirs(os.path.join(out_dir, "items"), exist_ok=True)
     if encoder is None:
         encoder = VisualEncoder(settings.backbone, weights=settings.weights, model_name=settings.clip_model,

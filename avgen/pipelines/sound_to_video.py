@@ -5,6 +5,7 @@ image is closest to the prompt in CLIP space (the paper's text-constrained gener
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -74,6 +75,21 @@ def _resolve(folder: str, path: str | None) -> str | None:
     return path if os.path.isabs(path) else os.path.normpath(os.path.join(folder, path))
 
 
+def _load_stylegan(path: str, device):
+    """``stylegan.load`` with its failures as one :class:`AvgenError` naming the file (no unsafe-load advice)."""
+    import pickle
+
+    from ..checkpoints import load_error_reason
+
+    try:
+        return stylegan.load(path, device=device)
+    except (ValueError, OSError, pickle.UnpicklingError, RuntimeError, EOFError) as e:
+        reason = load_error_reason(e)
+        if "weights-only" not in reason and path in reason:
+            raise AvgenError(f"StyleGAN: {reason}") from None
+        raise AvgenError(f"{path}: StyleGAN: {reason}") from None
+
+
 class SoundToVideoPipeline:
     """A trained sound-to-video pipeline folder (the inversion model) with its frozen StyleGAN (and, for text prompts,
     its CLIP teacher)."""
@@ -91,7 +107,7 @@ class SoundToVideoPipeline:
         model, settings = load_pipeline_component(folder, cls.__name__, "model", SoundToVideo, legacy_task="s2v")
         settings = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        G = stylegan.load(_resolve(folder, settings["stylegan"]), device=device)
+        G = _load_stylegan(_resolve(folder, settings["stylegan"]), device)
         return cls(model.to(device), G, settings, folder=folder, device=device)
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
@@ -149,7 +165,14 @@ class SoundToVideoPipeline:
         latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
         an inverted real image)."""
         d = self.config["data"]
-        fps = float(fps or d["fps"])
+        # explicit values are checked, never replaced by defaults (fps=0 / num_frames=0 are errors)
+        if fps is not None and not (math.isfinite(fps) and fps > 0):
+            raise AvgenError(f"fps must be a positive frame rate, got {fps}")
+        if num_frames is not None and int(num_frames) < 1:
+            raise AvgenError(f"num_frames must be at least 1, got {num_frames}")
+        if truncation_psi is not None and not math.isfinite(truncation_psi):
+            raise AvgenError(f"truncation_psi must be a finite number, got {truncation_psi}")
+        fps = float(d["fps"] if fps is None else fps)
         if isinstance(audio, (str, os.PathLike)):
             wav, sr = read_audio(audio, mono=True)
         else:
@@ -159,8 +182,12 @@ class SoundToVideoPipeline:
         wav = np.asarray(wav, dtype=np.float32).reshape(-1)
         require_finite(wav, os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "audio")
         duration = len(wav) / sr
-        t = int(num_frames or max(1, int(np.floor(duration * fps))))
+        if duration * fps < 1 and num_frames is None:
+            raise AvgenError(f"{audio if isinstance(audio, (str, os.PathLike)) else 'audio'}: {duration:.3f} s of "
+                             f"audio is shorter than one frame at {fps:g} fps")
+        t = int(num_frames if num_frames is not None else int(np.floor(duration * fps)))
         mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", CLIP_MEL_PRESET))
+        mels = mels.reshape(t, *mels.shape[-2:])  # one frame: the mel comes back without its frame axis
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         psi = self.config.get("truncation_psi", 0.7) if truncation_psi is None else truncation_psi
         if start_ws is not None:

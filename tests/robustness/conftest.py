@@ -1,0 +1,180 @@
+"""Shared bad inputs for the robustness suite, each built once per session (all tiny), and the in-process CLI
+runner every case uses (a subprocess costs ~3 s of start-up per case)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from avgen.media import write_audio, write_video
+
+
+class _Hostile:
+    """Unpickling this creates ``path`` (a harmless stand-in for code execution)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _frames(n, h=32, w=32):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8)
+
+
+def _png(path, rgb):
+    """A plain RGB PNG (no Pillow needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = rgb.shape
+    raw = b"".join(b"\0" + rgb[y].tobytes() for y in range(h))
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _rawvideo_avi(path, n=8):
+    import av
+
+    with av.open(path, "w", format="avi") as c:
+        s = c.add_stream("rawvideo", rate=8)
+        s.width, s.height, s.pix_fmt = 32, 32, "bgr24"
+        for i, f in enumerate(_frames(n)):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
+def build_bad_files(root: str) -> dict[str, str]:
+    """Every bad (and a few good) input, written into ``root``; returns name -> path."""
+    os.makedirs(root, exist_ok=True)
+    j = lambda name: os.path.join(root, name)  # noqa: E731
+    files = {}
+    t = np.arange(22050 * 2) / 22050
+    files["good_wav"] = write_audio(j("good.wav"), (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], 22050)
+    files["good_mp4"] = write_video(j("good.mp4"), _frames(16), 8.0)
+    files["short_mp4"] = write_video(j("short.mp4"), _frames(6), 12.0)  # 0.5 s: the cheapest full v2s run
+    with open(j("text.mp4"), "w") as f:
+        f.write("this is not a video\n" * 10)
+    files["text_mp4"] = j("text.mp4")
+    data = open(files["good_mp4"], "rb").read()
+    with open(j("truncated.mp4"), "wb") as f:  # faststart: the header survives, half the frames do not
+        f.write(data[: len(data) // 2])
+    files["truncated_mp4"] = j("truncated.mp4")
+    _png(j("image.png"), _frames(1)[0])
+    files["png_as_video"] = j("image.png")
+    files["one_frame_mp4"] = write_video(j("one_frame.mp4"), _frames(1), 30.0)  # shorter than 1/21.5 s
+    files["rawvideo_avi"] = _rawvideo_avi(j("raw.avi"))
+    nan = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    nan[100:110] = np.nan
+    files["nan_wav"] = write_audio(j("nan.wav"), nan[None], 22050, bits=32)
+    files["short_wav"] = write_audio(j("short.wav"), np.zeros((1, 200), np.float32), 22050)
+    files["marker"] = j("EXECUTED")
+    import torch
+
+    torch.save({"state_dict": _Hostile(files["marker"])}, j("hostile.pt"))  # torch's zip format
+    with open(j("hostile.pkl"), "wb") as f:
+        pickle.dump(_Hostile(files["marker"]), f)
+    with open(j("bad.safetensors"), "wb") as f:  # a header length far past the end
+        f.write(b"\xff" * 8 + b"{}")
+    files["bad_safetensors"] = j("bad.safetensors")
+    files["hostile_pt"], files["hostile_pkl"] = j("hostile.pt"), j("hostile.pkl")
+    os.makedirs(j("readonly"), exist_ok=True)
+    os.chmod(j("readonly"), stat.S_IRUSR | stat.S_IXUSR)
+    files["readonly_dir"] = j("readonly")
+    files["empty_dir"] = j("empty_dir")
+    os.makedirs(files["empty_dir"], exist_ok=True)
+    return files
+
+
+@pytest.fixture(scope="session")
+def bad(tmp_path_factory) -> dict[str, str]:
+    return build_bad_files(str(tmp_path_factory.mktemp("bad_inputs")))
+
+
+@pytest.fixture(scope="session")
+def tiny_v2s(tmp_path_factory) -> str:
+    """A seeded, untrained VarietySound pipeline folder (a few hundred kB, loads in well under a second)."""
+    import torch
+
+    from avgen.models.v2s.varietysound import VarietySound
+    from avgen.generate import VideoToSoundPipeline
+
+    torch.manual_seed(0)
+    g = VarietySound(feature_dim=1280, temporal_channels=16, temporal_lstm=16, sgau_channels=16, timbre_lstm=16,
+                     background_lstm=8, decoder_hidden=16, decoder_filters=16, up_channels=16, dropout=0.0)
+    config = {"task": "varietysound", "model": g.config, "feature_dim": 1280, "n_mels": 80,
+              "data": {"fps": 21.5, "visual": {"backbone": "efficientnet-lite0"}, "mel": {"name": "specvqgan"},
+                       "segment_seconds": 2.0}}
+    return VideoToSoundPipeline(g, config, device="cpu").save_pretrained(tmp_path_factory.mktemp("tiny_v2s"), fp16=True)
+
+
+def _tree(root: str) -> dict[str, str]:
+    """path -> content hash of every file under ``root``."""
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                out[p] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@dataclass
+class Outcome:
+    code: int
+    stderr: str
+    stdout: str
+
+
+@pytest.fixture
+def run_cli(capsys, bad):
+    """Run ``avgen.cli.main(argv)`` in-process; returns its exit code and output. Asserts nothing under the bad
+    inputs' folder changed (inputs unmodified, nothing written there) and the hostile pickle's marker is absent."""
+    from avgen.cli import main
+
+    root = os.path.dirname(bad["good_wav"])
+
+    def run(argv, *, writes_in: str | None = None) -> Outcome:
+        before = _tree(root)
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as e:  # argparse errors
+            code = e.code
+        out = capsys.readouterr()
+        after = _tree(root)
+        changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
+        if writes_in:
+            changed = {p for p in changed if not p.startswith(os.path.abspath(writes_in) + os.sep)}
+        assert not changed, f"files changed outside the output folder: {sorted(changed)}"
+        assert not os.path.exists(bad["marker"]), "a hostile pickle ran"
+        return Outcome(code, out.err, out.out)
+
+    return run
+
+
+def assert_one_line_error(res: Outcome, *needles: str) -> None:
+    """Exit 2, exactly one non-empty stderr line, no traceback, the line names each of ``needles``."""
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.code == 2, (res.code, res.stderr)
+    assert len(lines) == 1, res.stderr
+    assert "Traceback" not in res.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
