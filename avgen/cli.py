@@ -273,8 +273,8 @@ def _add_v2s(sub) -> None:
                                                        "initialisation (default 0)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
                                                                      "training segment length)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (--manifest)")
 
 
 def _add_s2v(sub) -> None:
@@ -294,9 +294,9 @@ def _add_s2v(sub) -> None:
     p.add_argument("--mix-levels", default="fine", help="comma-separated subset of coarse,mid,fine (default: fine)")
     p.add_argument("--num-frames", type=int, default=None, help="default: audio duration x fps")
     p.add_argument("--fps", type=float, default=None, help="default: the training fps")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the start latent (default 0)")
     p.add_argument("--trunc", type=float, default=None, help="truncation psi of the start latent (default: training's)")
-    p.add_argument("--device", default=None)
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
 
 
 def _run_s2v(args) -> int:

@@ -11,7 +11,7 @@ def _options(parser):
     return [a for a in parser._actions if a.option_strings or a.dest not in ("help",)]
 
 
-@pytest.mark.parametrize("cmd", ["", "prepare", "train", "demo", "info"])
+@pytest.mark.parametrize("cmd", ["", "prepare", "train", "demo", "info", "v2s", "s2v"])
 def test_every_option_has_help(cmd):
     parser = build_parser()
     if cmd:

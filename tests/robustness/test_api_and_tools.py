@@ -1,0 +1,94 @@
+"""The Python API's argument checks and the two stand-alone tools (tools/text_edit.py, python -m stylegan.projector):
+clear errors instead of silent results or tracebacks, checked before any model loads."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import numpy as np
+import pytest
+
+from avgen.errors import AvgenError
+from avgen.media import check_stream_copy, read_audio, write_audio, write_video
+
+from .conftest import assert_one_line_error
+
+TEXT_EDIT = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "text_edit.py")
+
+
+def test_read_audio_refuses_a_negative_span(bad):
+    with pytest.raises(AvgenError, match="duration"):
+        read_audio(bad["good_wav"], duration=-1)
+    with pytest.raises(AvgenError, match="start"):
+        read_audio(bad["good_wav"], start=float("nan"))
+
+
+def test_empty_arrays_are_avgen_errors(tmp_path):
+    with pytest.raises(AvgenError, match="empty"):
+        write_audio(tmp_path / "a.wav", np.zeros((1, 0), np.float32), 22050)
+    with pytest.raises(AvgenError, match="empty"):
+        write_video(tmp_path / "v.mp4", np.zeros((0, 8, 8, 3), np.uint8), 8.0)
+    assert not os.listdir(tmp_path)
+
+
+def test_stream_copy_check(bad, tmp_path):
+    with pytest.raises(AvgenError, match="rawvideo"):
+        check_stream_copy(bad["rawvideo_avi"], tmp_path / "o.mp4")
+    check_stream_copy(bad["rawvideo_avi"], tmp_path / "o.mkv")  # matroska holds rawvideo
+    check_stream_copy(bad["good_mp4"], tmp_path / "o.mp4")
+
+
+@pytest.fixture(scope="module")
+def text_edit():
+    spec = importlib.util.spec_from_file_location("text_edit_tool", TEXT_EDIT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _call(main, argv, capsys):
+    from .conftest import Outcome
+
+    capsys.readouterr()
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return Outcome(code, out.err, out.out)
+
+
+@pytest.mark.parametrize("case, source, extra, needle", [
+    ("text-as-mp4", "text_mp4", [], "text.mp4"),
+    ("png-as-video-name", "png_as_video", ["-o", "OUT.txt"], "unknown output type"),
+    ("missing", None, [], "no such file"),
+    ("steps-zero", "good_mp4", ["--steps", "0"], "--steps"),
+    ("device", "good_mp4", ["--device", "bogus"], "--device"),
+])
+def test_text_edit_refuses_before_work(text_edit, bad, tmp_path, capsys, case, source, extra, needle):
+    src = bad[source] if source else str(tmp_path / "missing.png")
+    out = [str(tmp_path / "e.mp4")] if "-o" not in extra else []
+    extra = [str(tmp_path / "e.txt") if x == "OUT.txt" else x for x in extra]
+    res = _call(text_edit, ["--text", "a lake", "--source", src, *(["-o", *out] if out else []), *extra], capsys)
+    assert_one_line_error(res, needle)
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("case, target, checkpoint, extra, needle", [
+    ("text-target", "text_mp4", "hostile_pkl", [], "not an image"),
+    ("missing-target", None, "hostile_pkl", [], "no such file"),
+    ("hostile-checkpoint", "png_as_video", "hostile_pkl", [], "hostile.pkl"),
+    ("out-under-a-file", "png_as_video", "hostile_pkl", ["--out", "GOOD_WAV/p"], "is a file"),
+    ("steps-zero", "png_as_video", "hostile_pkl", ["--steps", "0"], "--steps"),
+    ("lr-nan", "png_as_video", "hostile_pkl", ["--lr", "nan"], "--lr"),
+])
+def test_projector_refuses_before_work(bad, tmp_path, capsys, case, target, checkpoint, extra, needle):
+    from stylegan.projector import main
+
+    extra = [x.replace("GOOD_WAV", bad["good_wav"]) for x in extra]
+    out = [] if "--out" in extra else ["--out", str(tmp_path / "proj")]
+    tgt = bad[target] if target else str(tmp_path / "missing.png")
+    res = _call(main, ["--checkpoint", bad[checkpoint], "--target", tgt, *out, *extra, "--device", "cpu"], capsys)
+    assert_one_line_error(res, needle)
+    assert not (tmp_path / "proj").exists() and not os.path.exists(bad["marker"])
