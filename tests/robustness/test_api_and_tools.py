@@ -92,3 +92,21 @@ def test_projector_refuses_before_work(bad, tmp_path, capsys, case, target, chec
     res = _call(main, ["--checkpoint", bad[checkpoint], "--target", tgt, *out, *extra, "--device", "cpu"], capsys)
     assert_one_line_error(res, needle)
     assert not (tmp_path / "proj").exists() and not os.path.exists(bad["marker"])
+
+
+def test_a_relative_single_file_is_not_joined_twice(tmp_path, monkeypatch):
+    from avgen.data.manifest import read_manifest
+
+    (tmp_path / "corpus").mkdir()
+    (tmp_path / "corpus" / "x.mp4").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    assert read_manifest("corpus/x.mp4")[0].path == str(tmp_path / "corpus" / "x.mp4")
+
+
+@pytest.mark.parametrize("kwargs, needle", [(dict(fps=0), "fps"), (dict(num_frames=0), "num_frames"),
+                                            (dict(truncation_psi=float("nan")), "truncation_psi")])
+def test_sound_to_video_refuses_instead_of_defaulting(kwargs, needle):
+    from avgen.generate import sound_to_video
+
+    with pytest.raises(AvgenError, match=needle):
+        sound_to_video(np.zeros(22050, np.float32), sample_rate=22050, **kwargs)
