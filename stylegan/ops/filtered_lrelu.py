@@ -12,6 +12,7 @@ import math
 
 import torch
 
+from ._plugin import use_cuda
 from .bias_act import bias_act
 from .upfirdn2d import filter_size, parse_padding, upfirdn2d
 
@@ -39,8 +40,12 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     out_h = (h * up + py0 + py1 - (fu_h - 1) - (fd_h - 1) + (down - 1)) // down
 
     x = bias_act(x, b, impl=impl)  # bias at the input rate
-    x = upfirdn2d(x, fu, up=up, padding=[px0, px1, py0, py1], gain=up ** 2, flip_filter=flip_filter, impl=impl)
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain, clamp=clamp, impl=impl)  # nonlinearity at the high rate
+    # lrelu(z) * gain = lrelu(z * gain) for gain > 0: the reference path folds the gain into the upsampling filter,
+    # which saves a pass over the largest tensor (the CUDA path keeps the two ops as they are)
+    fold = 1.0 if use_cuda(x, impl) else gain
+    x = upfirdn2d(x, fu, up=up, padding=[px0, px1, py0, py1], gain=up ** 2 * fold, flip_filter=flip_filter,
+                  impl=impl)
+    x = bias_act(x, act="lrelu", alpha=slope, gain=gain / fold, clamp=clamp, impl=impl)  # at the high rate
     x = upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl=impl)
     if tuple(x.shape[2:]) != (out_h, out_w):
         raise RuntimeError(f"filtered_lrelu: produced {tuple(x.shape[2:])}, expected {(out_h, out_w)}")

@@ -69,7 +69,9 @@ def setup_filter(f, device=torch.device("cpu"), *, normalize: bool = True, flip_
     return f.to(device=device)
 
 
-def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
+def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
+    """The definition, step by step (zero insertion, pad, filter, decimate): the yardstick the faster
+    :func:`_upfirdn2d_ref` is tested against."""
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {tuple(x.shape)}")
     if f is None:
@@ -100,6 +102,88 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
         x = F.conv2d(x, f[None, None, :, None].expand(c, 1, fw, 1), groups=c)  # along y
     # (4) decimate
     return x[:, :, ::downy, ::downx]
+
+
+def _phase_plan(n_in: int, up: int, p0: int, p1: int, taps: int):
+    """Polyphase schedule of one axis (zero insertion, padding ``p0``/``p1``, correlation with ``taps`` taps).
+
+    Output ``k`` of the full-rate correlation only meets the inserted samples at taps ``j = phi, phi + up, ...`` with
+    ``phi = (p0 - k) mod up``: ``out[k0 + q up] = sum_m x[q + b0 + m] g[phi + m up]`` with ``k0 = (p0 - phi) mod up``
+    and ``b0 = (k0 + phi - p0) / up``. So each residue ``k0`` is an ordinary correlation of ``x`` at the input rate
+    with every ``up``-th tap, and the residues interleave. Returns (full-rate length, window start ``B`` in input
+    samples, common phase length ``M``, outputs per residue ``Q``, per residue ``(phi, shift)`` with ``shift = b0 -
+    B`` its zero taps in front)."""
+    length = n_in * up + p0 + p1 - taps + 1
+    phases = []
+    for k0 in range(up):
+        phi = (p0 - k0) % up
+        phases.append((phi, (k0 + phi - p0) // up))
+    start = min(b for _, b in phases)
+    span = max(b - start + len(range(phi, taps, up)) for phi, b in phases)
+    q = -(-length // up)
+    return length, start, max(span, 1), q, [(phi, b - start) for phi, b in phases]
+
+
+def _phase_weights(g: torch.Tensor, plans, c: int) -> torch.Tensor:
+    """Depthwise weights ``[C * up_y * up_x, 1, M_y, M_x]`` for the residues of both axes (``g``: the 2D correlation
+    kernel ``[fh, fw]``), ordered channel-major, then residue y, residue x."""
+    (_, _, my, _, ys), (_, _, mx, _, xs) = plans
+    uy, ux = len(ys), len(xs)
+    w = g.new_zeros(uy, ux, my, mx)
+    for ry, (phy, sy) in enumerate(ys):
+        sub_y = g[phy::uy]  # [taps_y, fw]
+        for rx, (phx, sx) in enumerate(xs):
+            sub = sub_y[:, phx::ux]
+            w[ry, rx, sy:sy + sub.shape[0], sx:sx + sub.shape[1]] = sub
+    return w.reshape(1, uy * ux, my, mx).expand(c, -1, -1, -1).reshape(c * uy * ux, 1, my, mx)
+
+
+def _window(x: torch.Tensor, axis: int, start: int, length: int) -> torch.Tensor:
+    """``x`` along ``axis`` (-1 or -2) from ``start`` for ``length`` samples, zeros outside the input."""
+    n = x.shape[axis]
+    left, right = -start, start + length - n
+    return F.pad(x, [left, right, 0, 0] if axis == -1 else [0, 0, left, right])
+
+
+def _resample_pass(x, g2, plans, strides):
+    """One polyphase pass: window, depthwise correlation of every residue, interleave, crop, decimate."""
+    n, c = x.shape[:2]
+    (ly, by, my, qy, ys), (lx, bx, mx, qx, xs) = plans
+    uy, ux = len(ys), len(xs)
+    x = _window(_window(x, -1, bx, qx + mx - 1), -2, by, qy + my - 1)  # [N, C, Qy + My - 1, Qx + Mx - 1]
+    if uy == 1 and ux == 1:  # no upsampling: decimate inside the convolution
+        return F.conv2d(x, _phase_weights(g2, plans, c), stride=strides, groups=c)
+    y = F.conv2d(x, _phase_weights(g2, plans, c), groups=c)  # [N, C * uy * ux, Qy, Qx]
+    y = y.reshape(n, c, uy, ux, qy, qx).permute(0, 1, 4, 2, 5, 3).reshape(n, c, qy * uy, qx * ux)
+    return y[:, :, :ly:strides[0], :lx:strides[1]]
+
+
+def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
+    """:func:`_upfirdn2d_direct` without the zeros: polyphase (each output phase is an ordinary depthwise
+    correlation with every ``up``-th tap, at the input rate) and decimation by the convolution's stride, so no
+    zero-stuffed image is built and no discarded output is computed. Separable filters run one axis at a time."""
+    if x.ndim != 4:
+        raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {tuple(x.shape)}")
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    n, c, h, w = x.shape
+    upx, upy = up
+    downx, downy = down
+    px0, px1, py0, py1 = padding
+    fw, fh = filter_size(f)
+    if w * upx + px0 + px1 < fw or h * upy + py0 + py1 < fh:
+        raise ValueError(f"upfirdn2d: the padded, upsampled image ({h}x{w}) is smaller than the filter ({fh}x{fw})")
+    g = (f * (gain ** (f.ndim / 2))).to(x.dtype)
+    if not flip_filter:  # a true convolution is a correlation with the flipped filter
+        g = g.flip(list(range(g.ndim)))
+    if g.ndim == 2:
+        plans = (_phase_plan(h, upy, py0, py1, fh), _phase_plan(w, upx, px0, px1, fw))
+        return _resample_pass(x, g, plans, (downy, downx))
+    # separable: along x (the y axis passes through unchanged), then along y
+    keep_y = (h, 0, 1, h, [(0, 0)])
+    x = _resample_pass(x, g[None, :], (keep_y, _phase_plan(w, upx, px0, px1, fw)), (1, downx))
+    keep_x = (x.shape[3], 0, 1, x.shape[3], [(0, 0)])
+    return _resample_pass(x, g[:, None], (_phase_plan(h, upy, py0, py1, fh), keep_x), (downy, 1))
 
 
 class _Upfirdn2dCuda(torch.autograd.Function):
