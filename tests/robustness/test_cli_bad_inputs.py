@@ -210,3 +210,17 @@ def test_info_messages(run_cli, bad):
     assert_one_line_error(run_cli(["info", bad["png_as_video"]]), "still image")
     assert_one_line_error(run_cli(["info", bad["truncated_mp4"]]), "truncated")
     assert run_cli(["info", bad["good_mp4"]]).code == 0
+
+
+def test_v2s_unwritable_output_folder_is_named(run_cli, bad, tiny_v2s, tmp_path, monkeypatch):
+    """A folder where no file can be created (simulated: root ignores read-only modes) fails before any work,
+    naming the folder, not a temporary file."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    res = run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "sub" / "o.wav"))
+    assert_one_line_error(res, "cannot write in", str(tmp_path), "Permission denied")
+    assert ".tmp" not in res.stderr
