@@ -1,0 +1,198 @@
+"""Image assets for realistic renders: background photographs and sprites with transparency from Debian packages.
+
+The asset folder holds downscaled copies (backgrounds as JPEG/PNG, at most 512 px on the long side; sprites as RGBA
+PNG, at most 128 px) and ``manifest.jsonl`` with one JSON object per image (:data:`MANIFEST_KEYS`).
+``tools/make_image_corpus.py`` downloads the packages and builds the folder; this module holds what needs no network:
+the manifest reader/writer, the pixel hash, the train/test split and the loader used by :mod:`avgen.data.scenes`.
+
+``sha256`` is the sha256 of the written file's *decoded* pixels (:func:`pixel_sha256`: mode, size and raw bytes),
+so it does not depend on the encoder's version or options. ``group`` names the picture a file comes from (several
+resolutions or a dark variant of one wallpaper share it); splits keep a group on one side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import AvgenError
+from ..utils import atomic_write_text
+
+__all__ = ["KINDS", "MANIFEST_KEYS", "ImageAssets", "read_manifest", "write_manifest", "pixel_sha256",
+           "split_images", "load_assets"]
+
+KINDS = ("background", "sprite")
+MAX_SIDE = {"background": 512, "sprite": 128}
+
+# Required manifest keys and their types.
+MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
+    "id": str, "path": str, "kind": str, "group": str, "package": str, "package_version": str, "source_file": str,
+    "licence": str, "sha256": str, "width": int, "height": int,
+}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_row(row, where: str) -> dict:
+    """``row`` if it is a valid manifest row, else one AvgenError naming ``where`` (file:line) and the problem."""
+    if not isinstance(row, dict):
+        raise AvgenError(f"{where}: a manifest row must be a JSON object, got {type(row).__name__}")
+    for key, kind in MANIFEST_KEYS.items():
+        if key not in row:
+            raise AvgenError(f"{where}: missing key '{key}'")
+        if isinstance(row[key], bool) or not isinstance(row[key], kind):
+            raise AvgenError(f"{where}: '{key}' must be {kind.__name__}, got {type(row[key]).__name__}")
+    if not _SAFE_ID.fullmatch(row["id"]):
+        raise AvgenError(f"{where}: 'id' {row['id']!r} is not filename-safe (letters, digits, '.', '_', '-')")
+    if row["kind"] not in KINDS:
+        raise AvgenError(f"{where}: unknown kind {row['kind']!r} (one of {', '.join(KINDS)})")
+    if not _HEX64.fullmatch(row["sha256"]):
+        raise AvgenError(f"{where}: 'sha256' must be 64 lowercase hex digits")
+    if not row["licence"].strip():
+        raise AvgenError(f"{where}: empty 'licence'")
+    for key in ("width", "height"):
+        if not 0 < row[key] <= MAX_SIDE[row["kind"]]:
+            raise AvgenError(f"{where}: '{key}' must be in 1..{MAX_SIDE[row['kind']]} for a {row['kind']}")
+    if os.path.isabs(row["path"]) or ".." in row["path"].replace("\\", "/").split("/"):
+        raise AvgenError(f"{where}: 'path' must be relative to the asset folder")
+    return row
+
+
+def read_manifest(path: str | os.PathLike) -> list[dict]:
+    """Rows of an image manifest (JSON lines), validated: a bad line gives one AvgenError naming the file and the
+    line; duplicate ids are refused."""
+    p = os.fspath(path)
+    if not os.path.isfile(p):
+        raise AvgenError(f"{p}: manifest not found")
+    rows, seen = [], {}
+    with open(p, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise AvgenError(f"{p}:{n}: not valid JSON ({e.msg})") from None
+            _check_row(row, f"{p}:{n}")
+            if row["id"] in seen:
+                raise AvgenError(f"{p}:{n}: duplicate id {row['id']!r} (first on line {seen[row['id']]})")
+            seen[row["id"]] = n
+            rows.append(row)
+    return rows
+
+
+def write_manifest(path: str | os.PathLike, rows) -> None:
+    """Write ``rows`` as JSON lines (keys sorted), atomically; rows are validated first."""
+    p = os.fspath(path)
+    lines, seen = [], set()
+    for n, row in enumerate(rows, 1):
+        _check_row(row, f"{p}: row {n}")
+        if row["id"] in seen:
+            raise AvgenError(f"{p}: row {n}: duplicate id {row['id']!r}")
+        seen.add(row["id"])
+        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    atomic_write_text(p, "".join(line + "\n" for line in lines))
+
+
+def pixel_sha256(image) -> str:
+    """sha256 of a PIL image's decoded pixels: ``MODE WxH\\n`` then the raw bytes (RGB or RGBA)."""
+    mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
+    im = image.convert(mode)
+    h = hashlib.sha256(f"{mode} {im.width}x{im.height}\n".encode())
+    h.update(im.tobytes())
+    return h.hexdigest()
+
+
+def split_images(rows, *, test_fraction: float = 0.2, seed: int = 0, by: str = "group") -> dict[str, list[dict]]:
+    """``{"train": [...], "test": [...]}`` (input order kept), deterministic for a ``seed`` and independent of the
+    rows' order. Whole groups (``by="group"``: one picture and its variants) or whole packages (``by="package"``)
+    go to one side; each is filed under the first kind of its rows (background before sprite) and within each kind a
+    ``test_fraction`` share (at least one when there are two or more) is held out, so both sides have backgrounds
+    and sprites. Groups that share a pixel hash are merged first, so the same
+    picture shipped twice can never be on both sides."""
+    rows = list(rows)
+    if not 0.0 < test_fraction < 1.0:
+        raise AvgenError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if by not in ("group", "package"):
+        raise AvgenError(f"by must be 'group' or 'package', got {by!r}")
+    # union-find over the keys, with keys whose rows share a sha256 merged
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_sha: dict[str, str] = {}
+    for r in rows:
+        root = find(r[by])
+        if r["sha256"] in by_sha:
+            other = find(by_sha[r["sha256"]])
+            if other != root:
+                parent[max(root, other)] = min(root, other)
+        else:
+            by_sha[r["sha256"]] = r[by]
+    # each root is filed under the first kind (in KINDS order) of its rows; per kind, hold out a seeded share
+    root_kind: dict[str, str] = {}
+    for r in rows:
+        g = find(r[by])
+        root_kind[g] = min(root_kind.get(g, r["kind"]), r["kind"], key=KINDS.index)
+    rng = random.Random(seed)
+    test_roots: set[str] = set()
+    for kind in KINDS:
+        roots = sorted(g for g, k in root_kind.items() if k == kind)
+        rng.shuffle(roots)
+        k = max(1, round(test_fraction * len(roots))) if len(roots) >= 2 else 0
+        test_roots.update(roots[:k])
+    out: dict[str, list[dict]] = {"train": [], "test": []}
+    for r in rows:
+        out["test" if find(r[by]) in test_roots else "train"].append(r)
+    return out
+
+
+@dataclass
+class ImageAssets:
+    """Decoded assets: ``backgrounds`` as uint8 ``[H, W, 3]``, ``sprites`` as uint8 RGBA ``[h, w, 4]``."""
+
+    backgrounds: list[np.ndarray] = field(default_factory=list)
+    sprites: list[np.ndarray] = field(default_factory=list)
+    ids: dict[str, list[str]] = field(default_factory=lambda: {"background": [], "sprite": []})
+
+    def __post_init__(self) -> None:
+        for b in self.backgrounds:
+            if b.dtype != np.uint8 or b.ndim != 3 or b.shape[2] != 3:
+                raise AvgenError(f"a background must be uint8 [H, W, 3], got {b.dtype} {b.shape}")
+        for s in self.sprites:
+            if s.dtype != np.uint8 or s.ndim != 3 or s.shape[2] != 4:
+                raise AvgenError(f"a sprite must be uint8 RGBA [h, w, 4], got {s.dtype} {s.shape}")
+
+
+def load_assets(folder: str | os.PathLike, rows: list[dict] | None = None) -> ImageAssets:
+    """Decode the images of ``rows`` (default: every row of ``folder/manifest.jsonl``) into :class:`ImageAssets`;
+    a missing or unreadable file gives an AvgenError naming it."""
+    from PIL import Image
+
+    folder = os.fspath(folder)
+    if rows is None:
+        rows = read_manifest(os.path.join(folder, "manifest.jsonl"))
+    assets = ImageAssets()
+    for r in rows:
+        path = os.path.join(folder, r["path"])
+        try:
+            with Image.open(path) as im:
+                arr = np.asarray(im.convert("RGB" if r["kind"] == "background" else "RGBA"))
+        except (OSError, ValueError) as e:
+            raise AvgenError(f"{path}: cannot read image ({e})") from None
+        (assets.backgrounds if r["kind"] == "background" else assets.sprites).append(np.ascontiguousarray(arr))
+        assets.ids[r["kind"]].append(r["id"])
+    if not assets.backgrounds or not assets.sprites:
+        raise AvgenError(f"{folder}: need at least one background and one sprite "
+                         f"({len(assets.backgrounds)} backgrounds, {len(assets.sprites)} sprites)")
+    return assets
