@@ -186,6 +186,29 @@ def _summary(report: dict) -> str:
     return f"{report['metric']}: {vals}" + (f"  [{note}]" if note else "")
 
 
+def _check_args(args) -> None:
+    """Options that would fail only after the features are extracted: refused up front, one line each."""
+    from ..errors import AvgenError
+
+    splits = getattr(args, "splits", None)
+    if splits is not None and splits < 1:
+        raise AvgenError(f"--splits {splits}: must be at least 1")
+    if args.metric == "is" and splits is not None and getattr(args, "frames_per_video", None) is None:
+        from .inputs import list_images
+
+        n = len(list_images(args.path))  # a plain image set: one sample per image
+        if n < splits:
+            raise AvgenError(f"--splits {splits}: {args.path} holds {n} image(s); the Inception Score needs at "
+                             f"least one per split")
+    order = getattr(args, "order", None)
+    if args.metric == "mcd" and order is not None:
+        from ..audio import SPECVQGAN_MEL_PRESET, get_preset
+
+        bands = get_preset(SPECVQGAN_MEL_PRESET).n_mels  # the cepstra come from the specvqgan mel bands
+        if not 1 <= order <= bands - 1:
+            raise AvgenError(f"--order {order}: must be in [1, {bands - 1}] ({bands} mel bands, c0 excluded)")
+
+
 def run_eval(args) -> int:
     from .report import write_report
 
@@ -194,6 +217,7 @@ def run_eval(args) -> int:
     progress = not args.no_progress
     cache = None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None)
     m = args.metric
+    _check_args(args)  # before any network loads or file is decoded
     if m == "fvd":
         from .compute import compute_fvd
 

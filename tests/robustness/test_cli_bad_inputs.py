@@ -224,3 +224,24 @@ def test_v2s_unwritable_output_folder_is_named(run_cli, bad, tiny_v2s, tmp_path,
     res = run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "sub" / "o.wav"))
     assert_one_line_error(res, "cannot write in", str(tmp_path), "Permission denied")
     assert ".tmp" not in res.stderr
+
+
+def test_eval_refusals_before_extraction(run_cli, bad, tmp_path):
+    import shutil
+
+    from .conftest import _frames, _png
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(6):
+        _png(str(images / f"{i}.png"), _frames(1)[0])
+    assert_one_line_error(run_cli(["eval", "is", images, "--splits", "100"]), "--splits 100", "6 image")
+    assert_one_line_error(run_cli(["eval", "is", images, "--splits", "0"]), "--splits 0")
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir(), ref.mkdir()
+    shutil.copy(bad["nan_wav"], gen / "a.wav")
+    shutil.copy(bad["good_wav"], ref / "a.wav")
+    assert_one_line_error(run_cli(["eval", "mcd", ref, ref, "--order", "0", "--no-progress"]), "--order 0")
+    res = run_cli(["eval", "timbre", gen, ref, "--no-progress"])
+    assert_one_line_error(res, "a.wav", "non-finite")
+    assert "silence" not in res.stderr
