@@ -222,6 +222,7 @@ def _run_demo(args) -> int:
     from .media import probe, read_audio, read_video, write_audio
     from .train.samples import mel_picture as _mel_picture
 
+    _check_device(args.device)
     vocoder = vocoders.load(args.vocoder, device=args.device)  # a bad name or folder fails before any work
     if vocoder.mel_preset != "specvqgan":
         raise AvgenError(f"--vocoder {args.vocoder}: takes '{vocoder.mel_preset}' mels, the demo makes 'specvqgan' mels")
