@@ -276,7 +276,8 @@ def _lighting(rng: np.random.Generator, lighting: str, t: np.ndarray, fps: float
         tint = rng.uniform(-0.05, 0.05, 3) * np.sin(2 * np.pi * t / rng.uniform(3.0, 9.0))[:, None]
         gains *= (1 + tint).astype(np.float32)
     if lighting == "flicker":  # mains flicker aliased by the frame rate: a steady beat
-        f = abs(float(rng.choice([100.0, 120.0])) - fps * round(float(rng.choice([100.0, 120.0])) / fps))
+        mains = float(rng.choice([100.0, 120.0]))  # light intensity beats at twice the 50/60 Hz mains
+        f = abs(mains - fps * round(mains / fps))
         f = f if 0.5 < f < fps / 2 else rng.uniform(1.0, fps / 3)
         gains *= (1 + rng.uniform(0.03, 0.08) * np.sin(2 * np.pi * f * t))[:, None].astype(np.float32)
     return gains
@@ -520,12 +521,12 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
         else:
             side = rng.choice([-1.0, 1.0])
             life = rng.uniform(0.15, 0.3, n)
-            x = side * 0.4 * main.w + rng.normal(0, 0.03 * main.w, n)
+            x = side * 0.4 * main.w + rng.normal(0, 0.04 * main.w, n)
             y = rng.uniform(-0.2, 0.1, n) * main.h
-            vx, vy = side * rng.uniform(0.1, 0.3, n) * S, rng.uniform(0.0, 0.2, n) * S
-            ax, ay = np.zeros(n), np.full(n, 3.0 * S)
-            base = rng.uniform(0, 1, 3) * 120 + 100
-            colour = base[None, :] * rng.uniform(0.7, 1.1, (n, 1))
+            vx, vy = side * rng.uniform(0.15, 0.45, n) * S, rng.uniform(0.1, 0.5, n) * S
+            ax, ay = np.zeros(n), np.full(n, 4.0 * S)
+            base = rng.uniform(0, 1, 3) * 90 + 40  # water / sand tints; faint each, a stream together
+            colour = base[None, :] * rng.uniform(0.6, 1.0, (n, 1))
         idx = rng.integers(0, len(blobs), n)
         particles.append(np.column_stack([birth, life, x, y, vx, vy, ax, ay, colour, idx]))
     particles = np.concatenate(particles) if particles else np.zeros((0, 12))

@@ -80,12 +80,12 @@ def test_shape_dtype_length(assets, fps, size):
 @pytest.mark.parametrize("kind", ["impact", "bounce", "strike", "break", "flash"])
 @pytest.mark.parametrize("degraded", [False, True])
 def test_discrete_event_peaks_at_event(assets, kind, degraded):
-    fps, events = 25.0, [(0.9, 0.3, kind), (1.9, 0.3, kind), (2.9, 0.3, kind)]
+    fps, events = 25.0, [(0.7, 0.3, kind), (1.5, 0.3, kind), (2.3, 0.3, kind)]
     style = CLEAN if not degraded else sc.SceneStyle(
         "noisy", kinds=sc.EVENT_KINDS, cameras=("static",), lighting=("steady",), distractors=(0, 0),
         noise=(4.0, 4.0), jpeg_quality=(60, 60), blur=(0.15, 0.15), sprite_scale=(0.3, 0.3))
-    frames, info = sc.render_scene(events, rng=np.random.default_rng(3), style=style, assets=assets, seconds=4.0,
-                                   fps=fps, size=128, return_info=True)
+    frames, info = sc.render_scene(events, rng=np.random.default_rng(3), style=style, assets=assets, seconds=2.8,
+                                   fps=fps, size=96, return_info=True)
     energy = _box_energy(frames, _union(info["box"]))
     for start, _, _ in events:
         e = int(round(start * fps))
@@ -96,15 +96,16 @@ def test_discrete_event_peaks_at_event(assets, kind, degraded):
 
 @pytest.mark.parametrize("kind", ["rattle", "spin", "burn", "flow"])
 def test_sustained_event_changes_while_it_lasts(assets, kind):
-    fps, events = 25.0, [(0.6, 1.0, kind), (2.6, 0.6, kind)]
-    frames, info = sc.render_scene(events, rng=np.random.default_rng(5), style=CLEAN, assets=assets, seconds=4.0,
-                                   fps=fps, size=128, return_info=True)
+    fps, events = 25.0, [(0.6, 0.7, kind), (2.3, 0.5, kind)]
+    frames, info = sc.render_scene(events, rng=np.random.default_rng(5), style=CLEAN, assets=assets, seconds=3.5,
+                                   fps=fps, size=96, return_info=True)
     box = _union(info["box"])
     box[1] -= 0.4 * (box[3] - box[1])  # flames rise above the object
     energy = _box_energy(frames, box)
-    for start, dur, _ in events:
+    for (start, dur, _), nxt in zip(events, [events[1][0], 3.5]):
         inside = energy[int(np.ceil(start * fps)) + 1:int((start + dur) * fps)]
-        after = energy[int((start + dur + 0.4) * fps):int((start + dur + 0.9) * fps)]
+        after = energy[int((start + dur + 0.4) * fps):int(min(start + dur + 0.9, nxt) * fps)]
+        assert len(after) >= 4
         assert (inside > 0.3).mean() >= 0.8, (kind, inside.round(2))
         assert after.max() < 0.2 * np.median(inside) + 0.05, (kind, after.round(2))
     before = energy[2:int(0.5 * fps)]
@@ -187,10 +188,10 @@ def test_every_style_and_camera_renders(assets):
     rng = np.random.default_rng(2)
     for style in sc.TRAIN_STYLES + sc.HELD_OUT_STYLES:
         for kind in style.kinds:
-            evs = sc.plan_events(rng, 0.4, 1.5, (kind,), min_events=1, max_events=2)
+            evs = sc.plan_events(rng, 0.4, 1.2, (kind,), min_events=1, max_events=2)
             fps, size = sc.sample_format(rng, style)
-            frames, info = sc.render_scene(evs, rng=rng, style=style, assets=assets, seconds=1.5, fps=fps,
-                                           size=(min(size[0], 128), min(size[1], 128)), return_info=True)
+            frames, info = sc.render_scene(evs, rng=rng, style=style, assets=assets, seconds=1.2, fps=fps,
+                                           size=(min(size[0], 80), min(size[1], 64)), return_info=True)
             assert info["camera"] in style.cameras and frames.std() > 5
 
 
