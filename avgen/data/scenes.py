@@ -66,7 +66,8 @@ class SceneStyle:
     blur: tuple[float, float] = (0.0, 0.2)  # exposure blur: weight of each neighbouring frame
     noise: tuple[float, float] = (1.0, 5.0)  # sensor noise std on the 0..255 scale
     jpeg_quality: tuple[int, int] = (35, 90)  # per-frame JPEG round trip; (0, 0) turns it off
-    sprite_scale: tuple[float, float] = (0.25, 0.4)  # sounding sprite's long side / frame's short side
+    sprite_scale: tuple[float, float] = (0.25, 0.55)  # sounding sprite's long side / frame's short side
+    letterbox: float = 0.0  # chance of pillarbox bars (black or a blurred fill), as in phone videos on the web
     defocus: tuple[float, float] = (0.0, 1.2)  # background Gaussian blur radius in output pixels
     vignette: tuple[float, float] = (0.0, 0.35)
     fps: tuple[float, ...] = (15.0, 20.0, 24.0, 25.0, 30.0)
@@ -86,6 +87,8 @@ class SceneStyle:
             raise AvgenError(f"style {self.name}: kinds, cameras and lighting must not be empty")
         if self.image_split not in ("train", "test"):
             raise AvgenError(f"style {self.name}: image_split must be 'train' or 'test'")
+        if not 0.0 <= self.letterbox <= 1.0:
+            raise AvgenError(f"style {self.name}: letterbox is a probability, got {self.letterbox}")
         if not 0 <= self.distractors[0] <= self.distractors[1] <= 2:
             raise AvgenError(f"style {self.name}: distractors must be within 0..2")
 
@@ -93,13 +96,15 @@ class SceneStyle:
 _TRAIN_KINDS = ("impact", "strike", "break", "rattle", "burn")
 _HELD_OUT_KINDS = ("bounce", "flash", "spin", "flow")
 TRAIN_STYLES: tuple[SceneStyle, ...] = (
-    SceneStyle("tripod", kinds=_TRAIN_KINDS, cameras=("static", "shake"), lighting=("steady", "drift")),
+    SceneStyle("tripod", kinds=_TRAIN_KINDS, cameras=("static", "shake"), lighting=("steady", "drift"),
+               letterbox=0.15),
     SceneStyle("pan", kinds=_TRAIN_KINDS, cameras=("pan",), lighting=("drift",), blur=(0.05, 0.2),
-               jpeg_quality=(30, 80)),
+               jpeg_quality=(30, 80), letterbox=0.15),
 )
 HELD_OUT_STYLES: tuple[SceneStyle, ...] = (
     SceneStyle("handheld", kinds=_HELD_OUT_KINDS, cameras=("handheld",), image_split="test",
-               lighting=("flicker", "drift"), noise=(2.0, 8.0), jpeg_quality=(25, 60), blur=(0.05, 0.2)),
+               lighting=("flicker", "drift"), noise=(2.0, 8.0), jpeg_quality=(25, 60), blur=(0.05, 0.2),
+               sprite_scale=(0.3, 0.65), letterbox=0.3),
 )
 
 
@@ -340,6 +345,11 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
         raise AvgenError("render_scene needs at least one background and one sprite")
     T = int(round(seconds * fps))
     t = np.arange(T) / fps
+    # pillarbox: the scene is rendered narrower and padded at the end
+    W_out, bars = W, None
+    if rng.random() < style.letterbox:
+        W = max(16, int(round(W_out * rng.uniform(0.55, 0.8))))
+        bars = "black" if rng.random() < 0.5 else "blur"
     S = min(W, H)
     camera = camera or str(rng.choice(style.cameras))
     lighting = lighting or str(rng.choice(style.lighting))
@@ -504,7 +514,7 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
             angle += omega * prog * (t >= s)
 
     # burn / flow: particles emitted while the sound lasts (short lifetimes so they end with it)
-    particles = []  # rows: birth, life, x0, y0, vx, vy, ax, ay, r, g, b, blob index
+    particles = []  # rows: birth, life, x0, y0, vx, vy, ax, ay, r, g, b, blob index, follows the object (1/0)
     blobs = [_blob(max(0.6, S * f)) for f in (0.012, 0.02, 0.03)]
     for s, dur, k in evs:
         if k not in ("burn", "flow"):
@@ -528,8 +538,19 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
             base = rng.uniform(0, 1, 3) * 90 + 40  # water / sand tints; faint each, a stream together
             colour = base[None, :] * rng.uniform(0.6, 1.0, (n, 1))
         idx = rng.integers(0, len(blobs), n)
-        particles.append(np.column_stack([birth, life, x, y, vx, vy, ax, ay, colour, idx]))
-    particles = np.concatenate(particles) if particles else np.zeros((0, 12))
+        particles.append(np.column_stack([birth, life, x, y, vx, vy, ax, ay, colour, idx, np.ones(n)]))
+    for s, _, k in evs:  # impact / bounce: a puff of dust bursts sideways from the floor at the contact
+        if k not in ("impact", "bounce"):
+            continue
+        n = 16
+        birth, life = s + rng.uniform(0, 0.3 / fps, n), rng.uniform(0.1, 0.22, n)
+        x, y = rng.uniform(-0.5, 0.5, n) * main.w, main.h / 2 - rng.uniform(0, 0.12, n) * main.h
+        vx, vy = np.sign(x + 1e-6) * rng.uniform(0.4, 1.2, n) * S, -rng.uniform(0.0, 0.4, n) * S
+        colour = np.tile(rng.uniform(50, 90) * np.array([1.0, 0.95, 0.85]), (n, 1)) * rng.uniform(0.7, 1.0, (n, 1))
+        idx = rng.integers(1, len(blobs), n)
+        particles.append(np.column_stack([birth, life, x, y, vx, vy, np.zeros(n), np.zeros(n), colour, idx,
+                                          np.zeros(n)]))
+    particles = np.concatenate(particles) if particles else np.zeros((0, 13))
     for s, dur, k in evs:
         if k == "burn":  # the object itself flickers warm while it burns
             m = (t >= s) & (t <= s + dur)
@@ -596,8 +617,8 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
             for p in live:
                 row, ep = particles[p], e[p]
                 fade = 1 - ep / row[1]
-                px_ = cx0 + dx[i] - vx0 + row[2] + row[4] * ep + 0.5 * row[6] * ep * ep
-                py_ = cy0 + dy[i] - vy0 + row[3] + row[5] * ep + 0.5 * row[7] * ep * ep
+                px_ = cx0 + dx[i] * row[12] - vx0 + row[2] + row[4] * ep + 0.5 * row[6] * ep * ep
+                py_ = cy0 + dy[i] * row[12] - vy0 + row[3] + row[5] * ep + 0.5 * row[7] * ep * ep
                 _add_blob(img, blobs[int(row[11])], px_, py_, row[8:11].astype(np.float32) * fade)
         frames[i] = img
 
@@ -636,6 +657,17 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
             buf += field[offs[i, 0]:offs[i, 0] + H, offs[i, 1]:offs[i, 1] + W]
         np.clip(buf, 0, 255, out=buf)
         out[i] = buf
+    if bars is not None:  # pad to the full width: black bars or a blurred, darkened copy of the picture
+        x_pad = (W_out - W) // 2
+        full = np.zeros((T, H, W_out, 3), np.uint8)
+        if bars == "blur":
+            for i in range(T):
+                small = Image.fromarray(out[i]).resize((max(2, W_out // 12), max(2, H // 12)), Image.BILINEAR)
+                full[i] = (np.asarray(small.resize((W_out, H), Image.BILINEAR), np.float32) * 0.55).astype(np.uint8)
+        full[:, :, x_pad:x_pad + W] = out
+        out = full
+        boxes[:, [0, 2]] += x_pad
+        dboxes[..., [0, 2]] += x_pad
     if quality > 0:
         out = _jpeg(out, quality)
     if not return_info:
@@ -643,6 +675,6 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
     info = {"style": style.name, "camera": camera, "lighting": lighting, "kinds": sorted(set(kinds)),
             "background": assets.ids["background"][bg_index] if assets.ids["background"] else bg_index,
             "sprite": assets.ids["sprite"][main_idx] if assets.ids["sprite"] else main_idx,
-            "distractors": n_dis, "fps": fps, "size": (W, H), "blur": w_blur, "noise": sigma,
+            "distractors": n_dis, "fps": fps, "size": (W_out, H), "letterbox": bars, "content_width": W, "blur": w_blur, "noise": sigma,
             "jpeg_quality": quality, "box": boxes, "distractor_boxes": dboxes}
     return out, info
