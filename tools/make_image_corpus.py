@@ -359,7 +359,8 @@ def cmd_preview(args) -> int:
                 cpu.append(time.process_time() - c0)
     # CPU time is the cost on one core; wall time also counts waiting for a loaded machine
     print(f"render 4 s 25 fps 128x128 over {len(wall)} clips: CPU median {np.median(cpu):.3f} s, "
-          f"p90 {np.percentile(cpu, 90):.3f} s; wall median {np.median(wall):.3f} s, p90 {np.percentile(wall, 90):.3f} s")
+          f"p90 {np.percentile(cpu, 90):.3f} s; wall median {np.median(wall):.3f} s, "
+          f"p90 {np.percentile(wall, 90):.3f} s")
     # contact sheet: one row per clip, frames just before, at and after an event
     tile, cols, picks = args.tile, 6, []
     for style in scenes.TRAIN_STYLES + scenes.HELD_OUT_STYLES:

@@ -3,18 +3,18 @@
 A clip shows a crop of a background photograph with 1-3 sprites (game objects with transparency) in front of it.
 Exactly one sprite is the *sounding* object: it is visible at its events and does what the sound says; the others
 (distractors) move smoothly without sound. A camera (static, shaking, panning or handheld), an exposure blur across
-neighbouring frames, lighting drifts and flicker, sensor noise and a per-frame JPEG round trip make the frames look
-like footage rather than drawings. Event kinds:
+neighbouring frames, lighting drifts and flicker, colour grading, sensor noise, optional pillarbox bars and a
+per-frame JPEG round trip make the frames look like footage rather than drawings. Event kinds:
 
-* discrete, placed at the event's start: ``impact`` (picked up slowly and dropped: contact at the event),
-  ``bounce`` (free bouncing arcs with a contact at each event), ``strike`` (another sprite swings in and hits it),
-  ``break`` (it splits into fragments flying apart; it fades back in before the next event), ``flash`` (it lights
-  up with a halo and fades);
+* discrete, placed at the event's start: ``impact`` (picked up slowly and dropped: contact, squash and a dust
+  puff at the event), ``bounce`` (free bouncing arcs with a contact at each event), ``strike`` (another sprite
+  swings in and hits it), ``break`` (it splits into fragments flying apart; it fades back in before the next
+  event), ``flash`` (it lights up with a halo and fades);
 * sustained, over ``[start, start + duration]``: ``rattle`` (shakes), ``spin`` (rotates), ``burn`` (flickers with
   rising flame particles), ``flow`` (a stream of particles pours from it).
 
 :class:`SceneStyle` gathers the choices; :data:`TRAIN_STYLES` and :data:`HELD_OUT_STYLES` share no event kind,
-no camera behaviour and no background pictures (``image_split``: the side of
+no camera behaviour and no pictures (``image_split``: the side of
 :func:`avgen.data.image_corpus.split_images`), so a benchmark can test on a renderer training never saw.
 :func:`plan_events` turns a sound's duration into event times; :data:`CATEGORY_KINDS` maps sound-corpus categories
 to the kinds that fit them.
@@ -384,11 +384,18 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
     n_dis = int(rng.integers(style.distractors[0], style.distractors[1] + 1))
     picks = rng.permutation(len(assets.sprites))
     main_idx = int(picks[0])
-    main = _Sprite(assets.sprites[main_idx], rng.uniform(*style.sprite_scale) * S)
+    scale = float(rng.uniform(*style.sprite_scale))
+    if {"impact", "bounce"} & {k for _, _, k in evs}:  # leave room above it to rise and fall in view
+        scale = min(scale, 0.4)
+    main = _Sprite(assets.sprites[main_idx], scale * S)
     pad = 0.04 * S
+    fit = min((wx1 - wx0 - 2 * pad) / main.w, (wy1 - wy0 - 2 * pad) / main.h)
+    if fit < 1:  # a wide camera sway leaves a small common window: shrink the object to fit it
+        main = _Sprite(assets.sprites[main_idx], max(main.w, main.h) * max(fit, 0.2))
     lo_x, hi_x = wx0 + main.w / 2 + pad, wx1 - main.w / 2 - pad
     cx0 = float(rng.uniform(lo_x, hi_x)) if hi_x > lo_x else (wx0 + wx1) / 2
     floor = wy0 + (wy1 - wy0) * float(rng.uniform(0.65, 0.92))  # where the sounding object rests
+    floor = min(max(floor, wy0 + main.h + pad), wy1 - pad)
     cy0 = floor - main.h / 2
     if surface:  # a table top / ground under the object: another picture's crop, darker, with a soft edge
         other = assets.backgrounds[int(rng.integers(len(assets.backgrounds)))]
@@ -675,6 +682,6 @@ def render_scene(events, *, rng: np.random.Generator, style: SceneStyle, assets:
     info = {"style": style.name, "camera": camera, "lighting": lighting, "kinds": sorted(set(kinds)),
             "background": assets.ids["background"][bg_index] if assets.ids["background"] else bg_index,
             "sprite": assets.ids["sprite"][main_idx] if assets.ids["sprite"] else main_idx,
-            "distractors": n_dis, "fps": fps, "size": (W_out, H), "letterbox": bars, "content_width": W, "blur": w_blur, "noise": sigma,
-            "jpeg_quality": quality, "box": boxes, "distractor_boxes": dboxes}
+            "distractors": n_dis, "fps": fps, "size": (W_out, H), "letterbox": bars, "content_width": W,
+            "blur": w_blur, "noise": sigma, "jpeg_quality": quality, "box": boxes, "distractor_boxes": dboxes}
     return out, info
