@@ -14,7 +14,8 @@ import torch
 
 from .. import vocoders
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram, resample, sounding_rms
-from ..checkpoints import from_pretrained, load_pipeline_component, save_pipeline_config, save_pretrained
+from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
+                           save_pretrained)
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import MUXED_OUTPUT_EXTENSIONS, iter_video, probe, read_audio, replace_audio, write_audio, write_video
@@ -27,6 +28,7 @@ __all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "load_
 DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "varietysound_foley_small")
 # config.json entries that describe the folder or the generator, not the pipeline's settings
 _NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim", "n_mels")
+_SETTINGS = ("task", "data")  # what the pipeline reads; anything else in a config.json is refused
 
 
 @dataclass
@@ -120,6 +122,12 @@ class VideoToSoundPipeline:
         generator, settings = load_pipeline_component(folder, cls.__name__, "generator", VarietySound,
                                                       legacy_task="varietysound")
         settings = {k: v for k, v in settings.items() if k not in _NOT_SETTINGS}
+        unknown = sorted(set(settings) - set(_SETTINGS))
+        if unknown:
+            raise CheckpointError(f"{os.path.join(folder, 'config.json')}: unknown entries {', '.join(unknown)} "
+                                  f"(a VideoToSoundPipeline reads {', '.join(_SETTINGS)})")
+        if not isinstance(settings.get("data", {}), dict):
+            raise CheckpointError(f"{os.path.join(folder, 'config.json')}: 'data' must be an object")
         return cls(generator, settings, device=device, vocoder=vocoder)
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
@@ -161,6 +169,8 @@ class VideoToSoundPipeline:
         frames = np.asarray(video)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
+        if min(frames.shape[:3]) == 0:
+            raise AvgenError(f"video frames: empty array {frames.shape}")
         src_fps = float(fps or self.fps)
         duration = len(frames) / src_fps
         n = max(1, math.floor(duration * self.fps + 1e-6))
@@ -179,6 +189,10 @@ class VideoToSoundPipeline:
             if sample_rate is None:
                 raise AvgenError("a reference waveform needs reference_sample_rate=")
             wav = np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference, np.float32)
+            if wav.ndim not in (1, 2) or wav.size == 0:
+                raise AvgenError(f"a reference waveform must be a non-empty [N] or [C, N] array, got {wav.shape}")
+            if not (math.isfinite(float(sample_rate)) and sample_rate > 0):
+                raise AvgenError(f"reference_sample_rate must be a positive number, got {sample_rate}")
             wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
             require_finite(wav, "reference")
             if int(sample_rate) != preset.sample_rate:
@@ -253,14 +267,19 @@ class VideoToSoundPipeline:
         vocoder's output. Either way the result is clipped to [-1, 1]."""
         if gain_db is not None and not math.isfinite(gain_db):
             raise AvgenError(f"gain_db must be a finite number of dB, got {gain_db}")
+        if video_fps is not None and not (math.isfinite(video_fps) and video_fps > 0):
+            raise AvgenError(f"video_fps must be a positive number of frames per second, got {video_fps}")
+        for name, v in (("chunk_seconds", chunk_seconds), ("overlap_seconds", overlap_seconds)):
+            if v is not None and not (math.isfinite(v) and v >= (0 if name == "overlap_seconds" else 1e-3)):
+                raise AvgenError(f"{name} must be a finite positive number of seconds, got {v}")
 
         gen = torch.Generator().manual_seed(seed if seed is not None else 0)
         p = get_preset(self.mel_preset)
+        ref_wav = self.reference_waveform(reference, sample_rate=reference_sample_rate)  # checked before the video
+        ref = mel_spectrogram(torch.as_tensor(ref_wav), p, sample_rate=p.sample_rate)
         feats, duration = self.video_features(video, fps=video_fps)
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
-        ref_wav = self.reference_waveform(reference, sample_rate=reference_sample_rate)
-        ref = mel_spectrogram(torch.as_tensor(ref_wav), p, sample_rate=p.sample_rate)
         mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
                                   overlap_seconds=overlap_seconds, generator=gen)
         wav = self.vocode(mel, num_samples, generator=gen).float()

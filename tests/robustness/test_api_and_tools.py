@@ -110,3 +110,33 @@ def test_sound_to_video_refuses_instead_of_defaulting(kwargs, needle):
 
     with pytest.raises(AvgenError, match=needle):
         sound_to_video(np.zeros(22050, np.float32), sample_rate=22050, **kwargs)
+
+
+def test_video_to_sound_checks_its_arguments_before_the_video(bad, tiny_v2s, tmp_path):
+    import json
+    import shutil
+
+    from avgen.checkpoints import CheckpointError
+    from avgen.generate import VideoToSoundPipeline
+
+    pipe = VideoToSoundPipeline.from_pretrained(tiny_v2s, device="cpu", vocoder="griffin-lim")
+    frames = np.zeros((10, 32, 32, 3), np.uint8)
+    ok_ref = np.full(4000, 0.1, np.float32)
+    cases = [
+        (dict(video="missing.mp4", reference=bad["nan_wav"]), "nan.wav"),  # the reference fails first, not the video
+        (dict(video=frames, reference=ok_ref, reference_sample_rate=22050, video_fps=-5), "video_fps"),
+        (dict(video=np.zeros((0, 32, 32, 3), np.uint8), reference=ok_ref, reference_sample_rate=22050), "empty"),
+        (dict(video=frames, reference=np.zeros(0, np.float32), reference_sample_rate=22050), "non-empty"),
+        (dict(video=frames, reference=ok_ref, reference_sample_rate=0), "reference_sample_rate"),
+        (dict(video=frames, reference=ok_ref, reference_sample_rate=22050, chunk_seconds=float("nan")),
+         "chunk_seconds"),
+    ]
+    for kwargs, needle in cases:
+        with pytest.raises(AvgenError, match=needle):
+            pipe(**kwargs)
+    # a pipeline config.json with entries the pipeline does not read is refused, naming the file
+    folder = shutil.copytree(tiny_v2s, tmp_path / "extra")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "vocodr": "typo"}))
+    with pytest.raises(CheckpointError, match="config.json: unknown entries vocodr"):
+        VideoToSoundPipeline.from_pretrained(folder, device="cpu", vocoder="griffin-lim")
