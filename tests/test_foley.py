@@ -142,3 +142,114 @@ def test_corpus_benchmark_holds_out_recordings_and_categories(tiny_corpus, tmp_p
     assert split_groups(unseen_rec + seen) == ["unseen_recording"] * 3 + ["seen"] * 3
     assert split_groups([{k: v for k, v in r.items() if k != "split"} for r in unseen_cat], train) == [
         "unseen_category"] * 3
+
+
+@pytest.fixture(scope="module")
+def tiny_scene_inputs(tmp_path_factory):
+    """An image corpus (3 backgrounds, 3 sprites) and a sound corpus (6 recordings: 2 impact, 2 sustained, 2 noise),
+    written in their manifest layouts."""
+    import hashlib
+
+    from PIL import Image
+
+    from avgen.data import image_corpus as ic
+    from avgen.data.sound_corpus import write_manifest
+    from avgen.media import write_audio
+
+    images, sounds = tmp_path_factory.mktemp("images"), tmp_path_factory.mktemp("sounds")
+    rng = np.random.default_rng(0)
+    # pictures: noisy gradients and striped discs with alpha
+    pictures = []
+    for i in range(3):
+        yy, xx = np.mgrid[0:60, 0:80]
+        base = np.stack([xx * 2.0, yy * 3.0, (xx + yy) * 1.5], -1) + 40 * i
+        pictures.append(("background", f"bg{i}", Image.fromarray(
+            np.clip(base + rng.normal(0, 20, base.shape), 0, 255).astype(np.uint8), "RGB"), "jpg"))
+        yy, xx = np.mgrid[0:24, 0:24]
+        rgba = np.zeros((24, 24, 4), np.uint8)
+        rgba[..., :3] = (np.array([200, 60 * i, 40]) * (((xx // 4 + i) % 2)[..., None] * 0.5 + 0.5)).astype(np.uint8)
+        rgba[..., 3] = np.where(np.hypot(yy - 11.5, xx - 11.5) < 11, 255, 0)
+        pictures.append(("sprite", f"sp{i}", Image.fromarray(rgba, "RGBA"), "png"))
+    rows = []
+    for kind, name, im, ext in pictures:
+        im.save(images / f"{name}.{ext}")
+        with Image.open(images / f"{name}.{ext}") as back:
+            sha = ic.pixel_sha256(back)
+        rows.append({"id": name, "path": f"{name}.{ext}", "kind": kind, "group": name, "package": "test-data",
+                     "package_version": "1", "source_file": f"{name}.{ext}", "licence": "CC0-1.0", "sha256": sha,
+                     "width": im.width, "height": im.height})
+    ic.write_manifest(images / "manifest.jsonl", rows)
+    # recordings: short decaying tones (impact), 0.8 s noise bands (sustained, noise)
+    (sounds / "events").mkdir()
+    rows = []
+    for c, (cat, seconds) in enumerate((("impact", 0.2), ("sustained", 0.8), ("noise", 0.8))):
+        for r in range(2):
+            eid = f"{cat}_{r}"
+            t = np.arange(int(seconds * 22050)) / 22050
+            wav = (np.sin(2 * np.pi * (300 + 200 * c + 50 * r) * t) * np.exp(-20 * t) if cat == "impact"
+                   else rng.normal(0, 0.3, len(t)) * np.minimum(1, 10 * (seconds - t)))
+            write_audio(sounds / "events" / f"{eid}.flac", wav[None].astype(np.float32), 22050)
+            h = hashlib.sha256(eid.encode()).hexdigest()
+            rows.append({"id": eid, "path": f"events/{eid}.flac", "recording": f"pkg/{eid}.wav", "category": cat,
+                         "package": "pkg", "package_version": "1", "source_file": eid, "licence": "CC0",
+                         "source_sha256": h, "sha256": h, "start": 0.0, "duration": seconds, "sample_rate": 22050})
+    write_manifest(sounds / "manifest.jsonl", rows)
+    return images, sounds
+
+
+def test_scenes_benchmark_holds_out_recordings_and_the_renderer(tiny_scene_inputs, tmp_path):
+    from avgen.data.scenes import HELD_OUT_STYLES, SUSTAINED_KINDS, TRAIN_STYLES
+
+    images, sounds = tiny_scene_inputs
+    summary = build_benchmark(str(tmp_path), corpus=str(sounds), images=str(images), renderer="scenes", train=2,
+                              valid=1, test=2, seed=0, held_out_categories=["noise"], test_fraction=0.5,
+                              settings=FoleySettings(seconds=1.6, max_events=2), progress=False)
+    splits = ("train", "valid", "test", "test_unseen_recording", "test_unseen_category", "test_held_out_renderer")
+    assert list(summary["splits"]) == list(splits) and summary["renderer"] == "scenes"
+    read = {s: [json.loads(x) for x in open(tmp_path / s / "manifest.jsonl")] for s in splits}
+    # disjoint by recording: no unseen or held-out-renderer clip uses a recording that train/valid use
+    trained = {r["recording"] for s in ("train", "valid") for r in read[s]}
+    assert {r["recording"] for r in read["test"]} <= trained
+    for s in ("test_unseen_recording", "test_unseen_category", "test_held_out_renderer"):
+        assert read[s] and not trained & {r["recording"] for r in read[s]}
+    assert {r["split"] for r in read["test_held_out_renderer"]} == {"held_out_renderer"}
+    assert {r["recording"] for r in read["test_held_out_renderer"]} <= {r["recording"] for r in read[
+        "test_unseen_recording"]}
+    # styles: training styles everywhere but the held-out split, which uses held-out styles only
+    train_names, held_names = {s.name for s in TRAIN_STYLES}, {s.name for s in HELD_OUT_STYLES}
+    for s in splits:
+        assert {r["style"] for r in read[s]} <= (held_names if s == "test_held_out_renderer" else train_names)
+        assert all(r["renderer"] == "scenes" for r in read[s])
+    held_kinds = {k for st in HELD_OUT_STYLES for k in st.kinds}
+    assert {r["kind"] for r in read["test_held_out_renderer"]} <= held_kinds
+    # every row: events with durations; sustained ones last as long as their (0.8 s) sound, discrete ones 0.2 s
+    rows = [r for s in splits for r in read[s]]
+    assert any(r["kind"] in SUSTAINED_KINDS for r in rows) and any(r["kind"] not in SUSTAINED_KINDS for r in rows)
+    for r in rows:
+        assert len(r["durations"]) == len(r["events"]) >= 1 and r["sustained"] == (r["kind"] in SUSTAINED_KINDS)
+        expect = 0.8 if r["sustained"] else (0.2 if r["category"] == "impact" else 0.4)
+        assert r["durations"] == pytest.approx([expect] * len(r["events"]), abs=1e-3), r
+        assert r["fps"] > 0 and len(r["size"]) == 2
+    events = [json.loads(x) for x in open(tmp_path / "test_held_out_renderer" / "events.jsonl")]
+    assert [e["events"] for e in events] == [r["events"] for r in read["test_held_out_renderer"]]
+
+
+def test_scenes_renderer_option_errors(tiny_scene_inputs, tmp_path, capsys):
+    import importlib.util
+
+    from avgen.errors import AvgenError
+
+    images, sounds = tiny_scene_inputs
+    with pytest.raises(AvgenError, match="needs both"):
+        build_benchmark(str(tmp_path), corpus=str(sounds), renderer="scenes", progress=False)
+    with pytest.raises(AvgenError, match="only used by the scenes renderer"):
+        build_benchmark(str(tmp_path), corpus=str(sounds), images=str(images), progress=False)
+    spec = importlib.util.spec_from_file_location("make_foley", os.path.join(os.path.dirname(__file__), "..",
+                                                                             "tools", "make_foley.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    for argv in (["--renderer", "scenes", "--corpus", str(sounds)],
+                 ["--renderer", "scenes", "--corpus", str(sounds), "--images", str(tmp_path / "missing")]):
+        assert tool.main(["-o", str(tmp_path / "out")] + argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("make_foley.py: error:")

@@ -12,6 +12,11 @@ test/references/*.wav (timbre references: same recording, different rendering) a
 builds from a sound corpus (avgen/data/sound_corpus.py; CORPUS_DIR/manifest.jsonl) instead: categories, then
 recordings, are held out; train/valid/test use train-side recordings only and test_unseen_recording/ and
 test_unseen_category/ hold clips whose recordings (categories) training never saw, each labelled with its "split".
+    python tools/make_foley.py -o runs/foley_scenes --corpus /work/corpus --images /work/image_corpus \
+        --renderer scenes --train 2000 --test 48
+
+renders realistic scenes (avgen/data/scenes.py, docs/renders.md) from an image corpus instead of flat shapes, and
+adds test_held_out_renderer/ (held-out pictures, event kinds and camera; unseen-recording sounds).
 See avgen/data/foley.py for what is rendered and avgen/assets/foley/SOURCES.md for the recordings' provenance.
 """
 
@@ -34,6 +39,11 @@ def main(argv=None) -> int:
                    help="share of categories, then of each category's recordings, held out (--corpus; default 0.2)")
     p.add_argument("--held-out-categories", default=None, metavar="A,B",
                    help="comma-separated categories to hold out (--corpus; default: drawn with --seed)")
+    p.add_argument("--renderer", choices=("shapes", "scenes"), default="shapes",
+                   help="shapes: flat shapes on a gradient (default); scenes: realistic renders (needs --corpus "
+                        "and --images) with a test_held_out_renderer/ split")
+    p.add_argument("--images", default=None, metavar="IMAGE_CORPUS_DIR",
+                   help="image-corpus folder (manifest.jsonl; avgen/data/image_corpus.py) for --renderer scenes")
     p.add_argument("--train", type=int, default=200)
     p.add_argument("--valid", type=int, default=24)
     p.add_argument("--test", type=int, default=48)
@@ -47,7 +57,7 @@ def main(argv=None) -> int:
         summary = build_benchmark(a.output, sounds=a.sounds, corpus=a.corpus, train=a.train, valid=a.valid,
                                   test=a.test, seed=a.seed, settings=FoleySettings(seconds=a.seconds, size=a.size),
                                   test_fraction=a.test_fraction, held_out_categories=held,
-                                  progress=not a.no_progress)
+                                  progress=not a.no_progress, images=a.images, renderer=a.renderer)
     except AvgenError as e:
         print(f"make_foley.py: error: {e}", file=sys.stderr)
         return 2

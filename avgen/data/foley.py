@@ -18,6 +18,15 @@ benchmark measures transfer: whole categories and then whole recordings are held
 are written: ``test`` (seen recordings), ``test_unseen_recording`` and ``test_unseen_category``. There a reference
 is another excerpt (event) of the target's recording when it has one, else another rendering of the same excerpt.
 Every test row carries ``split`` (``seen`` / ``unseen_recording`` / ``unseen_category``), read by ``avgen eval v2s``.
+
+With ``renderer="scenes"`` (needs ``corpus`` and ``images``, an image-corpus folder of
+:mod:`avgen.data.image_corpus`) clips are rendered by :func:`avgen.data.scenes.render_scene` instead of the flat
+shapes (docs/renders.md): train/valid/test splits cycle :data:`~avgen.data.scenes.TRAIN_STYLES` on the train side of
+:func:`~avgen.data.image_corpus.split_images`, and a fourth test split ``test_held_out_renderer`` (label
+``held_out_renderer``) uses :data:`~avgen.data.scenes.HELD_OUT_STYLES` (held-out pictures, event kinds and camera)
+with unseen-recording sounds. Sounds keep their excerpt length: a sustained event lasts as long as its sound
+(clipped to the clip), a discrete one plays the first 0.4 s as with the shapes renderer. Rows add ``durations``,
+``style``, ``renderer``, ``fps`` and ``size``.
 """
 
 from __future__ import annotations
@@ -35,9 +44,11 @@ from ..media import AUDIO_EXTENSIONS, read_audio, resample, write_audio, write_v
 from ..utils import atomic_write_text
 
 __all__ = ["FoleySettings", "bundled_sounds", "load_sounds", "sample_events", "render_video", "render_audio",
-           "make_clip", "build_benchmark", "EVENT_KINDS"]
+           "make_clip", "build_benchmark", "EVENT_KINDS", "RENDERERS"]
 
 EVENT_KINDS = ("impact", "flash", "strike")
+RENDERERS = ("shapes", "scenes")
+DISCRETE_SECONDS = 0.4  # a discrete event plays this much of its sound (both renderers)
 ASSETS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "foley")
 
 
@@ -77,8 +88,11 @@ def _load_sound(path: str, sample_rate: int, max_seconds: float) -> np.ndarray:
     peak = float(np.abs(wav).max())
     if peak <= 0:
         raise AvgenError(f"{path}: silent recording")
-    wav = wav / peak
-    keep = int(max_seconds * sample_rate)
+    return _cut((wav / peak).astype(np.float32), int(max_seconds * sample_rate), sample_rate)
+
+
+def _cut(wav: np.ndarray, keep: int, sample_rate: int) -> np.ndarray:
+    """``wav`` cut to ``keep`` samples with a 50 ms fade-out (unchanged when it is not longer)."""
     if len(wav) > keep:
         fade = min(keep, int(0.05 * sample_rate))
         wav = wav[:keep].copy()
@@ -193,9 +207,12 @@ def make_clip(sound: np.ndarray, kind: str, rng: np.random.Generator, s: FoleySe
 
 
 def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Generator, s: FoleySettings, *,
-                 references: bool, label: str | None, progress: bool, rate_step: int = 1) -> list[dict]:
+                 references: bool, label: str | None, progress: bool, rate_step: int = 1,
+                 assets: dict | None = None) -> list[dict]:
     """Render one split. ``plan``: one dict per clip with ``name`` (for the id), ``kind``, ``sound`` (waveform),
-    ``ref_sound`` (the reference's waveform, test splits) and ``row`` (manifest fields). Writes the videos, the
+    ``ref_sound`` (the reference's waveform, test splits), ``row`` (manifest fields) and optionally ``style`` (a
+    :class:`~avgen.data.scenes.SceneStyle`: render with the scene renderer from ``assets[style.image_split]``;
+    the kind then comes from the sound's category). Writes the videos, the
     references (``references=True``), ``manifest.jsonl`` and, for test splits, ``events.jsonl``."""
     from tqdm.auto import tqdm
 
@@ -203,14 +220,21 @@ def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Gene
     os.makedirs(folder, exist_ok=True)
     rows = []
     for i, p in enumerate(tqdm(plan, desc=f"foley {split}", disable=not progress, leave=False)):
-        clip_id = f"{split}_{i:04d}_{p['name']}_{p['kind']}"
-        frames, audio, events = make_clip(p["sound"], p["kind"], rng, s)
-        write_video(os.path.join(folder, clip_id + ".mp4"), frames, s.fps, audio[None], s.sample_rate)
-        row = {"id": clip_id, **p["row"], "kind": p["kind"], "events": events}
+        if p.get("style") is None:
+            # flat shapes on a gradient (the original renderer)
+            frames, audio, events = make_clip(p["sound"], p["kind"], rng, s)
+            fps, extra, ref_sound = s.fps, {"kind": p["kind"], "events": events}, p["ref_sound"]
+        else:
+            # realistic scene: the sound's length decides the events' durations
+            frames, audio, fps, extra, keep = _scene_clip(p, rng, s, assets[p["style"].image_split])
+            ref_sound = _cut(p["ref_sound"], keep, s.sample_rate)
+        clip_id = f"{split}_{i:04d}_{p['name']}_{extra['kind']}"
+        write_video(os.path.join(folder, clip_id + ".mp4"), frames, fps, audio[None], s.sample_rate)
+        row = {"id": clip_id, **p["row"], **extra}
         if references:
             # another rendering: other times, gains, noise floor and a +-1 semitone resampling
             ref_events = sample_events(rng, s)
-            ref = render_audio(ref_events, p["ref_sound"], rng, s, semitones=float(rng.choice([-1.0, 1.0])),
+            ref = render_audio(ref_events, ref_sound, rng, s, semitones=float(rng.choice([-1.0, 1.0])),
                                rate_step=rate_step)
             os.makedirs(os.path.join(folder, "references"), exist_ok=True)
             write_audio(os.path.join(folder, "references", clip_id + ".wav"), ref[None], s.sample_rate)
@@ -222,6 +246,25 @@ def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Gene
         atomic_write_text(os.path.join(folder, "events.jsonl"),
                           "".join(json.dumps({"name": r["id"], "events": r["events"]}) + "\n" for r in rows))
     return rows
+
+
+def _scene_clip(p: dict, rng: np.random.Generator, s: FoleySettings, assets):
+    """(frames, audio, fps, row fields, kept sound samples) of one scene-rendered clip (docs/renders.md)."""
+    from .scenes import SUSTAINED_KINDS, kinds_for, plan_events, render_scene, sample_format
+
+    style, sound = p["style"], p["sound"]
+    fps, size = sample_format(rng, style)
+    events = plan_events(rng, len(sound) / s.sample_rate, s.seconds, kinds_for(p["row"]["category"], style),
+                         min_events=s.min_events, max_events=s.max_events, min_gap=s.min_gap, margin=s.margin)
+    # a sustained sound lasts as long as its visible event; a discrete one is cut as with the shapes renderer
+    sustained = events[0][2] in SUSTAINED_KINDS
+    keep = int(events[0][1] * s.sample_rate) if sustained else int(DISCRETE_SECONDS * s.sample_rate)
+    frames = render_scene(events, rng=rng, style=style, assets=assets, seconds=s.seconds, fps=fps, size=size)
+    audio = render_audio([e[0] for e in events], _cut(sound, keep, s.sample_rate), rng, s)
+    extra = {"kind": events[0][2], "events": [e[0] for e in events],
+             "durations": [e[1] if sustained else round(min(keep / s.sample_rate, e[1]), 4) for e in events],
+             "sustained": sustained, "style": style.name, "renderer": "scenes", "fps": fps, "size": list(size)}
+    return frames, audio, fps, extra, keep
 
 
 def _safe(name: str) -> str:
@@ -269,7 +312,8 @@ def _corpus_splits(corpus: str, *, test_fraction: float, held_out_categories, se
 
 def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | None = None, train: int = 200,
                     valid: int = 24, test: int = 48, seed: int = 0, settings: FoleySettings = FoleySettings(),
-                    test_fraction: float = 0.2, held_out_categories=None, progress: bool = True) -> dict:
+                    test_fraction: float = 0.2, held_out_categories=None, progress: bool = True,
+                    images: str | None = None, renderer: str = "shapes") -> dict:
     """Write ``{train,valid,test}/<id>.mp4`` and ``<split>/manifest.jsonl`` (id, sound, recording, kind, events),
     plus for the test split ``test/references/<id>.wav`` (same recording, other rendering), the row's ``split``
     label and ``test/events.jsonl``. Recordings and event kinds are balanced over each split.
@@ -277,9 +321,23 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
     ``corpus``: a sound-corpus folder instead of ``sounds``; categories (``held_out_categories`` or a seeded
     ``test_fraction`` share) and then recordings (``test_fraction`` per category) are held out, train/valid/test
     use the train-side recordings only, and ``test_unseen_recording`` / ``test_unseen_category`` (``test`` clips
-    each) use only held-out ones. Returns a summary."""
+    each) use only held-out ones. Returns a summary.
+
+    ``renderer="scenes"`` (with ``corpus`` and ``images``, an image-corpus folder): realistic scene renders, the
+    picture split of :func:`~avgen.data.image_corpus.split_images` (``seed``) and a fifth split
+    ``test_held_out_renderer`` (held-out styles, unseen-recording sounds); see the module docstring."""
     if corpus is not None and sounds is not None:
         raise AvgenError("give either sounds (a folder of recordings) or corpus (a sound-corpus folder), not both")
+    if renderer not in RENDERERS:
+        raise AvgenError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    if renderer == "scenes" and (corpus is None or images is None):
+        raise AvgenError("the scenes renderer needs both a sound corpus (corpus/--corpus) and an image corpus "
+                         "(images/--images)")
+    if renderer == "shapes" and images is not None:
+        raise AvgenError("images (an image corpus) is only used by the scenes renderer (renderer='scenes')")
+    for what, folder in (("sound corpus", corpus), ("image corpus", images)):
+        if folder is not None and not os.path.isfile(os.path.join(folder, "manifest.jsonl")):
+            raise AvgenError(f"{folder}: not a {what} folder (no manifest.jsonl)")
     rng = np.random.default_rng(seed)
     if corpus is None:
         recs = load_sounds(sounds, settings.sample_rate)
@@ -297,10 +355,14 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
     else:
         parts = _corpus_splits(corpus, test_fraction=test_fraction, held_out_categories=held_out_categories, seed=seed)
         cache: dict[str, np.ndarray] = {}
+        scenes = renderer == "scenes"
+        # scenes keep the whole excerpt (up to the clip's length); shapes the first 0.4 s
+        max_seconds = settings.seconds if scenes else DISCRETE_SECONDS
 
         def load(row: dict) -> np.ndarray:
             if row["id"] not in cache:
-                cache[row["id"]] = _load_sound(os.path.join(corpus, row["path"]), settings.sample_rate, 0.4)
+                cache[row["id"]] = _load_sound(os.path.join(corpus, row["path"]), settings.sample_rate,
+                                               min(max_seconds, float(row["duration"])) if scenes else max_seconds)
             return cache[row["id"]]
 
         summary = {"settings": asdict(settings), "corpus": os.path.abspath(corpus), "seed": seed,
@@ -311,9 +373,28 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
         jobs = (("train", train, "train", None), ("valid", valid, "train", None), ("test", test, "train", "seen"),
                 ("test_unseen_recording", test, "unseen_recording", "unseen_recording"),
                 ("test_unseen_category", test, "unseen_category", "unseen_category"))
+        assets = None
+        if scenes:
+            from .image_corpus import load_assets
+            from .image_corpus import read_manifest as read_images
+            from .image_corpus import split_images
+            from .scenes import HELD_OUT_STYLES, TRAIN_STYLES
+
+            # pictures split by group with the benchmark's seed; held-out styles draw from the test side
+            sides = split_images(read_images(os.path.join(images, "manifest.jsonl")), test_fraction=0.2, seed=seed)
+            assets = {side: load_assets(images, part) for side, part in sides.items()}
+            jobs += (("test_held_out_renderer", test, "unseen_recording", "held_out_renderer"),)
+            summary |= {"renderer": "scenes", "images": os.path.abspath(images),
+                        "pictures": {side: len(part) for side, part in sides.items()}}
         for split, count, side, label in jobs:
-            rows = _write_split(out_dir, split, _corpus_plan(parts[side], count, rng, load), rng, settings,
-                                references=label is not None, label=label, progress=progress, rate_step=50)
+            plan = _corpus_plan(parts[side], count, rng, load)
+            if scenes:
+                # train/valid/test and the unseen-sound splits cycle the training styles; the last split the held-out
+                styles = HELD_OUT_STYLES if label == "held_out_renderer" else TRAIN_STYLES
+                for i, p in enumerate(plan):
+                    p["style"] = styles[i % len(styles)]
+            rows = _write_split(out_dir, split, plan, rng, settings, references=label is not None, label=label,
+                                progress=progress, rate_step=50, assets=assets)
             summary["splits"][split] = count
             if label is not None:
                 summary["distinct_test_references"][split] = len({r["recording"] for r in rows})
