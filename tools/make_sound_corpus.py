@@ -237,6 +237,26 @@ def cmd_verify(args) -> int:
     return 0 if not problems else 1
 
 
+def cmd_split(args) -> int:
+    """Write the two sides of ``split_corpus`` as JSONL manifests beside the corpus's own (paths relative to it), so
+    training reads only one side: ``CORPUS/split_<by>_seed<seed>_{train,test}.jsonl``."""
+    from avgen.data import sound_corpus as sc
+    from avgen.utils import atomic_write_text
+
+    manifest = os.path.join(args.corpus, "manifest.jsonl")
+    if not os.path.isfile(manifest):
+        raise UsageError(f"{args.corpus}: no manifest.jsonl (build the corpus first)")
+    if not 0 < args.test_fraction < 1:
+        raise UsageError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    sides = sc.split_corpus(sc.read_manifest(manifest), by=args.by, test_fraction=args.test_fraction,
+                            seed=args.seed)
+    for side, rows in sides.items():
+        out = os.path.join(args.corpus, f"split_{args.by}_seed{args.seed}_{side}.jsonl")
+        atomic_write_text(out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+        print(f"{out}: {len(rows)} events, {len({r['recording'] for r in rows})} recordings")
+    return 0
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage block), exit status 2."""
 
@@ -273,6 +293,13 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--show", type=int, default=20, help="print this many problems (default 20)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_verify)
+    s = sub.add_parser("split", help="write the train/test sides of a split as manifests in CORPUS")
+    s.add_argument("corpus", metavar="CORPUS", help="the built corpus folder")
+    s.add_argument("--by", default="recording", choices=["recording", "category"], help="what is held out "
+                   "(default: whole recordings)")
+    s.add_argument("--test-fraction", type=float, default=0.2, help="share held out (default 0.2)")
+    s.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    s.set_defaults(func=cmd_split)
     return p
 
 

@@ -87,6 +87,9 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim_g: OptimConfig = field(default_factory=OptimConfig)
     optim_d: OptimConfig = field(default_factory=OptimConfig)
+    # weights that start a fresh run (ignored when the run resumes): a model folder of the task's generator, or a
+    # name the task knows (task: vocoder: hifigan-universal)
+    init_from: str | None = None
     model: dict[str, Any] = field(default_factory=dict)  # task-specific, validated by the task
     loss: dict[str, Any] = field(default_factory=dict)  # task-specific, validated by the task
 

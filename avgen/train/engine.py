@@ -164,6 +164,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     task = task_cls(cfg, feature_dim=data.feature_dim, n_mels=data.n_mels, mel_preset=data.mel_preset)
     task.attach_dataset(dataset)
     G = task.build_generator()
+    if cfg.init_from:  # a fresh run starts from these weights; a resumed one loads its checkpoint below
+        G.load_state_dict(task.initial_weights(cfg.init_from, G))
     D = task.build_discriminator()
     opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
                               weight_decay=cfg.optim_g.weight_decay)
@@ -189,6 +191,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         step = int(state["step"])
         torch.manual_seed(cfg.seed + step + accelerator.process_index)
         accelerator.print(f"resumed from {ckpt_path} at step {step}")
+    elif cfg.init_from:
+        accelerator.print(f"generator initialised from {cfg.init_from}")
 
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size,

