@@ -3,18 +3,22 @@ generated from its silent video and its timbre reference, then scored against th
 
 * onset timing error: for every true event, the distance to the nearest onset of the generated sound; median (ms)
   over all events, and the share within one video frame (1/21.5 s);
+* onset recall: the share of true events matched to a generated onset within +-:data:`ONSET_TOLERANCE` (50 ms), and
+  extra onsets per clip: generated onsets matched to no true event, mean per clip; the matching is one-to-one
+  (:func:`avgen.metrics.audio.onset_f1`), so two onsets near one event count one match and one extra;
 * timbre retrieval accuracy: is the output's timbre embedding closest (cosine) to a reference made from its own
   recording, among all test references (chance = 1 / number of recordings)? With two embeddings: Resemblyzer (the paper's library) and a mel-cepstral envelope (the mean
   24-coefficient mel-cepstrum over the sounding frames);
 * timbre cosine similarity with the own reference (Resemblyzer, as in the paper);
 * MCD (plain and DTW) against the ground-truth track.
 
-Timbre figures are also given per **split group**, side by side: ``seen`` (test clips whose recording was used in
-training: this measures recall of memorised sounds), ``unseen_recording`` (recordings never used in training) and
-``unseen_category`` (sound categories never used in training). A row's group is its manifest ``split`` field
-(``tools/make_foley.py`` writes it) or, with ``train_manifest``, derived by comparing its recording and category
-with the training rows. Retrieval inside a group searches only that group's references (chance = 1 / its distinct
-recordings); a warning is added when an unseen group has fewer than :data:`MIN_UNSEEN_REFERENCES` of them.
+Timbre and timing figures are also given per **split group**, side by side: ``seen`` (test clips whose recording was
+used in training: this measures recall of memorised sounds), ``unseen_recording`` (recordings never used in
+training) and ``unseen_category`` (sound categories never used in training). A row's group is its manifest ``split``
+field (``tools/make_foley.py`` writes it) or, with ``train_manifest``, derived by comparing its recording and
+category with the training rows. Retrieval inside a group searches only that group's references (chance = 1 / its
+distinct recordings; ``held_out_renderer`` is the scene renderer's held-out split); a warning is added when an
+unseen group has fewer than :data:`MIN_UNSEEN_REFERENCES` of them.
 """
 
 from __future__ import annotations
@@ -27,16 +31,18 @@ import numpy as np
 from ..errors import AvgenError
 from ..media import read_audio, write_audio
 from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, mcd,
-                             retrieval_accuracy)
+                             onset_f1, retrieval_accuracy)
 from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["evaluate_v2s", "split_groups", "timbre_by_group", "group_table", "SPLIT_GROUPS",
-           "MIN_UNSEEN_REFERENCES"]
+__all__ = ["evaluate_v2s", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group", "group_table",
+           "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE"]
 
 SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
 MIN_UNSEEN_REFERENCES = 24  # issue 15: distinct test references an unseen-timbre figure needs
+ONSET_TOLERANCE = 0.05  # seconds either side of a true event for onset recall / extra onsets
+FRAME = 1 / 21.5  # one feature frame (s)
 
 
 def _recording(row: dict) -> str:
@@ -87,6 +93,34 @@ def timbre_by_group(groups: list[str], labels: list[str], embeddings: dict,
             warnings.append(f"{g}: only {n_refs} distinct test references (>= {MIN_UNSEEN_REFERENCES} needed for an "
                             f"unseen-timbre figure; chance here is 1/{n_refs})")
     return table, warnings
+
+
+def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE) -> dict:
+    """Timing figures over clips: ``onsets[i]`` the generated onsets and ``events[i]`` the true events of clip ``i``
+    (seconds). Median distance of each event to the nearest onset (ms; inf for a clip without onsets), the share of
+    events within one frame, recall (events matched one-to-one within ``tolerance``) and extra onsets per clip."""
+    dists, matched, n_true, extra = [], 0, 0, []
+    for on, ev in zip(onsets, events):
+        on, ev = np.asarray(on, np.float64).reshape(-1), np.asarray(ev, np.float64).reshape(-1)
+        # nearest-onset distance per event
+        dists += list(np.abs(ev[:, None] - on[None, :]).min(1)) if on.size else [np.inf] * len(ev)
+        # one-to-one matching within the tolerance (onset_f1's maximum matching)
+        m = onset_f1(on, ev, tolerance=tolerance).matched if on.size and ev.size else 0
+        matched, n_true = matched + m, n_true + len(ev)
+        extra.append(len(on) - m)
+    d = np.asarray(dists, np.float64)
+    return {"onset_error_median_ms": float(np.median(d) * 1000) if d.size else float("nan"),
+            "onset_within_one_frame": float((d <= FRAME).mean()) if d.size else float("nan"),
+            "onset_recall": matched / n_true if n_true else float("nan"),
+            "extra_onsets_per_clip": float(np.mean(extra)) if extra else float("nan"),
+            "num_events": n_true}
+
+
+def timing_by_group(groups: list[str], onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE) -> dict:
+    """:func:`onset_timing` per split group (same order as :func:`timbre_by_group`)."""
+    order = [g for g in SPLIT_GROUPS if g in groups] + sorted(set(groups) - set(SPLIT_GROUPS))
+    pick = lambda items, g: [v for v, x in zip(items, groups) if x == g]  # noqa: E731
+    return {g: onset_timing(pick(onsets, g), pick(events, g), tolerance=tolerance) for g in order}
 
 
 def group_table(report: dict) -> str:
@@ -152,14 +186,11 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         gen.append(read_audio(out, sample_rate=sr)[0][0])
         truth.append(read_audio(video, sample_rate=sr)[0][0])
         refs.append(read_audio(ref, sample_rate=sr)[0][0])
-    # timing
-    dists = []
-    for g, r in zip(gen, rows):
-        on = audio_onsets(g, sr)
-        ev = np.asarray(r["events"])
-        dists += list(np.abs(ev[:, None] - on[None, :]).min(1)) if on.size else [np.inf] * len(ev)
-    d = np.asarray(dists)
-    frame = 1 / 21.5
+    # timing: nearest-onset error, one-to-one recall within +-50 ms, unmatched (extra) onsets
+    onsets = [audio_onsets(g, sr) for g in gen]
+    events = [r["events"] for r in rows]
+    timing = onset_timing(onsets, events)
+    timing_groups = timing_by_group(groups, onsets, events)
     # timbre
     emb = TimbreEmbedder(device=device, trim_silence=False)
     g_res = np.stack([emb.embed(w, sr) for w in gen])
@@ -171,8 +202,10 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     by_group, warnings = timbre_by_group(groups, labels, {"resemblyzer": (g_res, r_res), "cepstral": (g_cep, r_cep)},
                                          [r["reference"] for r in rows])
     values = {
-        "onset_error_median_ms": float(np.median(d) * 1000),
-        "onset_within_one_frame": float((d <= frame).mean()),
+        "onset_error_median_ms": timing["onset_error_median_ms"],
+        "onset_within_one_frame": timing["onset_within_one_frame"],
+        "onset_recall": timing["onset_recall"],
+        "extra_onsets_per_clip": timing["extra_onsets_per_clip"],
         "timbre_retrieval_resemblyzer": retrieval_accuracy(g_res, r_res, labels),
         "timbre_retrieval_cepstral": retrieval_accuracy(g_cep, r_cep, labels),
         "retrieval_chance": 1.0 / n_refs,
@@ -182,14 +215,18 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         "timbre_by_split": by_group,
         "warnings": warnings,
     }
-    # the headline per-group figures as flat keys too (summary line, report tables)
+    # timing figures join each group's entry; the headline per-group figures as flat keys too (summary, tables)
     for g, entry in by_group.items():
-        for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer"):
+        entry.update({k: v for k, v in timing_groups[g].items() if k != "num_events"})
+        for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer",
+                  "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
             values[f"{k}_{g}"] = entry[k]
     profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
                "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
-               "num_events": int(d.size), "distinct_recordings": n_refs, "seed": seed,
-               "onsets": "spectral flux peaks (see docs/metrics.md)", "timbre": emb.profile(),
+               "num_events": timing["num_events"], "distinct_recordings": n_refs, "seed": seed,
+               "onsets": "spectral flux peaks (see docs/metrics.md)",
+               "onset_matching": f"one-to-one within +-{ONSET_TOLERANCE * 1000:.0f} ms (metrics.audio.onset_f1)",
+               "timbre": emb.profile(),
                "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
                "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),

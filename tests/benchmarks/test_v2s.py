@@ -34,6 +34,8 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     for key in ("timbre_retrieval_resemblyzer", "timbre_retrieval_cepstral", "onset_within_one_frame"):
         assert 0.0 <= rep[key] <= 1.0
     assert 0 <= rep["onset_error_median_ms"] < 200  # the bundled model follows the video's events
+    assert 0.0 <= rep["onset_recall"] <= 1.0 and rep["extra_onsets_per_clip"] >= 0
+    assert rep["onset_recall_seen"] == rep["onset_recall"] and "extra_onsets_per_clip" in rep["timbre_by_split"]["seen"]
     assert np.isfinite(rep["mcd"]) and rep["mcd"] > 0 and -1 <= rep["timbre_similarity_resemblyzer"] <= 1
     assert len(os.listdir(out)) == 6
     # resumable: a second run scores the wavs already there (their modification times stay)
@@ -95,3 +97,29 @@ def test_timbre_figures_are_reported_per_split_group():
     md = group_table({"timbre_by_split": table})
     assert md.splitlines()[0] == "| | seen | unseen_recording |"
     assert "| timbre_retrieval_cepstral | 1.000 | 0.000 |" in md
+
+
+def test_onset_recall_and_extra_onsets_match_one_to_one_within_50_ms():
+    from avgen.benchmarks.v2s import ONSET_TOLERANCE, onset_timing, timing_by_group
+
+    assert ONSET_TOLERANCE == 0.05
+    # clip A: 1.02 matches 1.0, 1.04 is a second onset near the same event (extra), 2.2 is 200 ms late (extra)
+    # clip B: 0.47 matches 0.5, 0.601 is 51 ms after 0.55 (extra, and 0.55 unmatched)
+    # clip C: nothing generated (its event is missed, no extra onset)
+    onsets = [[1.02, 1.04, 2.2], [0.47, 0.601], []]
+    events = [[1.0, 2.0], [0.5, 0.55], [1.5]]
+    t = onset_timing(onsets, events)
+    assert t["num_events"] == 5
+    assert t["onset_recall"] == pytest.approx(2 / 5)
+    assert t["extra_onsets_per_clip"] == pytest.approx((2 + 1 + 0) / 3)
+    # nearest-onset distances: 0.02, 0.2, 0.03, 0.051, inf -> median 0.051 s; within one frame (46.5 ms): 2 of 5
+    assert t["onset_error_median_ms"] == pytest.approx(51.0)
+    assert t["onset_within_one_frame"] == pytest.approx(2 / 5)
+    # exactly on the tolerance still matches
+    assert onset_timing([[0.55]], [[0.5]])["onset_recall"] == 1.0
+    # per group, in the timbre tables' order (known groups first, then the others sorted)
+    by = timing_by_group(["held_out_renderer", "seen", "seen"], onsets, events)
+    assert list(by) == ["seen", "held_out_renderer"]
+    assert by["seen"]["onset_recall"] == pytest.approx(1 / 3) and by["seen"]["extra_onsets_per_clip"] == 0.5
+    assert by["held_out_renderer"]["onset_recall"] == pytest.approx(1 / 2)
+    assert by["held_out_renderer"]["extra_onsets_per_clip"] == 2.0
