@@ -137,6 +137,17 @@ def group_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sfx_embedder(device):
+    """(the aiSFX judge, None) or (None, why it is skipped) when its package is not installed."""
+    from ..errors import WeightsNotFoundError
+    from ..metrics.sfx_embedding import SFXEmbedder
+
+    try:
+        return SFXEmbedder(device=device), None
+    except WeightsNotFoundError:
+        return None, "aiSFX judge skipped: the aisfx package is not installed (pip install --no-deps aisfx==0.1.2)"
+
+
 def _read_jsonl(path: str) -> list[dict]:
     with open(path) as f:
         return [json.loads(x) for x in f if x.strip()]
@@ -144,13 +155,15 @@ def _read_jsonl(path: str) -> list[dict]:
 
 def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, output_dir: str,
                  ablate: str | None = None, device=None, seed: int = 0, limit: int | None = None,
-                 progress: bool = True, train_manifest: str | None = None) -> dict:
+                 progress: bool = True, train_manifest: str | None = None, vocoder: str | None = None) -> dict:
     """Generate every clip of ``test_dir/manifest.jsonl`` into ``output_dir`` (existing outputs are reused:
     resumable) and score them. Several test folders (e.g. ``test``, ``test_unseen_recording``,
     ``test_unseen_category``) are scored together, their groups side by side; ``limit`` applies to each.
     ``ablate="timbre"|"temporal"|"background"`` zeroes that encoder's output at inference (the checkpoint is
     unchanged). ``train_manifest``: the manifest the checkpoint was trained on, to label rows without a ``split``
-    field as seen / unseen (see :func:`split_groups`)."""
+    field as seen / unseen (see :func:`split_groups`). ``vocoder``: as for the pipeline (default: its default).
+    Timbre judges: Resemblyzer, the cepstral envelope and, when the ``aisfx`` package is installed, the aiSFX
+    sound-effects embedding (:class:`~avgen.metrics.sfx_embedding.SFXEmbedder`)."""
     from tqdm.auto import tqdm
 
     if ablate is not None and ablate not in ENCODERS:
@@ -171,7 +184,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     if train_manifest is not None and not os.path.isfile(train_manifest):
         raise AvgenError(f"{train_manifest}: train manifest not found")
     groups = split_groups(rows, _read_jsonl(train_manifest) if train_manifest else None)
-    pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
+    pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
     if ablate is not None:
         pipe.generator.ablate_at_inference(ablate, "zeros")
     os.makedirs(output_dir, exist_ok=True)
@@ -197,10 +210,15 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     r_res = np.stack([emb.embed(w, sr) for w in refs])
     g_cep = np.stack([cepstral_envelope(w, sr) for w in gen])
     r_cep = np.stack([cepstral_envelope(w, sr) for w in refs])
+    judges = {"resemblyzer": (g_res, r_res), "cepstral": (g_cep, r_cep)}
+    sfx, sfx_note = _sfx_embedder(device)
+    if sfx is not None:
+        judges["aisfx"] = (np.stack([sfx.embed(w, sr) for w in gen]), np.stack([sfx.embed(w, sr) for w in refs]))
     labels = [_recording(r) for r in rows]
     n_refs = len(set(labels))
-    by_group, warnings = timbre_by_group(groups, labels, {"resemblyzer": (g_res, r_res), "cepstral": (g_cep, r_cep)},
-                                         [r["reference"] for r in rows])
+    by_group, warnings = timbre_by_group(groups, labels, judges, [r["reference"] for r in rows])
+    if sfx_note:
+        warnings.append(sfx_note)
     values = {
         "onset_error_median_ms": timing["onset_error_median_ms"],
         "onset_within_one_frame": timing["onset_within_one_frame"],
@@ -210,6 +228,8 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         "timbre_retrieval_cepstral": retrieval_accuracy(g_cep, r_cep, labels),
         "retrieval_chance": 1.0 / n_refs,
         "timbre_similarity_resemblyzer": float(cosine_similarity(g_res, r_res).mean()),
+        **({"timbre_retrieval_aisfx": retrieval_accuracy(*judges["aisfx"], labels),
+            "timbre_similarity_aisfx": float(cosine_similarity(*judges["aisfx"]).mean())} if "aisfx" in judges else {}),
         "mcd": float(np.mean([mcd(g, t, sr) for g, t in zip(gen, truth)])),
         "mcd_dtw": float(np.mean([mcd(g, t, sr, dtw=True) for g, t in zip(gen, truth)])),
         "timbre_by_split": by_group,
@@ -219,14 +239,16 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     for g, entry in by_group.items():
         entry.update({k: v for k, v in timing_groups[g].items() if k != "num_events"})
         for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer",
-                  "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
-            values[f"{k}_{g}"] = entry[k]
+                  "timbre_retrieval_aisfx", "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
+            if k in entry:
+                values[f"{k}_{g}"] = entry[k]
     profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
                "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
                "num_events": timing["num_events"], "distinct_recordings": n_refs, "seed": seed,
                "onsets": "spectral flux peaks (see docs/metrics.md)",
                "onset_matching": f"one-to-one within +-{ONSET_TOLERANCE * 1000:.0f} ms (metrics.audio.onset_f1)",
                "timbre": emb.profile(),
+               "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,
                "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
                "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),

@@ -148,6 +148,8 @@ def _add_v2s(es) -> None:
     p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
     p.add_argument("--ablate", default=None, choices=["timbre", "temporal", "background"],
                    help="zero this encoder's output at inference")
+    p.add_argument("--vocoder", default=None, help="vocoder name or folder (default: the pipeline's, "
+                                                   "specvqgan-bridge; see docs/vocoders.md)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--limit", type=int, default=None, help="only the first N clips")
     p.add_argument("--train-manifest", default=None, metavar="JSONL",
@@ -270,7 +272,7 @@ def run_eval(args) -> int:
 
         rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
                            device=args.device, seed=args.seed, limit=args.limit, progress=progress,
-                           train_manifest=args.train_manifest)
+                           train_manifest=args.train_manifest, vocoder=args.vocoder)
         print(group_table(rep), end="")
     elif m == "v2s-real":
         from ..benchmarks.real_clips import evaluate_v2s_real, markdown_table

@@ -1,5 +1,6 @@
 """`avgen eval v2s` on a small synthetic-foley test split with the bundled checkpoint."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -22,11 +23,14 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
                     settings=FoleySettings(seconds=2.0, max_events=3), progress=False)
     test_dir, out = tmp_path / "bench" / "test", tmp_path / "gen"
     cmd = [sys.executable, "-m", "avgen.cli", "eval", "v2s", str(test_dir), "-o", str(out), "--device", "cpu",
-           "--no-progress", "--report", str(tmp_path / "report.jsonl")]
+           "--no-progress", "--report", str(tmp_path / "report.jsonl"), "--vocoder", "griffin-lim"]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     rep = json.loads((tmp_path / "report.jsonl").read_text().splitlines()[-1])
     assert rep["metric"] == "v2s_benchmark" and rep["profile"]["num_clips"] == 6
+    assert rep["profile"]["vocoder"] == "griffin-lim"  # --vocoder reaches the pipeline
+    if importlib.util.find_spec("aisfx") is not None:  # the third timbre judge, per group too
+        assert 0.0 <= rep["timbre_retrieval_aisfx"] <= 1.0 and "timbre_retrieval_aisfx" in rep["timbre_by_split"]["seen"]
     assert rep["profile"]["distinct_recordings"] == 2 and rep["retrieval_chance"] == 0.5
     # the bundled benchmark's test rows are renderings of trained-on recordings: one "seen" group, no warning
     assert list(rep["timbre_by_split"]) == ["seen"] and rep["warnings"] == []
