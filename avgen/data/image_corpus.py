@@ -13,16 +13,14 @@ resolutions or a dark variant of one wallpaper share it); splits keep a group on
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import AvgenError
-from ..utils import atomic_write_text
+from .jsonl import check_common_fields, read_jsonl_manifest, write_jsonl_manifest
 
 __all__ = ["KINDS", "MANIFEST_KEYS", "ImageAssets", "read_manifest", "write_manifest", "pixel_sha256",
            "split_images", "load_assets"]
@@ -35,69 +33,28 @@ MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str, "path": str, "kind": str, "group": str, "package": str, "package_version": str, "source_file": str,
     "licence": str, "sha256": str, "width": int, "height": int,
 }
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _check_row(row, where: str) -> dict:
     """``row`` if it is a valid manifest row, else one AvgenError naming ``where`` (file:line) and the problem."""
-    if not isinstance(row, dict):
-        raise AvgenError(f"{where}: a manifest row must be a JSON object, got {type(row).__name__}")
-    for key, kind in MANIFEST_KEYS.items():
-        if key not in row:
-            raise AvgenError(f"{where}: missing key '{key}'")
-        if isinstance(row[key], bool) or not isinstance(row[key], kind):
-            raise AvgenError(f"{where}: '{key}' must be {kind.__name__}, got {type(row[key]).__name__}")
-    if not _SAFE_ID.fullmatch(row["id"]):
-        raise AvgenError(f"{where}: 'id' {row['id']!r} is not filename-safe (letters, digits, '.', '_', '-')")
+    check_common_fields(row, where, MANIFEST_KEYS, folder="the asset folder")
     if row["kind"] not in KINDS:
         raise AvgenError(f"{where}: unknown kind {row['kind']!r} (one of {', '.join(KINDS)})")
-    if not _HEX64.fullmatch(row["sha256"]):
-        raise AvgenError(f"{where}: 'sha256' must be 64 lowercase hex digits")
-    if not row["licence"].strip():
-        raise AvgenError(f"{where}: empty 'licence'")
     for key in ("width", "height"):
         if not 0 < row[key] <= MAX_SIDE[row["kind"]]:
             raise AvgenError(f"{where}: '{key}' must be in 1..{MAX_SIDE[row['kind']]} for a {row['kind']}")
-    if os.path.isabs(row["path"]) or ".." in row["path"].replace("\\", "/").split("/"):
-        raise AvgenError(f"{where}: 'path' must be relative to the asset folder")
     return row
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict]:
     """Rows of an image manifest (JSON lines), validated: a bad line gives one AvgenError naming the file and the
     line; duplicate ids are refused."""
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise AvgenError(f"{p}: manifest not found")
-    rows, seen = [], {}
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise AvgenError(f"{p}:{n}: not valid JSON ({e.msg})") from None
-            _check_row(row, f"{p}:{n}")
-            if row["id"] in seen:
-                raise AvgenError(f"{p}:{n}: duplicate id {row['id']!r} (first on line {seen[row['id']]})")
-            seen[row["id"]] = n
-            rows.append(row)
-    return rows
+    return read_jsonl_manifest(path, _check_row)
 
 
 def write_manifest(path: str | os.PathLike, rows) -> None:
     """Write ``rows`` as JSON lines (keys sorted), atomically; rows are validated first."""
-    p = os.fspath(path)
-    lines, seen = [], set()
-    for n, row in enumerate(rows, 1):
-        _check_row(row, f"{p}: row {n}")
-        if row["id"] in seen:
-            raise AvgenError(f"{p}: row {n}: duplicate id {row['id']!r}")
-        seen.add(row["id"])
-        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
-    atomic_write_text(p, "".join(line + "\n" for line in lines))
+    write_jsonl_manifest(path, rows, _check_row)
 
 
 def pixel_sha256(image) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import os
 import random
 import re
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AvgenError
-from ..utils import atomic_write_text
+from .jsonl import check_common_fields, read_jsonl_manifest, write_jsonl_manifest
 
 __all__ = [
     "CATEGORIES", "FAMILIES", "MANIFEST_KEYS", "SAMPLE_RATE", "SkipRecording", "Event",
@@ -47,8 +46,6 @@ MANIFEST_KEYS: dict[str, type | tuple[type, ...]] = {
     "source_file": str, "licence": str, "source_sha256": str, "sha256": str,
     "start": (int, float), "duration": (int, float), "sample_rate": int,
 }
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_SAFE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
 class SkipRecording(AvgenError):
@@ -65,69 +62,27 @@ class SkipRecording(AvgenError):
 
 def _check_row(row, where: str) -> dict:
     """``row`` if it is a valid manifest row, else one AvgenError naming ``where`` (file:line) and the problem."""
-    if not isinstance(row, dict):
-        raise AvgenError(f"{where}: a manifest row must be a JSON object, got {type(row).__name__}")
-    for key, kind in MANIFEST_KEYS.items():
-        if key not in row:
-            raise AvgenError(f"{where}: missing key '{key}'")
-        value = row[key]
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise AvgenError(f"{where}: '{key}' must be {getattr(kind, '__name__', 'a number')}, "
-                             f"got {type(value).__name__}")
-    if not _SAFE_ID.fullmatch(row["id"]):
-        raise AvgenError(f"{where}: 'id' {row['id']!r} is not filename-safe (letters, digits, '.', '_', '-')")
+    check_common_fields(row, where, MANIFEST_KEYS, hashes=("sha256", "source_sha256"), folder="the corpus folder")
     if row["category"] not in CATEGORIES:
         raise AvgenError(f"{where}: unknown category {row['category']!r} (one of {', '.join(CATEGORIES)})")
-    for key in ("sha256", "source_sha256"):
-        if not _HEX64.fullmatch(row[key]):
-            raise AvgenError(f"{where}: '{key}' must be 64 lowercase hex digits")
-    if not row["licence"].strip():
-        raise AvgenError(f"{where}: empty 'licence'")
     if not (np.isfinite(row["start"]) and row["start"] >= 0):
         raise AvgenError(f"{where}: 'start' must be a finite number >= 0")
     if not (np.isfinite(row["duration"]) and row["duration"] > 0):
         raise AvgenError(f"{where}: 'duration' must be a finite number > 0")
     if row["sample_rate"] <= 0:
         raise AvgenError(f"{where}: 'sample_rate' must be positive")
-    if os.path.isabs(row["path"]) or ".." in row["path"].replace("\\", "/").split("/"):
-        raise AvgenError(f"{where}: 'path' must be relative to the corpus folder")
     return row
 
 
 def read_manifest(path: str | os.PathLike) -> list[dict]:
     """Rows of a sound-corpus manifest (JSON lines), validated: a bad line gives one AvgenError naming the file and
     the line; duplicate ids are refused."""
-    p = os.fspath(path)
-    if not os.path.isfile(p):
-        raise AvgenError(f"{p}: manifest not found")
-    rows, seen = [], {}
-    with open(p, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise AvgenError(f"{p}:{n}: not valid JSON ({e.msg})") from None
-            _check_row(row, f"{p}:{n}")
-            if row["id"] in seen:
-                raise AvgenError(f"{p}:{n}: duplicate id {row['id']!r} (first on line {seen[row['id']]})")
-            seen[row["id"]] = n
-            rows.append(row)
-    return rows
+    return read_jsonl_manifest(path, _check_row)
 
 
 def write_manifest(path: str | os.PathLike, rows) -> None:
     """Write ``rows`` as JSON lines (keys sorted, one object per line), atomically; rows are validated first."""
-    p = os.fspath(path)
-    lines, seen = [], set()
-    for n, row in enumerate(rows, 1):
-        _check_row(row, f"{p}: row {n}")
-        if row["id"] in seen:
-            raise AvgenError(f"{p}: row {n}: duplicate id {row['id']!r}")
-        seen.add(row["id"])
-        lines.append(json.dumps(row, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
-    atomic_write_text(p, "".join(line + "\n" for line in lines))
+    write_jsonl_manifest(path, rows, _check_row)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -69,20 +69,28 @@ def setup_filter(f, device=torch.device("cpu"), *, normalize: bool = True, flip_
     return f.to(device=device)
 
 
-def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
-    """The definition, step by step (zero insertion, pad, filter, decimate): the yardstick the faster
-    :func:`_upfirdn2d_ref` is tested against."""
+def _checked_filter(x: torch.Tensor, f: torch.Tensor | None, up, padding) -> torch.Tensor:
+    """``f`` (a 1x1 identity for None) after checking ``x`` is 4D and the padded, upsampled image holds the filter."""
     if x.ndim != 4:
         raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {tuple(x.shape)}")
     if f is None:
         f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    h, w = x.shape[2:]
+    fw, fh = filter_size(f)
+    if w * up[0] + padding[0] + padding[1] < fw or h * up[1] + padding[2] + padding[3] < fh:
+        raise ValueError(f"upfirdn2d: the padded, upsampled image ({h}x{w}) is smaller than the filter ({fh}x{fw})")
+    return f
+
+
+def _upfirdn2d_direct(x, f, up, down, padding, flip_filter, gain):
+    """The definition, step by step (zero insertion, pad, filter, decimate): the yardstick the faster
+    :func:`_upfirdn2d_ref` is tested against."""
+    f = _checked_filter(x, f, up, padding)
     n, c, h, w = x.shape
     upx, upy = up
     downx, downy = down
     px0, px1, py0, py1 = padding
     fw, fh = filter_size(f)
-    if w * upx + px0 + px1 < fw or h * upy + py0 + py1 < fh:
-        raise ValueError(f"upfirdn2d: the padded, upsampled image ({h}x{w}) is smaller than the filter ({fh}x{fw})")
 
     # (1) zero insertion: [N, C, H, 1, W, 1] -> pad the singleton axes -> [N, C, H*upy, W*upx]
     x = x.reshape(n, c, h, 1, w, 1)
@@ -162,17 +170,12 @@ def _upfirdn2d_ref(x, f, up, down, padding, flip_filter, gain):
     """:func:`_upfirdn2d_direct` without the zeros: polyphase (each output phase is an ordinary depthwise
     correlation with every ``up``-th tap, at the input rate) and decimation by the convolution's stride, so no
     zero-stuffed image is built and no discarded output is computed. Separable filters run one axis at a time."""
-    if x.ndim != 4:
-        raise ValueError(f"upfirdn2d expects [N, C, H, W], got shape {tuple(x.shape)}")
-    if f is None:
-        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    f = _checked_filter(x, f, up, padding)
     n, c, h, w = x.shape
     upx, upy = up
     downx, downy = down
     px0, px1, py0, py1 = padding
     fw, fh = filter_size(f)
-    if w * upx + px0 + px1 < fw or h * upy + py0 + py1 < fh:
-        raise ValueError(f"upfirdn2d: the padded, upsampled image ({h}x{w}) is smaller than the filter ({fh}x{fw})")
     g = (f * (gain ** (f.ndim / 2))).to(x.dtype)
     if not flip_filter:  # a true convolution is a correlation with the flipped filter
         g = g.flip(list(range(g.ndim)))
