@@ -201,16 +201,20 @@ def resample(waveform, from_rate: int, to_rate: int):
 def sounding_rms(waveform, sample_rate: int, *, frame_seconds: float = 0.05, within_db: float = 30.0,
                  floor_db: float = -60.0) -> float:
     """RMS over a signal's sounding frames: non-overlapping ``frame_seconds`` frames whose RMS is within
-    ``within_db`` of the loudest frame and above ``floor_db`` dBFS (0 when none is). The level of a sound effect
-    regardless of how much silence surrounds it, so a generated track can be matched to its reference."""
+    ``within_db`` of the loudest frame and above ``floor_db`` dBFS (for a signal entirely below the floor, the
+    frames within ``within_db`` of its loudest; 0 for digital silence). The level of a sound effect regardless of how
+    much silence surrounds it, so a generated track can be matched to its reference."""
     x = np.asarray(waveform.detach().cpu() if torch.is_tensor(waveform) else waveform, np.float64)
     x = x.reshape(-1, x.shape[-1]).mean(0)  # [N] mono
     n = max(1, round(frame_seconds * sample_rate))
     frames = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x[None]
     power = (frames ** 2).mean(1)  # [F]
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
-    keep = (db >= db.max() - within_db) & (db >= floor_db)
-    return float(np.sqrt(power[keep].mean())) if keep.any() else 0.0
+    if power.max() <= 0:
+        return 0.0
+    near_peak = db >= db.max() - within_db
+    keep = near_peak & (db >= floor_db) if (db >= floor_db).any() else near_peak  # a quiet signal keeps its level
+    return float(np.sqrt(power[keep].mean()))
 
 
 def mel_magnitude(x: torch.Tensor, preset: str | MelPreset = "specvqgan") -> torch.Tensor:

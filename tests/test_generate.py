@@ -159,5 +159,7 @@ def test_sounding_rms_ignores_silence_and_a_vocoder_of_another_preset_is_refused
     padded = np.concatenate([np.zeros(100 * n, np.float32), tone, np.zeros(60 * n, np.float32)])
     assert sounding_rms(padded, 22050) == pytest.approx(0.3 / np.sqrt(2), rel=1e-3)
     assert sounding_rms(np.zeros(22050), 22050) == 0.0
+    quiet = padded * 10 ** (-60 / 20)  # the whole signal under the -60 dBFS floor keeps its level
+    assert sounding_rms(quiet, 22050) == pytest.approx(0.3 / np.sqrt(2) * 10 ** (-60 / 20), rel=1e-3)
     with pytest.raises(AvgenError, match="hifigan"):
         VideoToSoundPipeline.from_pretrained(checkpoint, device="cpu", vocoder="hifigan-universal")

@@ -211,14 +211,15 @@ class VideoToSoundPipeline:
     @staticmethod
     def _output_gain(wav: torch.Tensor, reference: np.ndarray, sample_rate: int, gain_db: float | None) -> float:
         """The factor applied to the vocoder's output: ``10^(gain_db / 20)``, or the reference's sounding-frame RMS
-        over the output's, capped so the peak stays at 0.99 (1 for a silent output)."""
+        over the output's, capped so the peak stays at 0.99 (1 when the output or the reference is digital
+        silence: there is no level to match)."""
         if gain_db is not None:
             return 10.0 ** (gain_db / 20.0)
-        out_rms = sounding_rms(wav.numpy(), sample_rate)
+        out_rms, ref_rms = sounding_rms(wav.numpy(), sample_rate), sounding_rms(reference, sample_rate)
         peak = float(wav.abs().max())
-        if out_rms <= 0.0 or peak <= 0.0:
+        if out_rms <= 0.0 or ref_rms <= 0.0 or peak <= 0.0:
             return 1.0
-        return min(sounding_rms(reference, sample_rate) / out_rms, 0.99 / peak)
+        return min(ref_rms / out_rms, 0.99 / peak)
 
     # -- synthesis ---------------------------------------------------------------------------------------------
     @torch.no_grad()
