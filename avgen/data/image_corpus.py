@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import AvgenError
 from .jsonl import check_common_fields, read_jsonl_manifest, write_jsonl_manifest
+from .splits import hold_out_groups, linked_groups
 
 __all__ = ["KINDS", "MANIFEST_KEYS", "ImageAssets", "read_manifest", "write_manifest", "pixel_sha256",
            "split_images", "load_assets"]
@@ -78,39 +79,16 @@ def split_images(rows, *, test_fraction: float = 0.2, seed: int = 0, by: str = "
         raise AvgenError(f"test_fraction must be in (0, 1), got {test_fraction}")
     if by not in ("group", "package"):
         raise AvgenError(f"by must be 'group' or 'package', got {by!r}")
-    # union-find over the keys, with keys whose rows share a sha256 merged
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    by_sha: dict[str, str] = {}
-    for r in rows:
-        root = find(r[by])
-        if r["sha256"] in by_sha:
-            other = find(by_sha[r["sha256"]])
-            if other != root:
-                parent[max(root, other)] = min(root, other)
-        else:
-            by_sha[r["sha256"]] = r[by]
-    # each root is filed under the first kind (in KINDS order) of its rows; per kind, hold out a seeded share
+    group = linked_groups(rows, by)  # keys whose rows share a pixel hash count as one
+    # each group is filed under the first kind (in KINDS order) of its rows; per kind, hold out a seeded share
     root_kind: dict[str, str] = {}
     for r in rows:
-        g = find(r[by])
+        g = group[r[by]]
         root_kind[g] = min(root_kind.get(g, r["kind"]), r["kind"], key=KINDS.index)
-    rng = random.Random(seed)
-    test_roots: set[str] = set()
-    for kind in KINDS:
-        roots = sorted(g for g, k in root_kind.items() if k == kind)
-        rng.shuffle(roots)
-        k = max(1, round(test_fraction * len(roots))) if len(roots) >= 2 else 0
-        test_roots.update(roots[:k])
+    test_roots = hold_out_groups(root_kind, KINDS, test_fraction=test_fraction, rng=random.Random(seed))
     out: dict[str, list[dict]] = {"train": [], "test": []}
     for r in rows:
-        out["test" if find(r[by]) in test_roots else "train"].append(r)
+        out["test" if group[r[by]] in test_roots else "train"].append(r)
     return out
 
 

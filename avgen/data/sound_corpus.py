@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import AvgenError
 from .jsonl import check_common_fields, read_jsonl_manifest, write_jsonl_manifest
+from .splits import hold_out_groups, linked_groups
 
 __all__ = [
     "CATEGORIES", "FAMILIES", "MANIFEST_KEYS", "SAMPLE_RATE", "SkipRecording", "Event",
@@ -89,27 +90,6 @@ def write_manifest(path: str | os.PathLike, rows) -> None:
 # Splits
 
 
-def _recording_groups(rows: list[dict]) -> dict[str, str]:
-    """recording -> group root: recordings that share an event ``sha256`` are merged (union-find), so identical audio
-    can never land on both sides even if deduplication missed it."""
-    parent: dict[str, str] = {}
-
-    def find(x: str) -> str:
-        while parent.setdefault(x, x) != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    by_sha: dict[str, str] = {}
-    for row in rows:
-        rec = find(row["recording"])
-        other = by_sha.setdefault(row["sha256"], rec)
-        if find(other) != rec:
-            a, b = sorted((find(other), rec))
-            parent[b] = a
-    return {row["recording"]: find(row["recording"]) for row in rows}
-
-
 def split_corpus(rows, *, by: str, test_fraction: float = 0.2, held_out_categories=None,
                  seed: int = 0) -> dict[str, list[dict]]:
     """Split manifest rows into ``{"train": [...], "test": [...]}`` (input order kept on each side); deterministic for
@@ -128,19 +108,14 @@ def split_corpus(rows, *, by: str, test_fraction: float = 0.2, held_out_categori
     if by == "recording":
         if held_out_categories is not None:
             raise AvgenError("held_out_categories applies to by='category' only")
-        group = _recording_groups(rows)
+        group = linked_groups(rows, "recording")  # recordings sharing an event hash count as one
         # each group is filed under the first category (sorted) of its rows
         group_cat: dict[str, str] = {}
         for row in rows:
             g = group[row["recording"]]
             group_cat[g] = min(group_cat.get(g, row["category"]), row["category"])
-        test_groups: set[str] = set()
-        for cat in sorted(set(group_cat.values())):
-            members = sorted(g for g, c in group_cat.items() if c == cat)
-            rng.shuffle(members)
-            k = round(test_fraction * len(members))
-            k = max(1, k) if len(members) >= 2 else 0
-            test_groups.update(members[:k])
+        test_groups = hold_out_groups(group_cat, sorted(set(group_cat.values())), test_fraction=test_fraction,
+                                      rng=rng)
         test = [r for r in rows if group[r["recording"]] in test_groups]
         train = [r for r in rows if group[r["recording"]] not in test_groups]
     elif by == "category":
