@@ -21,8 +21,6 @@ import json
 import os
 import random
 import re
-import shutil
-import subprocess
 import sys
 import time
 
@@ -70,51 +68,11 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit status 2."""
 
 
-def _deb_field(deb: str, field: str) -> str:
-    return subprocess.run(["dpkg-deb", "-f", deb, field], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _find_deb(folder: str, package: str) -> str | None:
-    if not os.path.isdir(folder):
-        return None
-    found = sorted(n for n in os.listdir(folder) if n.startswith(package + "_") and n.endswith(".deb"))
-    return os.path.join(folder, found[-1]) if found else None
-
-
 def cmd_download(args) -> int:
     """apt-get download (or copy from --reuse) + dpkg -x per package; CACHE/packages.json holds name -> version."""
-    debs, extracted = os.path.join(args.cache, "debs"), os.path.join(args.cache, "extracted")
-    os.makedirs(debs, exist_ok=True)
-    os.makedirs(extracted, exist_ok=True)
-    info_path = os.path.join(args.cache, "packages.json")
-    info: dict = {}
-    if os.path.isfile(info_path):
-        with open(info_path) as f:
-            info = json.load(f)
-    failed = []
-    for package in args.packages:
-        t0 = time.time()
-        deb = _find_deb(debs, package)
-        # a .deb already downloaded elsewhere is copied, else apt-get download fetches it
-        if deb is None and args.reuse and _find_deb(args.reuse, package):
-            shutil.copy2(_find_deb(args.reuse, package), debs)
-            deb = _find_deb(debs, package)
-        if deb is None:
-            r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
-            deb = _find_deb(debs, package)
-            if r.returncode != 0 or deb is None:
-                print(f"{package}: download failed: {r.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-                failed.append(package)
-                continue
-        target = os.path.join(extracted, package)
-        if not os.path.isdir(target):
-            subprocess.run(["dpkg", "-x", deb, target + ".part"], check=True)
-            os.replace(target + ".part", target)
-        info[package] = {"version": _deb_field(deb, "Version"), "deb": os.path.basename(deb)}
-        print(f"{package} {info[package]['version']}: {time.time() - t0:.1f} s", flush=True)
-    with open(info_path, "w") as f:
-        json.dump(info, f, indent=2, sort_keys=True)
-    return 1 if failed else 0
+    from _debian import download_packages  # tools/_debian.py, beside this script
+
+    return 1 if download_packages(args.cache, args.packages, reuse=args.reuse) else 0
 
 
 def _licence(root: str, package: str, rel: str) -> str:

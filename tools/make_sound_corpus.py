@@ -17,8 +17,6 @@ import argparse
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 import time
 
@@ -51,48 +49,11 @@ def _included(package: str, rel: str) -> bool:
     return True
 
 
-def _deb_field(deb: str, field: str) -> str:
-    return subprocess.run(["dpkg-deb", "-f", deb, field], check=True, capture_output=True, text=True).stdout.strip()
-
-
-def _find_deb(debs: str, package: str) -> str | None:
-    found = sorted(n for n in os.listdir(debs) if n.startswith(package + "_") and n.endswith(".deb"))
-    return os.path.join(debs, found[-1]) if found else None
-
-
 def cmd_download(args) -> int:
     """apt-get download + dpkg -x for each package; writes CACHE/packages.json (name, version, .deb file)."""
-    debs, extracted = os.path.join(args.cache, "debs"), os.path.join(args.cache, "extracted")
-    os.makedirs(debs, exist_ok=True)
-    os.makedirs(extracted, exist_ok=True)
-    # packages.json keeps the entries of earlier runs, so packages can be added one at a time
-    info_path = os.path.join(args.cache, "packages.json")
-    info, failed = {}, []
-    if os.path.isfile(info_path):
-        with open(info_path) as f:
-            info = json.load(f)
-    for package in args.packages:
-        t0 = time.time()
-        deb = _find_deb(debs, package)
-        if deb is None or args.force:
-            r = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
-            deb = _find_deb(debs, package)
-            if r.returncode != 0 or deb is None:
-                print(f"{package}: apt-get download failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}",
-                      file=sys.stderr)
-                failed.append(package)
-                continue
-        # unpack afresh so a rebuilt cache never mixes versions
-        target = os.path.join(extracted, package)
-        shutil.rmtree(target, ignore_errors=True)
-        subprocess.run(["dpkg", "-x", deb, target], check=True)
-        info[package] = {"version": _deb_field(deb, "Version"), "deb": os.path.basename(deb)}
-        print(f"{package} {info[package]['version']}: {time.time() - t0:.1f} s")
-    from avgen.utils import atomic_write_text
-    atomic_write_text(info_path, json.dumps(info, indent=1, sort_keys=True) + "\n")
-    if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+    from _debian import download_packages  # tools/_debian.py, beside this script
+
+    return 1 if download_packages(args.cache, args.packages, force=args.force) else 0
 
 
 def _slug(text: str, length: int = 32) -> str:
