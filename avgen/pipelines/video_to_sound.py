@@ -185,6 +185,7 @@ class VideoToSoundPipeline:
         if isinstance(reference, (str, os.PathLike)):
             wav, _ = read_audio(reference, sample_rate=preset.sample_rate)
             wav = wav.mean(0, keepdims=True)
+            require_finite(wav, os.fspath(reference))
         else:
             if sample_rate is None:
                 raise AvgenError("a reference waveform needs reference_sample_rate=")
@@ -194,10 +195,9 @@ class VideoToSoundPipeline:
             if not (math.isfinite(float(sample_rate)) and sample_rate > 0):
                 raise AvgenError(f"reference_sample_rate must be a positive number, got {sample_rate}")
             wav = wav.reshape(-1, wav.shape[-1]).mean(0, keepdims=True)
-            require_finite(wav, "reference")
+            require_finite(wav, "reference")  # before resampling, which would spread a NaN over its neighbours
             if int(sample_rate) != preset.sample_rate:
                 wav = resample(wav, int(sample_rate), preset.sample_rate)
-        require_finite(wav, os.fspath(reference) if isinstance(reference, (str, os.PathLike)) else "reference")
         if wav.shape[-1] < preset.n_fft:
             raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
         return wav
