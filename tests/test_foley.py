@@ -8,6 +8,8 @@ import pytest
 
 from avgen.data.foley import (EVENT_KINDS, FoleySettings, build_benchmark, load_sounds, render_audio, render_video,
                               sample_events)
+from avgen.errors import AvgenError
+from avgen.media import read_audio
 from avgen.metrics.audio import audio_onsets
 
 S = FoleySettings()
@@ -253,3 +255,33 @@ def test_scenes_renderer_option_errors(tiny_scene_inputs, tmp_path, capsys):
         assert tool.main(["-o", str(tmp_path / "out")] + argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("make_foley.py: error:")
+
+
+def test_corpus_render_resumes_where_it_stopped(tiny_corpus, tmp_path):
+    """A corpus render killed part-way (here: clips whose rows were never written) is finished by a rerun, and the
+    result equals an uninterrupted render; a rerun with another plan into the same folder is refused."""
+    kw = dict(corpus=str(tiny_corpus), train=3, valid=0, test=2, seed=0, held_out_categories=["noise"],
+              test_fraction=0.34, settings=FoleySettings(seconds=1.2, size=16, max_events=2), progress=False)
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    build_benchmark(str(whole), **kw)
+    build_benchmark(str(part), **kw)
+    # "kill": train clip 1 lost its video, clip 2 its row (the row is written last), the test clip its reference
+    rows = sorted((part / "train" / ".rows").glob("0*.json"))
+    assert len(rows) == 3
+    os.remove(part / "train" / (json.loads(rows[1].read_text())["id"] + ".mp4"))
+    rows[2].unlink()
+    test_row = json.loads(next((part / "test_unseen_recording" / ".rows").glob("0*.json")).read_text())
+    os.remove(part / "test_unseen_recording" / test_row["reference"])
+    for split in ("train", "test_unseen_recording"):
+        os.remove(part / split / "manifest.jsonl")
+    build_benchmark(str(part), **kw)
+    for split in ("train", "test", "test_unseen_recording", "test_unseen_category"):
+        assert (part / split / "manifest.jsonl").read_text() == (whole / split / "manifest.jsonl").read_text()
+        for r in map(json.loads, (whole / split / "manifest.jsonl").read_text().splitlines()):
+            a, _ = read_audio(str(whole / split / (r["id"] + ".mp4")))
+            b, _ = read_audio(str(part / split / (r["id"] + ".mp4")))
+            np.testing.assert_array_equal(a, b)
+            if "reference" in r:
+                assert (whole / split / r["reference"]).read_bytes() == (part / split / r["reference"]).read_bytes()
+    with pytest.raises(AvgenError, match="partial render of another plan"):
+        build_benchmark(str(part), **{**kw, "seed": 1})

@@ -17,6 +17,8 @@ test_unseen_category/ hold clips whose recordings (categories) training never sa
 
 renders realistic scenes (avgen/data/scenes.py, docs/renders.md) from an image corpus instead of flat shapes, and
 adds test_held_out_renderer/ (held-out pictures, event kinds and camera; unseen-recording sounds).
+With --corpus every clip has its own seeded generator and is recorded in <split>/.rows/ once written, so an
+interrupted render is finished by running the same command again (same files as an uninterrupted run).
 See avgen/data/foley.py for what is rendered and avgen/assets/foley/SOURCES.md for the recordings' provenance.
 """
 

@@ -208,18 +208,31 @@ def make_clip(sound: np.ndarray, kind: str, rng: np.random.Generator, s: FoleySe
 
 def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Generator, s: FoleySettings, *,
                  references: bool, label: str | None, progress: bool, rate_step: int = 1,
-                 assets: dict | None = None) -> list[dict]:
+                 assets: dict | None = None, clip_seed: tuple[int, ...] | None = None) -> list[dict]:
     """Render one split. ``plan``: one dict per clip with ``name`` (for the id), ``kind``, ``sound`` (waveform),
     ``ref_sound`` (the reference's waveform, test splits), ``row`` (manifest fields) and optionally ``style`` (a
     :class:`~avgen.data.scenes.SceneStyle`: render with the scene renderer from ``assets[style.image_split]``;
     the kind then comes from the sound's category). Writes the videos, the
-    references (``references=True``), ``manifest.jsonl`` and, for test splits, ``events.jsonl``."""
+    references (``references=True``), ``manifest.jsonl`` and, for test splits, ``events.jsonl``.
+
+    ``clip_seed``: every clip draws from its own generator, ``default_rng([*clip_seed, i])``, instead of the shared
+    ``rng``, and its manifest row is kept in ``<split>/.rows/`` as soon as its files are written; a rerun of the same
+    plan then skips finished clips (resumable renders) and gives the same files as an uninterrupted run."""
     from tqdm.auto import tqdm
 
     folder = os.path.join(out_dir, split)
     os.makedirs(folder, exist_ok=True)
+    rows_dir = os.path.join(folder, ".rows")
+    if clip_seed is not None:
+        _claim_rows_folder(rows_dir, split, plan, s, clip_seed)
     rows = []
     for i, p in enumerate(tqdm(plan, desc=f"foley {split}", disable=not progress, leave=False)):
+        if clip_seed is not None:
+            done = _finished_row(rows_dir, folder, i)
+            if done is not None:
+                rows.append(done)
+                continue
+            rng = np.random.default_rng([*clip_seed, i])
         if p.get("style") is None:
             # flat shapes on a gradient (the original renderer)
             frames, audio, events = make_clip(p["sound"], p["kind"], rng, s)
@@ -240,12 +253,51 @@ def _write_split(out_dir: str, split: str, plan: list[dict], rng: np.random.Gene
             write_audio(os.path.join(folder, "references", clip_id + ".wav"), ref[None], s.sample_rate)
             row["reference"] = f"references/{clip_id}.wav"
             row["split"] = label
+        if clip_seed is not None:
+            # written last: a row on disk means the clip's video and reference are complete
+            atomic_write_text(os.path.join(rows_dir, f"{i:05d}.json"), json.dumps(row))
         rows.append(row)
     atomic_write_text(os.path.join(folder, "manifest.jsonl"), "".join(json.dumps(r) + "\n" for r in rows))
     if references:
         atomic_write_text(os.path.join(folder, "events.jsonl"),
                           "".join(json.dumps({"name": r["id"], "events": r["events"]}) + "\n" for r in rows))
     return rows
+
+
+def _claim_rows_folder(rows_dir: str, split: str, plan: list[dict], s: FoleySettings, clip_seed) -> None:
+    """Create ``rows_dir`` for this plan, or check that the partial render found there is of the same plan (seed,
+    settings, clip names and kinds): finished rows of another plan must not be mixed into this one."""
+    plan_id = {"split": split, "clip_seed": list(clip_seed), "settings": asdict(s),
+               "clips": [[p["name"], p["kind"], p["row"].get("excerpt"), getattr(p.get("style"), "name", None)]
+                         for p in plan]}
+    plan_id = json.loads(json.dumps(plan_id))  # tuples as the lists they are read back as
+    path = os.path.join(rows_dir, "plan.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            try:
+                found = json.load(f)
+            except json.JSONDecodeError:
+                found = None
+        if found != plan_id:
+            raise AvgenError(f"{os.path.dirname(rows_dir)}: holds a partial render of another plan (other seed, "
+                             f"settings or counts); remove the folder or write to another output folder")
+        return
+    os.makedirs(rows_dir, exist_ok=True)
+    atomic_write_text(path, json.dumps(plan_id))
+
+
+def _finished_row(rows_dir: str, folder: str, i: int) -> dict | None:
+    """The stored row of clip ``i`` when it and the files it names exist (a finished clip), else None."""
+    path = os.path.join(rows_dir, f"{i:05d}.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        try:
+            row = json.load(f)
+        except json.JSONDecodeError:
+            return None
+    files = [row["id"] + ".mp4"] + ([row["reference"]] if "reference" in row else [])
+    return row if all(os.path.isfile(os.path.join(folder, f)) for f in files) else None
 
 
 def _scene_clip(p: dict, rng: np.random.Generator, s: FoleySettings, assets):
@@ -386,15 +438,25 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
             jobs += (("test_held_out_renderer", test, "unseen_recording", "held_out_renderer"),)
             summary |= {"renderer": "scenes", "images": os.path.abspath(images),
                         "pictures": {side: len(part) for side, part in sides.items()}}
+        trained: set[str] = set()
         for split, count, side, label in jobs:
-            plan = _corpus_plan(parts[side], count, rng, load)
+            pool = parts[side]
+            if split in ("valid", "test") and trained:
+                # "seen" means rendered into train: with fewer train clips than train-side recordings, the rest
+                # of that side was never seen and must not be scored as seen
+                pool = [r for r in pool if r["recording"] in trained]
+            plan = _corpus_plan(pool, count, rng, load)
+            if split == "train":
+                trained = {p["row"]["recording"] for p in plan}
             if scenes:
                 # train/valid/test and the unseen-sound splits cycle the training styles; the last split the held-out
                 styles = HELD_OUT_STYLES if label == "held_out_renderer" else TRAIN_STYLES
                 for i, p in enumerate(plan):
                     p["style"] = styles[i % len(styles)]
+            # each clip has its own generator (seed, split, index): long renders resume where they stopped
             rows = _write_split(out_dir, split, plan, rng, settings, references=label is not None, label=label,
-                                progress=progress, rate_step=50, assets=assets)
+                                progress=progress, rate_step=50, assets=assets,
+                                clip_seed=(seed, [j[0] for j in jobs].index(split)))
             summary["splits"][split] = count
             if label is not None:
                 summary["distinct_test_references"][split] = len({r["recording"] for r in rows})
