@@ -295,9 +295,12 @@ def _add_s2v(sub) -> None:
     p.add_argument("--mix-levels", default="fine", help="comma-separated subset of coarse,mid,fine (default: fine)")
     p.add_argument("--num-frames", type=int, default=None, help="default: audio duration x fps")
     p.add_argument("--fps", type=float, default=None, help="default: the training fps")
-    p.add_argument("--seed", type=int, default=0, help="seed of the start latent (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the start latent: the same seed, audio and options "
+                                                       "give the same video (default 0)")
     p.add_argument("--trunc", type=float, default=None, help="truncation psi of the start latent (default: training's)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (stderr); errors and the final line still "
+                                                        "print")
 
 
 def _run_s2v(args) -> int:
@@ -317,11 +320,18 @@ def _run_s2v(args) -> int:
     _check_seed(args.mix_seed, "--mix-seed")
     if not probe(args.audio).has_audio:
         raise AvgenError(f"{args.audio}: no audio stream")
+    from tqdm.auto import tqdm
+
+    from .generate import _s2v_pipeline
+
+    with tqdm(total=1, desc="s2v: load model", unit="model", disable=args.quiet, file=sys.stderr) as bar:
+        _s2v_pipeline(args.checkpoint, args.device)  # cached: sound_to_video below reuses it
+        bar.update(1)
     res = sound_to_video(args.audio, checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
                          text=args.text, seed=args.seed, truncation_psi=args.trunc, mix_seed=args.mix_seed,
                          mix_levels=tuple(x.strip() for x in args.mix_levels.split(",") if x.strip()),
-                         device=args.device)
-    res.save(args.output)
+                         device=args.device, progress=not args.quiet)
+    res.save(args.output, progress=not args.quiet)
     print(f"wrote {args.output}: {len(res.frames)} frames at {res.fps:g} fps")
     return 0
 

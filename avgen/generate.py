@@ -71,7 +71,8 @@ def _edit_pipeline(checkpoint, device) -> VideoEditingPipeline:
 def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_frames: int | None = None,
                    fps: float | None = None, text: str | None = None, seed: int | None = None,
                    truncation_psi: float | None = None, sample_rate: int | None = None,
-                   mix_seed: int | None = None, mix_levels: tuple[str, ...] = ("fine",), device=None):
+                   mix_seed: int | None = None, mix_levels: tuple[str, ...] = ("fine",), device=None,
+                   progress: bool = False):
     """Generate a video whose content and motion follow ``audio`` (a path, or a waveform with ``sample_rate``).
 
     ``checkpoint``: a sound-to-video pipeline folder (what ``task: s2v`` training writes); default: the bundled
@@ -79,11 +80,11 @@ def sound_to_video(audio, *, checkpoint: str | os.PathLike | None = None, num_fr
     ``fps`` (default: the training fps). ``text`` starts from the sampled latent closest to the prompt in CLIP space.
     ``mix_seed`` / ``mix_levels``: style mixing -- those W+ groups (coarse/mid/fine) come from another seed's latent.
     Returns an :class:`~avgen.pipelines.sound_to_video.S2VResult` (``.frames [T, H, W, 3]``; ``.save("out.mp4")``
-    muxes the input audio).
+    muxes the input audio). ``progress``: a tqdm bar on stderr per stage (audio encoding, synthesis).
     """
     return _s2v_pipeline(checkpoint, device)(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps,
                                              text=text, seed=seed, truncation_psi=truncation_psi, mix_seed=mix_seed,
-                                             mix_levels=mix_levels)
+                                             mix_levels=mix_levels, progress=progress)
 
 
 def edit_video(source, *, text: str, checkpoint: str | os.PathLike | None = None, audio=None,

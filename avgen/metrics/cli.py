@@ -35,18 +35,20 @@ def add_eval_parser(sub) -> None:
                       description="FVD between two folders of videos (mp4/avi/mov/webm/gif, or folders of frames). "
                                   "One clip per video. Without --weights the offline EfficientNet-Lite0 default is "
                                   "used, which is NOT comparable with published FVD.")
-    p.add_argument("real")
-    p.add_argument("fake")
+    p.add_argument("real", help="folder of real videos (files or frame folders), or one video")
+    p.add_argument("fake", help="folder of generated videos (files or frame folders), or one video")
     p.add_argument("--weights", default=None, help="I3D Kinetics-400 weights: pytorch-i3d state dict (rgb_imagenet.pt, "
                                                    "i3d_pretrained_400.pt) or StyleGAN-V's i3d_torchscript.pt")
     p.add_argument("--layer", default="logits", choices=["logits", "pool"],
                    help="I3D features: 400-d logits (StyleGAN-V/VideoGPT/TF FVD, default) or 1024-d pool")
-    p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16)")
+    p.add_argument("--frames", type=int, default=16, help="frames per clip (default 16); every video needs at least "
+                                                          "start + (frames - 1) x stride + 1 frames (the default "
+                                                          "`avgen s2v` output has 8: use --frames 8)")
     p.add_argument("--stride", type=int, default=1, help="take every N-th frame (default 1)")
     p.add_argument("--start", type=int, default=0, help="first frame of the clip (default 0)")
     p.add_argument("--fps", type=float, default=None, help="resample videos to this rate first (default: native)")
     p.add_argument("--max-videos", type=int, default=None, help="use at most this many videos per folder")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=8, help="clips per network batch (default 8)")
     _common(p, cache=True)
 
     for name, helptext in (("fid", "FID and KID between two folders of images (or video frames)"),
@@ -54,15 +56,15 @@ def add_eval_parser(sub) -> None:
         p = es.add_parser(name, help=helptext, description=helptext + ". Without --weights the offline "
                           "EfficientNet-Lite0 default is used, which is NOT comparable with published numbers.")
         if name == "fid":
-            p.add_argument("real")
-            p.add_argument("fake")
+            p.add_argument("real", help="folder of real images (or of videos, with --frames-per-video)")
+            p.add_argument("fake", help="folder of generated images (or of videos, with --frames-per-video)")
             p.add_argument("--no-kid", action="store_true", help="skip KID")
-            p.add_argument("--kid-subsets", type=int, default=100)
+            p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100, torch-fidelity's)")
             p.add_argument("--kid-subset-size", type=int, default=None,
                            help="default 1000, or the smaller set size when a set is smaller")
         else:
-            p.add_argument("path")
-            p.add_argument("--splits", type=int, default=10)
+            p.add_argument("path", help="folder of images (or of videos, with --frames-per-video), or one image")
+            p.add_argument("--splits", type=int, default=10, help="IS splits (default 10)")
             p.add_argument("--no-shuffle", action="store_true",
                            help="keep file order in the splits (original TF code); default shuffles with the seed "
                                 "as torch-fidelity does")
@@ -72,39 +74,45 @@ def add_eval_parser(sub) -> None:
         p.add_argument("--protocol", default="torch-fidelity", choices=["torch-fidelity", "pytorch-fid"],
                        help="Inception preprocessing (default torch-fidelity: TF1 resize, matches the TF numbers)")
         p.add_argument("--frames-per-video", type=int, default=None,
-                       help="treat inputs as videos and use this many frames of each")
-        p.add_argument("--frame-stride", type=int, default=1)
-        p.add_argument("--fps", type=float, default=None)
-        p.add_argument("--batch-size", type=int, default=32)
+                       help="treat inputs as videos and use this many frames of each (needed for a folder of "
+                            "videos; the default `avgen s2v` output has 8)")
+        p.add_argument("--frame-stride", type=int, default=1, help="with --frames-per-video: take every N-th frame "
+                                                                  "(default 1)")
+        p.add_argument("--fps", type=float, default=None, help="with --frames-per-video: resample videos to this "
+                                                              "rate first (default: native)")
+        p.add_argument("--batch-size", type=int, default=32, help="images per network batch (default 32)")
         _common(p, cache=(name == "fid"))
 
     p = es.add_parser("clip", help="CLIP text<->video / audio<->video similarity",
                       description="Mean cosine similarity between each video's CLIP embedding (mean of per-frame "
                                   "image embeddings) and a text prompt or an audio embedding.")
-    p.add_argument("videos")
-    p.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32")
+    p.add_argument("videos", help="folder of videos (files or frame folders), or one video")
+    p.add_argument("--model", required=True, help="open_clip model name, e.g. ViT-B-32, or the path of an open_clip "
+                                                  "model-config JSON with its --weights, e.g. the bundled "
+                                                  "avgen/assets/s2v_default/avgen-scenes-clip.json + clip.pt")
     p.add_argument("--weights", default=None, help="local open_clip checkpoint")
     p.add_argument("--pretrained", default=None, help="open_clip pretrained tag (open_clip may download it)")
     p.add_argument("--text", default=None, help="one prompt for every video")
     p.add_argument("--prompts", default=None, help="JSON file {video stem: prompt}")
     p.add_argument("--audio-embeddings", default=None, help="folder of <video stem>.npy audio embeddings")
-    p.add_argument("--fps", type=float, default=None)
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--fps", type=float, default=None, help="resample videos to this rate first (default: native)")
+    p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per video "
+                                                                "(default: all)")
     _common(p)
 
     p = es.add_parser("mcd", help="mel-cepstral distortion (plain and DTW) of generated vs reference audio",
                       description="MCD between generated and reference audio paired by file stem "
                                   "(audio files or videos' audio tracks).")
-    p.add_argument("generated")
-    p.add_argument("reference")
+    p.add_argument("generated", help="folder of generated audio (or videos: their tracks), paired by file stem")
+    p.add_argument("reference", help="folder of reference audio (or videos: their tracks), paired by file stem")
     p.add_argument("--order", type=int, default=24, help="cepstral coefficients without c0 (default 24)")
     _common(p)
 
     p = es.add_parser("timbre", help="Resemblyzer timbre similarity and retrieval accuracy",
                       description="Cosine similarity of Resemblyzer embeddings between generated and reference "
                                   "audio paired by file stem, and timbre retrieval accuracy.")
-    p.add_argument("generated")
-    p.add_argument("reference")
+    p.add_argument("generated", help="folder of generated audio (or videos: their tracks), paired by file stem")
+    p.add_argument("reference", help="folder of reference audio (or videos: their tracks), paired by file stem")
     p.add_argument("--no-trim-silence", action="store_true",
                    help="skip Resemblyzer's VAD trimming (for sound effects the speech VAD would remove)")
     _common(p)
@@ -112,7 +120,7 @@ def add_eval_parser(sub) -> None:
     p = es.add_parser("sync", help="onset-based audio-visual sync error",
                       description="For each visual event, the distance to the nearest audio onset (median, mean, "
                                   "share within --tolerance).")
-    p.add_argument("videos")
+    p.add_argument("videos", help="folder of videos (or one video) whose visual events are matched")
     p.add_argument("--audio", default=None, help="folder of generated audio paired by stem (default: the videos' "
                                                  "own audio tracks)")
     p.add_argument("--events", default=None, help='JSON lines {"name": stem, "events": [seconds...]} of known event '
@@ -124,11 +132,13 @@ def add_eval_parser(sub) -> None:
     p = es.add_parser("melception", help="SpecVQGAN Melception FID, MKL and IS",
                       description="FID (2048-d), MKL (paired KL) and IS from SpecVQGAN's Melception. Needs the public "
                                   "checkpoint and its normalisation file.")
-    p.add_argument("generated")
-    p.add_argument("reference")
-    p.add_argument("--weights", required=True, help="melception-21-05-10T09-28-40.pt")
-    p.add_argument("--norm-stats", required=True, help="train_means_stds_melspec_10s_22050hz.txt")
-    p.add_argument("--splits", type=int, default=10)
+    p.add_argument("generated", help="folder of generated audio (or videos: their tracks), paired by file stem")
+    p.add_argument("reference", help="folder of reference audio (or videos: their tracks), paired by file stem")
+    p.add_argument("--weights", required=True, help="SpecVQGAN's Melception checkpoint, "
+                                                    "melception-21-05-10T09-28-40.pt")
+    p.add_argument("--norm-stats", required=True, help="its normalisation file, "
+                                                       "train_means_stds_melspec_10s_22050hz.txt")
+    p.add_argument("--splits", type=int, default=10, help="IS splits (default 10)")
     _common(p)
     _add_v2s(es)
 
@@ -150,7 +160,7 @@ def _add_v2s(es) -> None:
                    help="zero this encoder's output at inference")
     p.add_argument("--vocoder", default=None, help="vocoder name or folder (default: the pipeline's, "
                                                    "specvqgan-bridge; see docs/vocoders.md)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--limit", type=int, default=None, help="only the first N clips")
     p.add_argument("--train-manifest", default=None, metavar="JSONL",
                    help="manifest the checkpoint was trained on: rows without a 'split' field are labelled seen / "
@@ -173,7 +183,7 @@ def _add_v2s(es) -> None:
     p.add_argument("--reference", default=None, metavar="AUDIO",
                    help="timbre reference for every clip (default: avgen/assets/example_reference.flac), or "
                         "'own-other': each clip gets the next clip's recorded track (rotating)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
     p.add_argument("--tolerance", type=float, default=0.1, help="onset matching window in seconds (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="only the first N clips (at least 2)")
     _common(p)

@@ -4,6 +4,7 @@ the cosine similarity with the text (or audio) embedding."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -14,13 +15,37 @@ from ..errors import AvgenError
 from . import inputs as io
 from .report import make_report
 
-__all__ = ["ClipScorer", "compute_clip_similarity"]
+__all__ = ["ClipScorer", "compute_clip_similarity", "resolve_model_name"]
+
+
+def resolve_model_name(model_name: str) -> str:
+    """An open_clip model name as given, or, for the path of an open_clip model-config JSON (the bundled
+    ``avgen/assets/s2v_default/avgen-scenes-clip.json``), that config registered with open_clip under its file stem."""
+    if not str(model_name).lower().endswith(".json"):
+        return model_name
+    try:
+        import open_clip
+    except ImportError:
+        raise ImportError("CLIP similarity needs open_clip: pip install open-clip-torch") from None
+    if not os.path.isfile(model_name):
+        raise AvgenError(f"--model {model_name}: no such model-config file")
+    try:
+        with open(model_name, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise AvgenError(f"--model {model_name}: not a readable JSON file ({e})") from None
+    if not isinstance(cfg, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(cfg):
+        raise AvgenError(f"--model {model_name}: not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
+    open_clip.add_model_config(model_name)  # registers it under the file's stem
+    return os.path.splitext(os.path.basename(model_name))[0]
 
 
 class ClipScorer:
-    """open_clip model from a local checkpoint (``weights``) or an open_clip pretrained tag."""
+    """open_clip model (a registered name, or the path of an open_clip model-config JSON) from a local checkpoint
+    (``weights``) or an open_clip pretrained tag."""
 
     def __init__(self, model_name: str, *, weights=None, pretrained: str | None = None, device=None):
+        model_name = resolve_model_name(model_name)
         self.encoder = VisualEncoder("clip", model_name=model_name, weights=weights, pretrained=pretrained,
                                      device=device, precision="fp32")
         import open_clip

@@ -46,8 +46,26 @@ def list_images(path) -> list[str]:
     p = _need_dir(path)
     files = [p] if os.path.isfile(p) else _walk(p, IMAGE_EXTS)
     if not files:
+        videos = _walk(p, VIDEO_EXTS)
+        if videos:  # a folder of generated videos: the user wants their frames
+            raise AvgenError(f"{p}: no images but {len(videos)} video(s); pass --frames-per-video N "
+                             f"(frames_per_video=N in Python) to score their frames ({_frame_hint(videos[0])})")
         raise AvgenError(f"{p}: no images ({', '.join(IMAGE_EXTS)})")
+    if os.path.isfile(p) and p.lower().endswith(VIDEO_EXTS):
+        raise AvgenError(f"{p}: is a video; pass --frames-per-video N (frames_per_video=N in Python) to score its "
+                         f"frames ({_frame_hint(p)})")
     return files
+
+
+def _frame_hint(video: str) -> str:
+    """How many frames a video holds, from its header (no decoding), for the hints that name a frame count."""
+    from ..media import probe
+
+    try:
+        n = probe(video).num_frames
+    except Exception:  # a hint must not hide the real error; an unreadable file fails later with its own message
+        return f"see {os.path.basename(video)}'s length"
+    return f"{os.path.basename(video)} has {n} frames" if n else f"see {os.path.basename(video)}'s length"
 
 
 def list_videos(path) -> list[str]:
@@ -126,13 +144,17 @@ def read_frames(path: str, fps: float | None, max_frames: int | None = None) -> 
     return read_video(path, fps=fps, max_frames=max_frames)[0]
 
 
-def read_clip(path: str, spec: ClipSpec) -> np.ndarray:
-    """uint8 ``[num_frames, H, W, 3]``; a video too short for the clip raises an error naming it."""
+def read_clip(path: str, spec: ClipSpec, *, frames_option: str = "--frames") -> np.ndarray:
+    """uint8 ``[num_frames, H, W, 3]``; a video too short for the clip raises an error naming it and the largest
+    ``frames_option`` (the CLI option that sets ``num_frames``) that would fit it."""
     need = spec.start + (spec.num_frames - 1) * spec.stride + 1
     frames = read_frames(path, spec.fps, max_frames=need)
     if len(frames) < need:
+        fits = (len(frames) - 1 - spec.start) // spec.stride + 1 if len(frames) > spec.start else 0
+        hint = (f"{frames_option} {fits} or fewer would fit it" if fits >= 1 else
+                f"no {frames_option} fits it from start frame {spec.start}")
         raise AvgenError(f"{path}: {len(frames)} frames, the clip needs {need} "
-                         f"(start {spec.start}, {spec.num_frames} frames, stride {spec.stride})")
+                         f"(start {spec.start}, {spec.num_frames} frames, stride {spec.stride}); {hint}")
     return frames[spec.start:need:spec.stride]
 
 
@@ -161,7 +183,7 @@ def image_batches(path, *, batch_size: int = 32, frames_per_video: int | None = 
 
     def frames():
         for v in videos:
-            for i, fr in enumerate(read_clip(v, spec)):
+            for i, fr in enumerate(read_clip(v, spec, frames_option="--frames-per-video")):
                 yield f"{v}#{i}", fr
 
     return len(videos) * frames_per_video, _batched(frames(), batch_size)

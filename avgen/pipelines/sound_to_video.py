@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 
 import stylegan
 from stylegan import levels_to_layers as _stylegan_levels_to_layers
-from stylegan import render_frames, style_mix
+from stylegan import style_mix, to_uint8
 
 from ..audio import CLIP_MEL_PRESET, segment_mels
 from ..checkpoints import load_pipeline_component, save_pipeline_config, save_pretrained
@@ -37,12 +38,23 @@ class S2VResult:
     audio: np.ndarray
     sample_rate: int
 
-    def save(self, path: str | os.PathLike) -> str:
-        """mp4/mov/mkv with the input audio muxed in (cut/padded to the video's length)."""
+    def save(self, path: str | os.PathLike, *, progress: bool = False) -> str:
+        """mp4/mov/mkv with the input audio muxed in (cut/padded to the video's length); ``progress`` shows the
+        writing stage as a bar on stderr."""
         p = os.fspath(path)
         if os.path.splitext(p)[1].lower() not in MUXED_OUTPUT_EXTENSIONS:
             raise AvgenError(f"{p}: save sound-to-video results as .mp4, .mov or .mkv")
-        return write_video(p, self.frames, self.fps, self.audio.reshape(1, -1), self.sample_rate)
+        with _bar(1, "s2v: write", "file", progress) as bar:  # one encode call: the bar shows its elapsed time
+            out = write_video(p, self.frames, self.fps, self.audio.reshape(1, -1), self.sample_rate)
+            bar.update(1)
+        return out
+
+
+def _bar(total: int, desc: str, unit: str, enabled: bool):
+    """A tqdm bar on stderr (with ETA) for one stage of a run; disabled ones print nothing."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, leave=True)
 
 
 # The bundled sound-to-video default: 64x64 nature scenes (lake / forest / flowers), see its MANIFEST.md.
@@ -160,10 +172,12 @@ class SoundToVideoPipeline:
     def __call__(self, audio, *, sample_rate: int | None = None, num_frames: int | None = None,
                  fps: float | None = None, text: str | None = None, seed: int | None = None,
                  truncation_psi: float | None = None, use_sound: bool = True, mix_seed: int | None = None,
-                 mix_levels: tuple[str, ...] = ("fine",), start_ws: torch.Tensor | None = None) -> S2VResult:
+                 mix_levels: tuple[str, ...] = ("fine",), start_ws: torch.Tensor | None = None,
+                 progress: bool = False) -> S2VResult:
         """``mix_seed``: style mixing at generation -- the ``mix_levels`` groups (coarse/mid/fine) of the start
         latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
-        an inverted real image)."""
+        an inverted real image). ``progress``: a tqdm bar on stderr per stage (audio encoding: decode + mels,
+        start latent, W+ trajectory; synthesis: frames)."""
         d = self.config["data"]
         # explicit values are checked, never replaced by defaults (fps=0 / num_frames=0 are errors)
         if fps is not None and not (math.isfinite(fps) and fps > 0):
@@ -172,7 +186,27 @@ class SoundToVideoPipeline:
             raise AvgenError(f"num_frames must be at least 1, got {num_frames}")
         if truncation_psi is not None and not math.isfinite(truncation_psi):
             raise AvgenError(f"truncation_psi must be a finite number, got {truncation_psi}")
+        if start_ws is not None and tuple(start_ws.shape) != (1, self.G.num_ws, self.G.w_dim):
+            raise AvgenError(f"start_ws must be [1, {self.G.num_ws}, {self.G.w_dim}], got {tuple(start_ws.shape)}")
         fps = float(d["fps"] if fps is None else fps)
+        with _bar(3, "s2v: encode audio", "step", progress) as encode:
+            ws, wav, sr = self._trajectory(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps, text=text,
+                                           seed=seed, truncation_psi=truncation_psi, use_sound=use_sound,
+                                           mix_seed=mix_seed, mix_levels=mix_levels, start_ws=start_ws, bar=encode)
+        t = len(ws)
+        # stylegan.render_frames' loop (same chunks, so the same pixels), one bar step per chunk
+        chunk, parts = 16, []
+        with _bar(t, "s2v: synthesis", "frame", progress) as bar:
+            for i in range(0, t, chunk):
+                parts.append(to_uint8(self.G.synthesis(ws[i:i + chunk], noise_mode="const")))
+                bar.update(len(parts[-1]))
+        return S2VResult(frames=np.concatenate(parts), fps=fps, ws=ws.cpu(), audio=wav, sample_rate=sr)
+
+    def _trajectory(self, audio, *, sample_rate, num_frames, fps: float, text, seed, truncation_psi, use_sound,
+                    mix_seed, mix_levels, start_ws, bar) -> tuple[torch.Tensor, np.ndarray, int]:
+        """The audio-encoding stage of :meth:`__call__`: (W+ trajectory [T, num_ws, w_dim], mono waveform, rate),
+        one ``bar`` step each for decode + mels, the start latent and the trajectory."""
+        d = self.config["data"]
         if isinstance(audio, (str, os.PathLike)):
             wav, sr = read_audio(audio, mono=True)
         else:
@@ -188,11 +222,10 @@ class SoundToVideoPipeline:
         t = int(num_frames if num_frames is not None else int(np.floor(duration * fps)))
         mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", CLIP_MEL_PRESET))
         mels = mels.reshape(t, *mels.shape[-2:])  # one frame: the mel comes back without its frame axis
+        bar.update(1)
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         psi = self.config.get("truncation_psi", 0.7) if truncation_psi is None else truncation_psi
         if start_ws is not None:
-            if tuple(start_ws.shape) != (1, self.G.num_ws, self.G.w_dim):
-                raise AvgenError(f"start_ws must be [1, {self.G.num_ws}, {self.G.w_dim}], got {tuple(start_ws.shape)}")
             w = start_ws.to(self.device, torch.float32)
         else:
             w = self.start_latent(text=text, generator=gen, truncation_psi=psi)
@@ -200,6 +233,7 @@ class SoundToVideoPipeline:
             z = torch.randn([1, self.G.z_dim], generator=torch.Generator().manual_seed(int(mix_seed)))
             w = style_mix(w, self.G.mapping(z.to(self.device), None, truncation_psi=psi),
                           levels_to_layers(self.groups, mix_levels))
+        bar.update(1)
         ws = self.model(mels[None].to(self.device), w, use_sound=use_sound)[0]  # [T, num_ws, w_dim]
-        frames = render_frames(self.G, ws)
-        return S2VResult(frames=frames, fps=fps, ws=ws.cpu(), audio=wav, sample_rate=sr)
+        bar.update(1)
+        return ws, wav, sr
