@@ -126,6 +126,8 @@ def _add_prepare(sub) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-encoder batch (default 64)")
     p.add_argument("--device", default=None, help="device for the visual encoder (default: cuda when available)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (as --no-progress); errors and the final "
+                                                        "summary still print")
 
 
 def _run_prepare(args) -> int:
@@ -156,7 +158,7 @@ def _run_prepare(args) -> int:
         raise AvgenError(f"--weights {args.weights}: no such file")
     try:
         summary = prepare(args.input, args.output, settings=settings, workers=args.workers, device=args.device,
-                          batch_size=args.batch_size, progress=not args.no_progress)
+                          batch_size=args.batch_size, progress=not (args.no_progress or args.quiet))
     except Exception as e:  # the only weights prepare loads are --weights' (or the packaged ones)
         if not _is_load_error(e):
             raise
@@ -177,6 +179,9 @@ def _add_train(sub) -> None:
     p.add_argument("--config", required=True, help="YAML config, e.g. configs/baseline/feature2mel.yaml")
     p.add_argument("--num-processes", type=int, default=1, help="processes (GPUs) to launch (default 1)")
     p.add_argument("--cpu", action="store_true", help="train on CPU (multi-process uses gloo)")
+    p.add_argument("--quiet", action="store_true", help="no start-up summary (device, dataset size, run directory, "
+                                                        "resume state) and no progress bar; errors and the final "
+                                                        "line still print")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="config overrides, e.g. max_steps=100 data.path=runs/cache optim_g.lr=1e-4")
 
@@ -187,12 +192,13 @@ def _run_train(args) -> int:
         # process group on CPU (accelerate's own --cpu flag would start a single process).
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                str(args.num_processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-        cmd += ["-m", "avgen.train", "--config", args.config] + (["--cpu"] if args.cpu else []) + args.overrides
+        cmd += ["-m", "avgen.train", "--config", args.config] + (["--cpu"] if args.cpu else [])
+        cmd += (["--quiet"] if args.quiet else []) + args.overrides
         return subprocess.call(cmd)
     from .train.config import load_config
     from .train.engine import train
 
-    result = train(load_config(args.config, args.overrides), cpu=args.cpu)
+    result = train(load_config(args.config, args.overrides), cpu=args.cpu, quiet=args.quiet)
     print(f"finished at step {result['step']}; run directory: {result['run_dir']}")
     return 0
 

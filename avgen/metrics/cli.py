@@ -15,6 +15,8 @@ def _common(p: argparse.ArgumentParser, *, cache: bool = False) -> None:
     p.add_argument("--device", default=None, help="cuda / cpu (default: cuda when available)")
     p.add_argument("--report", default=None, metavar="FILE", help="append the JSON report to this JSON-lines file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (as --no-progress); the summary and the "
+                                                        "report still print")
     if cache:
         from .report import default_cache_dir
 
@@ -226,7 +228,7 @@ def run_eval(args) -> int:
 
     if args.metric is None:
         raise SystemExit("avgen eval: choose a metric: " + ", ".join(METRICS))
-    progress = not args.no_progress
+    progress = not (args.no_progress or args.quiet)
     cache = None if getattr(args, "no_cache", False) else getattr(args, "cache_dir", None)
     m = args.metric
     _check_args(args)  # before any network loads or file is decoded

@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", required=True, help="YAML config (see configs/); validated against avgen.train.config")
     p.add_argument("--cpu", action="store_true", help="force CPU even when CUDA is available")
+    p.add_argument("--quiet", action="store_true", help="no start-up summary and no progress bar (errors and the "
+                                                        "final line still print)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override config entries, e.g. max_steps=100 data.batch_size=4 optim_g.lr=1e-4")
     return p
@@ -27,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg = load_config(args.config, args.overrides)
-        result = train(cfg, cpu=args.cpu)
+        result = train(cfg, cpu=args.cpu, quiet=args.quiet)
     except TrainingInterrupted as e:
         print(f"interrupted: {e}", file=sys.stderr)
         return 130

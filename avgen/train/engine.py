@@ -139,8 +139,9 @@ def _rng_state() -> dict:
             "python": repr(random.getstate())}
 
 
-def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
-    """Run (or resume) training described by ``cfg``.
+def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
+    """Run (or resume) training described by ``cfg``. Unless ``quiet``, the main process prints a start-up summary
+    (task, device, dataset size, run directory, resume state) and a progress bar to stderr.
 
     Returns ``{"step", "logs" (last step's losses), "run_dir", "generator", "discriminator", "process_index"}``.
     """
@@ -190,9 +191,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
             ema.load_state_dict(state["ema"])
         step = int(state["step"])
         torch.manual_seed(cfg.seed + step + accelerator.process_index)
-        accelerator.print(f"resumed from {ckpt_path} at step {step}")
-    elif cfg.init_from:
-        accelerator.print(f"generator initialised from {cfg.init_from}")
+        resume = f"resumed from {ckpt_path} at step {step} of {cfg.max_steps}"
+    else:
+        resume = (f"fresh run (no checkpoint in {os.path.join(run_dir, 'checkpoints')}), {cfg.max_steps} steps"
+                  + (f"; generator initialised from {cfg.init_from}" if cfg.init_from else ""))
 
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=cfg.data.batch_size, shuffle=True, drop_last=len(dataset) >= cfg.data.batch_size,
@@ -205,6 +207,13 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
         ema.module.to(accelerator.device)
     if len(loader) == 0:
         raise ConfigError(f"data: the loader yields no batches (dataset of {len(dataset)}, batch {cfg.data.batch_size})")
+    if not quiet:  # what a user needs to know before the first step: where, on what, from where
+        for line in (f"task {cfg.task} on {accelerator.device} ({accelerator.num_processes} process(es), "
+                     f"precision {cfg.mixed_precision})",
+                     f"dataset: {len(dataset)} items from {cfg.data.path} (batch {cfg.data.batch_size}, "
+                     f"{len(loader)} batches per epoch per process)",
+                     f"run directory: {run_dir}", resume):
+            accelerator.print(f"avgen train: {line}", file=sys.stderr)
 
     writer = None
     if accelerator.is_main_process:
@@ -268,7 +277,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False) -> dict:
     epoch = (step * micro_per_step) // len(loader)
     skip = (step * micro_per_step) % len(loader)
     bar = tqdm(total=cfg.max_steps, initial=step, desc="train", unit="step",
-               disable=not accelerator.is_main_process, file=sys.stderr)
+               disable=quiet or not accelerator.is_main_process, file=sys.stderr)
     last_logs: dict[str, float] = {}
     try:
         G.train()
