@@ -27,8 +27,10 @@ from . import __version__
 from .errors import AvgenError, ConfigError
 from .models.s2v.sound_inversion import AudioCLIPEncoder, SoundToVideo
 from .models.v2s.feature2mel import FeatureToMel
+from .models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer
 from .models.v2s.varietysound import VarietySound
 from .models.vocoders.hifigan import HiFiGANGenerator
+from .models.vocoders.melgan import MelGANGenerator
 from .typed_config import from_dict, to_dict
 from .utils import atomic_write_text, save_safetensors
 
@@ -46,6 +48,9 @@ MODELS: dict[str, type[nn.Module]] = {
     "HiFiGANGenerator": HiFiGANGenerator,
     "SoundToVideo": SoundToVideo,
     "AudioCLIPEncoder": AudioCLIPEncoder,
+    "SpecVQGANCodebook": SpecVQGANCodebook,
+    "SpecVQGANTransformer": SpecVQGANTransformer,
+    "MelGANGenerator": MelGANGenerator,
 }
 
 # Folders from before this convention: (identity key, value) -> (class, weights file name).

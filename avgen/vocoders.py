@@ -308,6 +308,12 @@ def load(name_or_folder: str | os.PathLike | None = None, *, device=None, **opti
             return GeneratorVocoder(net, name, HIFIGAN_MEL_PRESET, device=device, **options)
         return SpecVQGANBridgeVocoder(net, device=device, **options)
     if os.path.isdir(name):
+        from .specvqgan_release import load_melgan_folder, melgan_folder_kind
+        kind = melgan_folder_kind(name)  # SpecVQGAN's MelGAN: the release folder or an avgen MelGANGenerator folder
+        if kind is not None:
+            net = load_melgan_folder(name) if kind == "release" else from_pretrained(name)
+            label = f"melgan:{os.path.basename(os.path.normpath(name))}"
+            return GeneratorVocoder(net, label, SPECVQGAN_MEL_PRESET, device=device, **options)
         net = from_pretrained(name, expected=HiFiGANGenerator)
         label = f"hifigan:{os.path.basename(os.path.normpath(name))}"
         return GeneratorVocoder(net, label, SPECVQGAN_MEL_PRESET, device=device, **options)

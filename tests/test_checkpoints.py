@@ -11,8 +11,10 @@ from avgen.checkpoints import (MODELS, CheckpointError, from_pretrained, read_pi
                                save_pretrained)
 from avgen.models.s2v.sound_inversion import AudioCLIPEncoder, SoundToVideo
 from avgen.models.v2s.feature2mel import FeatureToMel
+from avgen.models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer
 from avgen.models.v2s.varietysound import VarietySound
 from avgen.models.vocoders.hifigan import HiFiGANGenerator
+from avgen.models.vocoders.melgan import MelGANGenerator
 
 GROUPS = {"coarse": [0, 1], "mid": [2], "fine": [3]}
 TINY = {
@@ -23,6 +25,11 @@ TINY = {
     "HiFiGANGenerator": lambda: HiFiGANGenerator(channels=16, resblock_kernels=(3,), resblock_dilations=((1,),)),
     "SoundToVideo": lambda: SoundToVideo(num_ws=4, w_dim=8, groups=GROUPS, encoder_width=4, rnn_hidden=8),
     "AudioCLIPEncoder": lambda: AudioCLIPEncoder(embed_dim=8, width=4, blocks=(1, 1, 1, 1)),
+    "SpecVQGANCodebook": lambda: SpecVQGANCodebook(ch=32, ch_mult=(1, 2), num_res_blocks=1, attn_resolutions=(4,),
+                                                   resolution=8, z_channels=8, embed_dim=4, n_embed=8),
+    "SpecVQGANTransformer": lambda: SpecVQGANTransformer(vocab_size=8, block_size=10, n_layer=1, n_head=2,
+                                                         n_embd=8, feat_dim=4, feat_sample_size=2, code_shape=(2, 4)),
+    "MelGANGenerator": lambda: MelGANGenerator(n_mel_channels=4, ngf=2, n_residual_layers=1),
 }
 
 

@@ -1,0 +1,275 @@
+"""SpecVQGAN's visually conditioned transformer: a GPT over codebook indices primed with frame features.
+
+The sequence is ``[e(f_1) ... e(f_T), tok(z_1) ... tok(z_N)]``: T visual feature frames mapped to the model
+width by ``embedder`` (a 1x1 Conv1d 2048 -> n_embd in the release; Linear, LSTM and GRU are its other options),
+then the N = H * W code tokens in column-major order (:func:`grid_to_sequence`: the five frequency rows of one
+time column, then the next column). Output position T - 1 + i predicts z_{i+1} (eq. 2 of the paper,
+``p(z_i | z_<i, f)``). Parameter names follow the minGPT layout of the release's ``transformer.*`` tensors
+(``tok_emb``, ``pos_emb``, ``blocks.i.{ln1,ln2,attn.{key,query,value,proj},mlp.{0,2}}``, ``ln_f``, ``head``,
+``embedder``); the causal mask the release stores per layer is computed instead.
+
+:meth:`SpecVQGANTransformer.sample` draws the codes autoregressively with temperature and top-k, from an
+explicit ``torch.Generator``; with ``use_cache=True`` (default) each step runs only the new token through the
+network and attends to cached keys/values (O(N) work per step), with ``use_cache=False`` every step recomputes
+the whole prefix as the release does (O(N^2)); both give the same distribution at every step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from ...config import resolve_config
+
+__all__ = ["SpecVQGANTransformerConfig", "SpecVQGANTransformer", "KVCache", "grid_to_sequence",
+           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "top_k_filter"]
+
+
+@dataclass
+class SpecVQGANTransformerConfig:
+    """GPT sizes and the conditioning layout; defaults are the release's VAS transformer (VGGSound: vocab 1024,
+    ``feat_sample_size`` 5, same block size in its config). ``code_shape`` is the codebook grid (H, W): 80 x 848
+    mels give 5 x 53. ``feat_sample_size`` feature frames (resampled evenly, :func:`resample_frames`) precede
+    the codes, so ``block_size`` must hold ``feat_sample_size + H * W - 1`` positions (the release uses
+    ``H * W + feat_sample_size``)."""
+
+    vocab_size: int = 128
+    block_size: int = 477
+    n_layer: int = 24
+    n_head: int = 16
+    n_embd: int = 1024
+    n_unmasked: int = 0  # the first n_unmasked positions attend to each other in both directions
+    embd_pdrop: float = 0.0
+    resid_pdrop: float = 0.0
+    attn_pdrop: float = 0.0
+    feat_dim: int = 2048
+    feat_sample_size: int = 212
+    embedder: Literal["conv1d", "linear", "lstm", "gru"] = "conv1d"
+    embedder_layers: int = 1  # LSTM/GRU only
+    code_shape: tuple[int, int] = (5, 53)
+
+
+# -- the grid <-> sequence order and the frame sampler ------------------------------------------------------------
+
+def column_major_index(height: int, width: int) -> torch.Tensor:
+    """The release's ColumnMajor permutation: sequence position i holds row-major cell ``index[i]``."""
+    return torch.arange(height * width).reshape(height, width).t().reshape(-1)
+
+
+def grid_to_sequence(codes: torch.Tensor) -> torch.Tensor:
+    """Codes ``[B, H, W]`` -> the transformer's order ``[B, W * H]`` (column by column)."""
+    return rearrange(codes, "b h w -> b (w h)")
+
+
+def sequence_to_grid(seq: torch.Tensor, height: int) -> torch.Tensor:
+    """Inverse of :func:`grid_to_sequence`: ``[B, W * H]`` -> ``[B, H, W]`` (any whole number of columns)."""
+    if seq.shape[-1] % height:
+        raise ValueError(f"a sequence of {seq.shape[-1]} codes is not a whole number of {height}-row columns")
+    return rearrange(seq, "b (w h) -> b h w", h=height)
+
+
+def frame_indices(length: int, size: int) -> torch.Tensor:
+    """The release's even frame sampler: ``floor(i * length / size) + length // (size + 1)`` for i < size,
+    with the product taken in float64 as ``numpy.linspace(0, length, size, endpoint=False)`` does."""
+    if not 0 < size <= length:
+        raise ValueError(f"cannot sample {size} frames evenly from {length}")
+    step = length / size
+    idx = (torch.arange(size, dtype=torch.float64) * step).to(torch.int64)  # truncation, as the int32 cast
+    return idx + length // (size + 1)
+
+
+def resample_frames(features: torch.Tensor, size: int) -> torch.Tensor:
+    """Features ``[B, T, D]`` (or ``[T, D]``) -> ``[B, size, D]`` at :func:`frame_indices`."""
+    return features.index_select(-2, frame_indices(features.shape[-2], size).to(features.device))
+
+
+def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
+    """Logits below the k-th largest set to -inf (ties with the k-th kept, as in the release)."""
+    if k is None:
+        return logits
+    kth = torch.topk(logits, min(k, logits.shape[-1]), dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+# -- the network -----------------------------------------------------------------------------------------------------
+
+class KVCache:
+    """Keys and values of every layer for the positions seen so far: ``k``/``v`` ``[n_layer, B, n_head, L, hs]``
+    preallocated for ``max_len`` positions; ``length`` of them are filled."""
+
+    def __init__(self, n_layer: int, batch: int, n_head: int, max_len: int, head_dim: int, *,
+                 device: torch.device, dtype: torch.dtype):
+        shape = (n_layer, batch, n_head, max_len, head_dim)
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, c: SpecVQGANTransformerConfig):
+        super().__init__()
+        if c.n_embd % c.n_head:
+            raise ValueError("n_embd must be a multiple of n_head")
+        self.n_head, self.n_unmasked, self.p_drop = c.n_head, c.n_unmasked, c.attn_pdrop
+        self.key = nn.Linear(c.n_embd, c.n_embd)
+        self.query = nn.Linear(c.n_embd, c.n_embd)
+        self.value = nn.Linear(c.n_embd, c.n_embd)
+        self.proj = nn.Linear(c.n_embd, c.n_embd)
+        self.resid_drop = nn.Dropout(c.resid_pdrop)
+
+    def mask(self, start: int, length: int, total: int, device) -> torch.Tensor:
+        """Which keys ``[0, total)`` the queries at ``[start, start + length)`` see: j <= i, or both < n_unmasked."""
+        i = torch.arange(start, start + length, device=device)[:, None]
+        j = torch.arange(total, device=device)[None]
+        return (j <= i) | ((i < self.n_unmasked) & (j < self.n_unmasked))  # [length, total]
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        b, t, c = x.shape
+        heads = lambda y: rearrange(y, "b t (h d) -> b h t d", h=self.n_head)  # noqa: E731
+        q, k, v = heads(self.query(x)), heads(self.key(x)), heads(self.value(x))  # [B, nh, t, hs]
+        start = 0
+        if cache is not None:  # append the new positions, attend to everything cached
+            start = cache.length
+            cache.k[layer, :, :, start:start + t] = k
+            cache.v[layer, :, :, start:start + t] = v
+            k, v = cache.k[layer, :, :, :start + t], cache.v[layer, :, :, :start + t]
+        # softmax(q k^T / sqrt(hs) + mask) v
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.shape[-1]))  # [B, nh, t, start + t]
+        att = att.masked_fill(~self.mask(start, t, start + t, x.device), float("-inf")).softmax(-1)
+        att = F.dropout(att, self.p_drop, self.training)
+        y = rearrange(att @ v, "b h t d -> b t (h d)")  # [B, t, C]
+        return self.resid_drop(self.proj(y))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: ``x + attn(ln1(x))``, then ``x + mlp(ln2(x))`` (4x width, exact GELU)."""
+
+    def __init__(self, c: SpecVQGANTransformerConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(c.n_embd)
+        self.ln2 = nn.LayerNorm(c.n_embd)
+        self.attn = CausalSelfAttention(c)
+        self.mlp = nn.Sequential(nn.Linear(c.n_embd, 4 * c.n_embd), nn.GELU(), nn.Linear(4 * c.n_embd, c.n_embd),
+                                 nn.Dropout(c.resid_pdrop))
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x), cache, layer)
+        return x + self.mlp(self.ln2(x))
+
+
+class SpecVQGANTransformer(nn.Module):
+    """GPT over codebook indices with the feature ``embedder`` prepended (the release's ``GPTFeats``).
+
+    ``forward(codes_seq [B, N], features [B, T, D]) -> logits [B, T + N, vocab]`` (the release's call shape,
+    with features time-major); :meth:`code_logits` keeps the N positions that predict the codes; :meth:`sample`
+    draws a whole grid."""
+
+    config_class = SpecVQGANTransformerConfig
+
+    def __init__(self, config: SpecVQGANTransformerConfig | None = None, **overrides):
+        super().__init__()
+        c = self.config = resolve_config(SpecVQGANTransformerConfig, config, overrides)
+        h, w = c.code_shape
+        if c.feat_sample_size + h * w - 1 > c.block_size:
+            raise ValueError(f"block_size {c.block_size} cannot hold {c.feat_sample_size} feature frames and "
+                             f"{h * w} codes")
+        self.tok_emb = nn.Embedding(c.vocab_size, c.n_embd)
+        self.pos_emb = nn.Parameter(torch.zeros(1, c.block_size, c.n_embd))
+        self.drop = nn.Dropout(c.embd_pdrop)
+        self.blocks = nn.Sequential(*[Block(c) for _ in range(c.n_layer)])
+        self.ln_f = nn.LayerNorm(c.n_embd)
+        self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.embedder == "conv1d":
+            self.embedder = nn.Conv1d(c.feat_dim, c.n_embd, 1)
+        elif c.embedder == "linear":
+            self.embedder = nn.Linear(c.feat_dim, c.n_embd)
+        else:
+            rnn = nn.LSTM if c.embedder == "lstm" else nn.GRU
+            self.embedder = rnn(c.feat_dim, c.n_embd, num_layers=c.embedder_layers, batch_first=True)
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        # GPT-2 initialisation: N(0, 0.02) weights, zero biases, unit LayerNorms
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Frame features ``[B, T, D]`` -> conditioning embeddings ``[B, T, n_embd]``."""
+        if features.ndim != 3 or features.shape[-1] != self.config.feat_dim:
+            raise ValueError(f"expected features [B, T, {self.config.feat_dim}], got {tuple(features.shape)}")
+        if isinstance(self.embedder, nn.Conv1d):
+            return self.embedder(features.transpose(1, 2)).transpose(1, 2)
+        if isinstance(self.embedder, nn.Linear):
+            return self.embedder(features)
+        return self.embedder(features)[0]
+
+    def _trunk(self, x: torch.Tensor, start: int, cache: KVCache | None) -> torch.Tensor:
+        """Embeddings ``[B, t, C]`` at positions ``[start, start + t)`` -> logits ``[B, t, vocab]``."""
+        if start + x.shape[1] > self.config.block_size:
+            raise ValueError(f"{start + x.shape[1]} positions exceed block_size {self.config.block_size}")
+        x = self.drop(x + self.pos_emb[:, start:start + x.shape[1]])
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i)
+        if cache is not None:
+            cache.length = start + x.shape[1]
+        return self.head(self.ln_f(x))
+
+    def forward(self, codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Code tokens ``[B, N]`` (sequence order) after features ``[B, T, D]`` -> logits ``[B, T + N, vocab]``."""
+        x = torch.cat([self.embed_features(features), self.tok_emb(codes)], dim=1)  # [B, T + N, C]
+        return self._trunk(x, 0, None)
+
+    def code_logits(self, codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: logits ``[B, N, vocab]`` whose row i predicts ``codes[:, i]`` (the training target)."""
+        t = features.shape[1]
+        return self(codes[:, :-1], features)[:, t - 1:]
+
+    def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
+        c = self.config
+        p = self.pos_emb
+        return KVCache(c.n_layer, batch, c.n_head, c.block_size, c.n_embd // c.n_head,
+                       device=device or p.device, dtype=dtype or p.dtype)
+
+    @torch.no_grad()
+    def sample(self, features: torch.Tensor, *, steps: int | None = None, prefix: torch.Tensor | None = None,
+               temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
+               use_cache: bool = True) -> torch.Tensor:
+        """Draw ``steps`` code tokens (default: the whole grid after ``prefix``) after features ``[B, T, D]``
+        (already resampled to the trained ``feat_sample_size``) and optional given first tokens ``prefix``
+        ``[B, n]``; returns ``[B, n + steps]`` in sequence order (:func:`sequence_to_grid` gives the grid).
+        Each step: logits / temperature, :func:`top_k_filter`, softmax, one multinomial draw from ``generator``
+        (top_k=1 is greedy)."""
+        if temperature <= 0 or not math.isfinite(temperature):
+            raise ValueError(f"temperature must be finite and positive, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}")
+        b = features.shape[0]
+        h, w = self.config.code_shape
+        seq = (prefix.long() if prefix is not None
+               else torch.zeros(b, 0, dtype=torch.long, device=features.device))
+        steps = h * w - seq.shape[1] if steps is None else steps
+        cond = self.embed_features(features)  # [B, T, C]
+        cache = self.new_cache(b, device=cond.device, dtype=cond.dtype) if use_cache else None
+        pending = torch.cat([cond, self.tok_emb(seq)], dim=1)  # what the network has not seen yet
+        for _ in range(steps):
+            if cache is not None:  # only the new positions; the rest is in the cache
+                logits = self._trunk(pending, cache.length, cache)[:, -1]
+            else:  # the whole prefix again, as the release does
+                logits = self._trunk(torch.cat([cond, self.tok_emb(seq)], dim=1), 0, None)[:, -1]
+            logits = top_k_filter(logits / temperature, top_k)
+            nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)  # [B, 1]
+            seq = torch.cat([seq, nxt], dim=1)
+            pending = self.tok_emb(nxt)
+        return seq
