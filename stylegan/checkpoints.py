@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -170,11 +171,13 @@ def load_rosinality(path: str | os.PathLike, *, which: str = "g_ema", latent_avg
     ``w_avg`` is the mean of ``latent_avg_samples`` mapped z (seed 0)."""
     import argparse
 
-    with torch.serialization.safe_globals([argparse.Namespace]):
+    with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch warns about TorchScript archives before refusing them
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise CheckpointError(f"{path}: cannot read as a weights-only torch checkpoint: {e}") from e
+        except Exception as e:  # torch's text advises weights_only=False (running the file's code): not passed on
+            raise CheckpointError(f"{path}: cannot read as a weights-only torch checkpoint: {_load_reason(path, e)}") \
+                from None
     sd = ckpt.get(which) if isinstance(ckpt, dict) and which in ckpt else ckpt
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: no '{which}' state dict")
@@ -186,6 +189,28 @@ def load_rosinality(path: str | os.PathLike, *, which: str = "g_ema", latent_avg
             z = torch.randn([latent_avg_samples, G.z_dim], generator=torch.Generator().manual_seed(0))
             G.mapping.w_avg.copy_(G.mapping(z, None)[:, 0].mean(0))
     return G.eval().requires_grad_(False)
+
+
+def _load_reason(path: str, error: BaseException) -> str:
+    """One short line for a failed weights load; never torch's advice to retry with ``weights_only=False``."""
+    text = str(error)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return "no such file or not readable"
+    if not head:
+        return "the file is empty"
+    if not path.endswith(".safetensors") and head != b"PK" and head[:1] != b"\x80":  # neither zip nor pickle
+        return "not a torch checkpoint (.pt/.pth)"
+    if "TorchScript" in text:
+        return "a TorchScript archive (code and weights), not a state dict; not loaded"
+    if "weights_only" in text or "Weights only load failed" in text:
+        return "not a weights-only file: it holds objects beyond tensors and plain containers, and is not loaded"
+    if isinstance(error, EOFError):
+        return "the file is truncated"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first[:160]
 
 
 def _fixed_buffers(G: nn.Module) -> dict[str, torch.Tensor]:
@@ -247,7 +272,12 @@ def from_pretrained(folder: str | os.PathLike, *, which: str = "generator") -> n
     if cls is None:
         raise CheckpointError(f"{cfg_path}: unknown network {desc.get('architecture')}/{desc.get('class')}")
     net = _construct(cls, (), desc["init_kwargs"], f"{folder}:{which}")
-    _load_tensors(net, load_file(os.path.join(folder, f"{which}.safetensors")), f"{folder}:{which}")
+    weights = os.path.join(folder, f"{which}.safetensors")
+    try:
+        tensors = load_file(weights)
+    except Exception as e:  # SafetensorError, a missing or unreadable file
+        raise CheckpointError(f"{weights}: not a readable safetensors file: {_load_reason(weights, e)}") from None
+    _load_tensors(net, tensors, f"{folder}:{which}")
     return net.eval().requires_grad_(False)
 
 

@@ -12,6 +12,7 @@ Backbones:
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,7 +67,7 @@ def load_efficientnet_lite0(*, weights: str | os.PathLike | None = None,
     """
     path = os.fspath(weights) if weights is not None else efficientnet_lite0_weights_path()
     net = EfficientNetLite0()
-    net.load_state_dict(_load_state_dict(path, "EfficientNet-Lite0", _LITE0_WHERE))
+    _load_into(net, _load_state_dict(path, "EfficientNet-Lite0", _LITE0_WHERE), path, "EfficientNet-Lite0")
     net.weights_file = path
     net.eval().requires_grad_(False)
     return net if device is None else net.to(device)
@@ -75,15 +76,50 @@ def load_efficientnet_lite0(*, weights: str | os.PathLike | None = None,
 def _load_state_dict(path: str, what: str, where: str) -> dict:
     if path is None or not os.path.exists(path):
         raise WeightsNotFoundError(what, path, where)
-    if path.endswith(".safetensors"):
-        from safetensors.torch import load_file
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
 
-        return load_file(path)
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+            return load_file(path)
+        with warnings.catch_warnings():  # torch warns about TorchScript archives before refusing them below
+            warnings.simplefilter("ignore", UserWarning)
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch's and safetensors' texts advise weights_only=False: never passed on
+        raise WeightsLoadError(f"{path}: not usable as {what} weights: {_load_reason(path, e)}") from None
     for key in ("state_dict", "model"):  # training checkpoints wrap the weights
         if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
             sd = sd[key]
+    if not (isinstance(sd, dict) and all(isinstance(v, torch.Tensor) for v in sd.values())):
+        raise WeightsLoadError(f"{path}: not usable as {what} weights: it holds no state dict of tensors")
     return sd
+
+
+class WeightsLoadError(AvgenError):
+    """A weight file exists but cannot be read as weights (a broken file, a pickle holding code, TorchScript)."""
+
+
+def _load_reason(path: str, error: BaseException) -> str:
+    """A short reason for a failed weights load that never suggests unsafe loading."""
+    from ..checkpoints import load_error_reason
+
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if path.endswith(".safetensors"):
+        return load_error_reason(error)
+    if not head:
+        return "the file is empty"
+    if head[:2] != b"PK" and head[:1] != b"\x80":  # neither torch's zip format nor a pickle
+        return "not a torch checkpoint (.pt/.pth) or a .safetensors file"
+    if "TorchScript" in str(error):  # an archive of code, which weights_only=True never runs
+        return "a TorchScript archive (code and weights), not a state dict; not loaded"
+    return load_error_reason(error)
+
+
+def _load_into(net: nn.Module, sd: dict, path: str, what: str) -> None:
+    from ..checkpoints import check_state_dict
+
+    check_state_dict(net, sd, path, what=what)  # one line (names, shapes, finite) instead of torch's dozens
+    net.load_state_dict(sd)
 
 
 class VisualEncoder(nn.Module):
@@ -131,7 +167,7 @@ class VisualEncoder(nn.Module):
                 weights, "ResNet-50 (ImageNet)",
                 "torchvision: https://download.pytorch.org/models/resnet50-0676ba61.pth (save it locally, pass weights=)",
             )
-            net.load_state_dict(sd)
+            _load_into(net, sd, weights, "ResNet-50")
             self.weights_file = weights
             net.fc = nn.Identity()
             self.net, self.feature_dim = net, 2048

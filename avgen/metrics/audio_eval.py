@@ -39,6 +39,9 @@ def pair_files(generated, reference) -> tuple[list[tuple[str, str, str]], dict]:
 
 def _load(path: str, sample_rate: int) -> np.ndarray:
     wav = read_audio(path, sample_rate=sample_rate)[0].reshape(-1)
+    if not np.isfinite(wav).all():
+        # named at the file's own rate: resampling smears one NaN over its neighbours (and moves the first one)
+        require_finite(read_audio(path)[0], path)
     require_finite(wav, path)  # a NaN would come out as mcd=NaN or be blamed on silence trimming
     return wav
 

@@ -25,6 +25,13 @@ class _Hostile:
         return (open, (self.path, "w"))
 
 
+class _Scripted(__import__("torch").nn.Module):
+    """Saved as a TorchScript archive: code that a weights file must never be (torch.jit.load would run it)."""
+
+    def forward(self, x):
+        return x + 1
+
+
 def _frames(n, h=32, w=32):
     rng = np.random.default_rng(0)
     return rng.integers(0, 255, (n, h, w, 3), dtype=np.uint8)
@@ -95,6 +102,8 @@ def build_bad_files(root: str) -> dict[str, str]:
         f.write(b"\xff" * 8 + b"{}")
     files["bad_safetensors"] = j("bad.safetensors")
     files["hostile_pt"], files["hostile_pkl"] = j("hostile.pt"), j("hostile.pkl")
+    files["torchscript_pt"] = j("scripted.pt")
+    torch.jit.save(torch.jit.script(_Scripted()), files["torchscript_pt"])
     os.makedirs(j("readonly"), exist_ok=True)
     os.chmod(j("readonly"), stat.S_IRUSR | stat.S_IXUSR)
     files["readonly_dir"] = j("readonly")

@@ -79,6 +79,8 @@ def test_text_edit_refuses_before_work(text_edit, bad, tmp_path, capsys, case, s
     ("text-target", "text_mp4", "hostile_pkl", [], "not an image"),
     ("missing-target", None, "hostile_pkl", [], "no such file"),
     ("hostile-checkpoint", "png_as_video", "hostile_pkl", [], "hostile.pkl"),
+    ("torchscript-checkpoint", "png_as_video", "torchscript_pt", [], "TorchScript archive"),
+    ("hostile-pt-checkpoint", "png_as_video", "hostile_pt", [], "not a weights-only file"),
     ("out-under-a-file", "png_as_video", "hostile_pkl", ["--out", "GOOD_WAV/p"], "is a file"),
     ("steps-zero", "png_as_video", "hostile_pkl", ["--steps", "0"], "--steps"),
     ("lr-nan", "png_as_video", "hostile_pkl", ["--lr", "nan"], "--lr"),

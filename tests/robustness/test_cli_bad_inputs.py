@@ -171,14 +171,15 @@ PREPARE = [
     ("weights-missing", ["--weights", "/nonexistent/w.pth"], "--weights"),
     ("weights-hostile", ["--weights", "HOSTILE_PT"], "not a weights-only file"),
     ("weights-broken-safetensors", ["--weights", "BAD_SAFETENSORS"], "bad.safetensors"),
+    ("weights-torchscript", ["--weights", "TORCHSCRIPT"], "TorchScript archive"),
 ]
 
 
 @pytest.mark.parametrize("case, extra, needle", PREPARE, ids=[c[0] for c in PREPARE])
 def test_prepare_bad_options(run_cli, bad, tmp_path, case, extra, needle):
     out = tmp_path / "cache"
-    extra = [bad["hostile_pt"] if x == "HOSTILE_PT" else bad["bad_safetensors"] if x == "BAD_SAFETENSORS" else x
-             for x in extra]
+    names = {"HOSTILE_PT": "hostile_pt", "BAD_SAFETENSORS": "bad_safetensors", "TORCHSCRIPT": "torchscript_pt"}
+    extra = [bad[names[x]] if x in names else x for x in extra]
     res = run_cli(["prepare", bad["good_mp4"], "-o", out, "--workers", "0", "--no-progress", *extra],
                   writes_in=str(out))
     assert_one_line_error(res, needle)
@@ -243,5 +244,5 @@ def test_eval_refusals_before_extraction(run_cli, bad, tmp_path):
     shutil.copy(bad["good_wav"], ref / "a.wav")
     assert_one_line_error(run_cli(["eval", "mcd", ref, ref, "--order", "0", "--no-progress"]), "--order 0")
     res = run_cli(["eval", "timbre", gen, ref, "--no-progress"])
-    assert_one_line_error(res, "a.wav", "non-finite")
+    assert_one_line_error(res, "a.wav", "non-finite", "first at sample 100")  # at the file's rate, not after resampling
     assert "silence" not in res.stderr
