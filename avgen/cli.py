@@ -487,6 +487,80 @@ def _run_info(args) -> int:
     return 0
 
 
+def _add_gallery(sub) -> None:
+    p = sub.add_parser(
+        "gallery", help="a static HTML page (listen, view, sort) from eval v2s / v2s --manifest / s2v outputs",
+        description="Build a static gallery page from one or more runs, each shown as one system: an `avgen eval "
+                    "v2s` output folder (its report is found beside it, or give the .jsonl), an `avgen eval v2s-real` "
+                    "folder, an `avgen v2s --manifest` batch folder, or `avgen s2v` / `avgen v2s` output files. Per "
+                    "clip: the input video, the reference, each system's output as playable media with its mel "
+                    "picture and metric values; tables sort by clicking a header. Opens from file:// with no server; "
+                    "media are re-encoded as WebM (VP9/Opus) beside the page. See docs/gallery.md.")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folder, report .jsonl/results.json or output file; "
+                                                          "NAME=RUN names its column (default: the folder name)")
+    p.add_argument("-o", "--output", required=True, help="gallery folder to write (index.html, media/)")
+    p.add_argument("--manifest", default=None, help="the avgen v2s --manifest file batch runs were made from "
+                                                    "(gives each row's input video and reference)")
+    p.add_argument("--title", default=None, help="page title (default: the system names)")
+    p.add_argument("--max-size", type=int, default=320, help="longer side of the video copies in pixels "
+                                                             "(default 320)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _run_gallery(args) -> int:
+    from .gallery import build_gallery
+
+    # NAME=RUN labels a column; an argument that is itself an existing path is never split
+    runs, labels = [], []
+    for r in args.runs:
+        name, sep, path = r.partition("=")
+        if sep and name and not os.path.exists(r) and "/" not in name:
+            runs.append(path)
+            labels.append(name)
+        else:
+            runs.append(r)
+            labels.append(None)
+    _check_writable_folder(args.output)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=0, desc="gallery", disable=args.no_progress, unit="item")
+
+    def progress(done: int, total: int, what: str) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+        bar.set_postfix_str(what[-40:])
+
+    try:
+        index = build_gallery(runs, args.output, labels=labels, manifest=args.manifest, title=args.title,
+                              max_size=args.max_size, progress=progress)
+    finally:
+        bar.close()
+    print(f"wrote {index}")
+    return 0
+
+
+def _add_app(sub) -> None:
+    p = sub.add_parser(
+        "app", help="local web app (Gradio): video -> sound, sound -> video, editing",
+        description="Start a local Gradio app on 127.0.0.1 with tabs for video -> sound, sound -> video and "
+                    "text-constrained editing, on the bundled defaults (offline; no downloads). Needs the app "
+                    "extra: pip install 'avgen[app]'. See docs/app.md.")
+    p.add_argument("--port", type=int, default=7860, help="port on 127.0.0.1 (default 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default; "
+                                                        "needs the network)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+
+
+def _run_app(args) -> int:
+    if not 1 <= args.port <= 65535:
+        raise AvgenError(f"--port {args.port}: must be in [1, 65535]")
+    _check_device(args.device)
+    from .app import launch
+
+    launch(port=args.port, share=args.share, device=args.device)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -501,6 +575,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_v2s(sub)
     _add_s2v(sub)
     _add_info(sub)
+    _add_gallery(sub)
+    _add_app(sub)
     from .metrics.cli import add_eval_parser
 
     add_eval_parser(sub)
@@ -521,7 +597,8 @@ def _is_load_error(e: BaseException) -> bool:
 
 
 _COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
-             "v2s": _run_v2s, "s2v": _run_s2v}
+             "v2s": _run_v2s, "s2v": _run_s2v,
+             "gallery": _run_gallery, "app": _run_app}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,136 @@
+"""avgen gallery without a browser: what each kind of run yields, the page's structure, and the one-line errors.
+(tests/browser/ checks that Chromium plays the media and sorts the tables.)"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from avgen.errors import AvgenError
+from avgen.gallery import build_gallery, read_run
+from tests.browser._runs import CLIPS, make_runs
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return make_runs(str(tmp_path_factory.mktemp("gallery_runs")))
+
+
+@pytest.fixture(scope="module")
+def built(runs, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("gallery") / "g")
+    index = build_gallery([runs["sys_a"], runs["sys_b"], runs["bench_out"]], out, manifest=runs["manifest"],
+                          labels=["A", None, "bench"])
+    with open(os.path.join(out, "gallery.json")) as f:
+        return out, index, json.load(f)
+
+
+def test_batch_folder_with_manifest(runs):
+    run = read_run(runs["sys_a"], manifest=runs["manifest"])
+    assert run.kind == "outputs" and sorted(run.system.outputs) == sorted(CLIPS)
+    c = run.clips["c1_loud"]
+    assert c.video.endswith("inputs/c1_loud.mp4") and c.reference.endswith("inputs/ref_1.wav")
+    bare = read_run(runs["sys_b"])  # without the manifest each output stands alone
+    assert bare.clips["c0_mid"].video is None and bare.system.outputs["c0_mid"].endswith("c0_mid.mp4")
+
+
+def test_eval_folder_finds_its_report(runs):
+    for path in (runs["bench_out"], runs["bench_report"]):  # the folder (report beside it) or the report itself
+        run = read_run(path)
+        assert run.kind == "v2s_benchmark"
+        assert run.system.details["vocoder"] == "griffin-lim" and run.system.summary["mcd"] == 7.25
+        assert run.clips["c2_quiet"].events == CLIPS["c2_quiet"][0]
+        assert run.clips["c2_quiet"].reference.endswith("references/r2.wav")
+
+
+def test_page_rows_systems_and_figures(built, runs):
+    out, index, data = built
+    assert [s["name"] for s in data["systems"]] == ["A", "sys_b", "bench"]
+    assert [c["id"] for c in data["clips"]] == list(CLIPS)
+    page = open(index, encoding="utf-8").read()
+    # no external asset: every src/href is relative (or the inline empty favicon)
+    import re
+    links = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert links and all(not re.match(r"[a-z]+://", x) or x.startswith("data:") for x in links)
+    for link in links:
+        if not link.startswith("data:"):
+            assert os.path.isfile(os.path.join(out, link)), link
+    assert page.count("<video") == 2 * len(CLIPS)  # the input and the muxed system B
+    assert page.count("<audio") == 3 * len(CLIPS)  # the reference, A's wav, the benchmark's wav
+    loud, quiet = (data["clips"][i]["outputs"]["A"]["metrics"]["level_dbfs"] for i in (1, 2))
+    assert loud > quiet + 10  # the figures are the outputs' own
+    bench = data["clips"][0]["outputs"]["bench"]["metrics"]
+    assert {"onset_recall", "extra_onsets", "onset_error_ms", "mcd_truth", "timbre_cos_cepstral"} <= set(bench)
+    assert bench["onset_recall"] == 1.0  # the benchmark outputs click exactly at the known events
+    # each system is scored against its own run's reference (the benchmark's, not the batch manifest's)
+    from avgen.gallery import clip_metrics
+    from avgen.media import read_audio
+
+    wav = lambda *p: read_audio(os.path.join(*p), sample_rate=22050)[0]  # noqa: E731
+    bench_dir = os.path.join(runs["root"], "bench")
+    expect = clip_metrics(wav(bench_dir, "out", "c0_mid.wav"), truth=wav(bench_dir, "test", "c0_mid.mp4"),
+                          reference=wav(bench_dir, "test", "references", "r0.wav"), events=CLIPS["c0_mid"][0])
+    assert bench == pytest.approx(expect)
+    # one input video per clip is encoded once, even when several rows share it
+    assert len(os.listdir(os.path.join(out, "media", "inputs"))) == 3 * len(CLIPS)
+
+
+def test_media_are_webm_vp9_opus(built):
+    import av
+
+    out, _, data = built
+    row = data["clips"][0]
+    with av.open(os.path.join(out, row["outputs"]["sys_b"]["media"])) as c:
+        assert c.format.name.startswith("matroska") and c.streams.video[0].codec_context.name == "vp9"
+        assert c.streams.audio[0].codec_context.name == "opus"
+    with av.open(os.path.join(out, row["outputs"]["A"]["media"])) as c:
+        assert not c.streams.video and c.streams.audio[0].codec_context.name == "opus"
+
+
+def test_rebuild_replaces_the_page_atomically(built, runs):
+    out, index, _ = built
+    build_gallery([runs["sys_a"]], out, manifest=runs["manifest"], title="again")
+    assert "<title>again</title>" in open(index, encoding="utf-8").read()
+    assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_folder", "text_file", "bad_report", "output_is_file",
+                                  "missing_manifest"])
+def test_bad_input_is_one_line_exit_2(case, runs, tmp_path):
+    out = str(tmp_path / "g")
+    args = [runs["sys_a"], "-o", out]
+    if case == "missing":
+        args[0] = str(tmp_path / "nope")
+    elif case == "empty_folder":
+        os.makedirs(tmp_path / "empty")
+        args[0] = str(tmp_path / "empty")
+    elif case == "text_file":
+        (tmp_path / "notes.txt").write_text("hello")
+        args[0] = str(tmp_path / "notes.txt")
+    elif case == "bad_report":
+        (tmp_path / "r.jsonl").write_text('{"metric": "fid", "fid": 3}\n')
+        args[0] = str(tmp_path / "r.jsonl")
+    elif case == "output_is_file":
+        (tmp_path / "g").write_text("x")
+    else:
+        args += ["--manifest", str(tmp_path / "none.jsonl")]
+    r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", *args, "--no-progress"], capture_output=True,
+                       text=True)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("avgen gallery: error: "), r.stderr
+    named = {"output_is_file": out, "missing_manifest": "none.jsonl"}.get(case, args[0])
+    assert named in lines[0]
+    if case != "output_is_file":
+        assert not os.path.exists(out)  # checked before any work
+
+
+def test_python_api_refuses_unreadable_media_before_writing(runs, tmp_path):
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    (bad / "c0_mid.wav").write_bytes(b"RIFF....not really")
+    with pytest.raises(AvgenError, match="c0_mid.wav"):
+        build_gallery([runs["sys_a"], str(bad)], str(tmp_path / "g"), manifest=runs["manifest"])
+    assert not os.path.exists(tmp_path / "g")
