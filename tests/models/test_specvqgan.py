@@ -668,3 +668,42 @@ def test_hostile_yaml_and_mismatched_releases_are_one_line_errors(tmp_path, tran
     with pytest.raises(CheckpointError, match="blocks.1.attn.mask is not the causal mask"):
         load_release(run)
     assert "pytorch_lightning" not in sys.modules and "omegaconf" not in sys.modules
+
+
+@pytest.mark.parametrize("kind", ["linear", "lstm", "gru"])
+def test_the_releases_other_feature_embedders_load_and_match_torch(tmp_path, kind, transformer_run):
+    """feat_embedding_config targets torch.nn.Linear / LSTM / GRU: the release instantiates them from the YAML
+    params and runs them on [B, T, D] features; the same params here build the reference module."""
+    n = GPT["n_embd"]
+    params = {"linear": f"in_features: {FEAT_DEPTH}\n            out_features: {n}",
+              "lstm": f"input_size: {FEAT_DEPTH}\n            hidden_size: {n}\n            batch_first: true\n"
+                      "            num_layers: 2",
+              "gru": f"input_size: {FEAT_DEPTH}\n            hidden_size: {n}\n            batch_first: true"}[kind]
+    target = {"linear": "torch.nn.Linear", "lstm": "torch.nn.LSTM", "gru": "torch.nn.GRU"}[kind]
+    old = (f"target: torch.nn.Conv1d\n          params:\n            in_channels: {FEAT_DEPTH}\n"
+           f"            out_channels: {n}\n            kernel_size: 1\n            padding: 0")
+    assert old in TRANSFORMER_YAML
+    text = TRANSFORMER_YAML.replace(old, f"target: {target}\n          params:\n            {params}")
+    torch.manual_seed(11)
+    ref = {"linear": lambda: torch.nn.Linear(FEAT_DEPTH, n),
+           "lstm": lambda: torch.nn.LSTM(input_size=FEAT_DEPTH, hidden_size=n, batch_first=True, num_layers=2),
+           "gru": lambda: torch.nn.GRU(input_size=FEAT_DEPTH, hidden_size=n, batch_first=True)}[kind]().eval()
+    data = read_lightning_checkpoint(transformer_run[0] / "checkpoints" / "last.ckpt")
+    sd = {k: v for k, v in data["state_dict"].items() if not k.startswith("transformer.embedder.")}
+    sd.update({f"transformer.embedder.{k}": v for k, v in ref.state_dict().items()})
+    run = tmp_path / "run"
+    (run / "configs").mkdir(parents=True)
+    (run / "configs" / "r-project.yaml").write_text(text)
+    _save_lightning(str(run / "checkpoints" / "last.ckpt"), sd)
+    t = load_transformer_run(run).transformer
+    assert t.config.embedder == kind and t.config.embedder_layers == (2 if kind == "lstm" else 1)
+    feats = torch.randn(2, FEAT_SAMPLE, FEAT_DEPTH, generator=torch.Generator().manual_seed(12))
+    with torch.no_grad():
+        want = ref(feats) if kind == "linear" else ref(feats)[0]
+        assert (t.embed_features(feats) - want).abs().max() < 1e-5
+        assert t(torch.zeros(2, 3, dtype=torch.long), feats).shape == (2, FEAT_SAMPLE + 3, N_EMBED)
+    # a time-major (batch_first false) recurrent embedder would be read differently by the release: refused
+    if kind != "linear":
+        (run / "configs" / "r-project.yaml").write_text(text.replace("batch_first: true", "batch_first: false"))
+        with pytest.raises(CheckpointError, match="batch_first"):
+            load_transformer_run(run)

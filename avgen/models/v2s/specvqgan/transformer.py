@@ -28,7 +28,7 @@ from einops import rearrange
 from ...config import resolve_config
 
 __all__ = ["SpecVQGANTransformerConfig", "SpecVQGANTransformer", "KVCache", "grid_to_sequence",
-           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "top_k_filter"]
+           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "top_k_filter", "draw_token"]
 
 
 @dataclass
@@ -95,6 +95,14 @@ def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
         return logits
     kth = torch.topk(logits, min(k, logits.shape[-1]), dim=-1).values[..., -1:]
     return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def draw_token(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """One sampling step on the last position's logits ``[B, vocab]``: divide by the temperature, keep the top k,
+    softmax, one multinomial draw from ``generator`` -> ``[B, 1]`` (top_k=1 is greedy)."""
+    probs = top_k_filter(logits / temperature, top_k).softmax(-1)
+    return torch.multinomial(probs, 1, generator=generator)
 
 
 # -- the network -----------------------------------------------------------------------------------------------------
@@ -249,8 +257,7 @@ class SpecVQGANTransformer(nn.Module):
         """Draw ``steps`` code tokens (default: the whole grid after ``prefix``) after features ``[B, T, D]``
         (already resampled to the trained ``feat_sample_size``) and optional given first tokens ``prefix``
         ``[B, n]``; returns ``[B, n + steps]`` in sequence order (:func:`sequence_to_grid` gives the grid).
-        Each step: logits / temperature, :func:`top_k_filter`, softmax, one multinomial draw from ``generator``
-        (top_k=1 is greedy)."""
+        Each step is :func:`draw_token`."""
         if temperature <= 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be finite and positive, got {temperature}")
         if top_k is not None and top_k < 1:
@@ -268,8 +275,7 @@ class SpecVQGANTransformer(nn.Module):
                 logits = self._trunk(pending, cache.length, cache)[:, -1]
             else:  # the whole prefix again, as the release does
                 logits = self._trunk(torch.cat([cond, self.tok_emb(seq)], dim=1), 0, None)[:, -1]
-            logits = top_k_filter(logits / temperature, top_k)
-            nxt = torch.multinomial(logits.softmax(-1), 1, generator=generator)  # [B, 1]
+            nxt = draw_token(logits, temperature=temperature, top_k=top_k, generator=generator)  # [B, 1]
             seq = torch.cat([seq, nxt], dim=1)
             pending = self.tok_emb(nxt)
         return seq
