@@ -291,10 +291,17 @@ def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransforme
     else:
         raise CheckpointError(f"{path}: data.params has neither feat_sampler_cfg nor feat_crop_len: the number of "
                               "feature frames is unknown")
+    data["feat_crop_len"] = dp.get("feat_crop_len", data["feat_sample_size"])
+    data["feat_len"] = dp.get("feat_len", data["feat_crop_len"])
     if "feat_depth" in dp and dp["feat_depth"] != data["feat_dim"]:
         raise CheckpointError(f"{path}: data.params.feat_depth {dp['feat_depth']!r} differs from the embedder's "
                               f"input width {data['feat_dim']!r}")
     config = _typed(SpecVQGANTransformerConfig, data, path)
+    if not config.feat_sample_size <= config.feat_crop_len <= config.feat_len:
+        raise CheckpointError(f"{path}: data.params: need feat_sample_size {config.feat_sample_size} <= "
+                              f"feat_crop_len {config.feat_crop_len} <= feat_len {config.feat_len}")
+    if config.n_embd % config.n_head:
+        raise CheckpointError(f"{path}: n_embd {config.n_embd} is not a multiple of n_head {config.n_head}")
     h, w = config.code_shape
     if config.feat_sample_size + h * w - 1 > config.block_size:
         raise CheckpointError(f"{path}: block_size {config.block_size} cannot hold {config.feat_sample_size} "

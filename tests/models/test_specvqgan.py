@@ -486,6 +486,13 @@ def test_transformer_run_logits_and_the_column_major_order(transformer_run):
         f = resample_frames(feats, FEAT_SAMPLE)
         np_idx = np.linspace(0, FEAT_LEN, FEAT_SAMPLE, dtype=np.int32, endpoint=False) + FEAT_LEN // (FEAT_SAMPLE + 1)
         assert torch.equal(f, feats[:, torch.from_numpy(np_idx).long()])
+        # the dataset's whole protocol on a clip one frame short of feat_len: zero-pad, centre crop, resample
+        assert (c.feat_len, c.feat_crop_len) == (FEAT_LEN + 2, FEAT_LEN)
+        clip = torch.randn(2, FEAT_LEN + 1, FEAT_DEPTH, generator=gen)
+        padded = np.zeros((2, FEAT_LEN + 2, FEAT_DEPTH), dtype=np.float32)
+        padded[:, :FEAT_LEN + 1] = clip.numpy()
+        cropped = padded[:, 1:1 + FEAT_LEN]  # albumentations CenterCrop: (215 - 212) // 2 = 1 in the release
+        assert torch.equal(t.condition_frames(clip), torch.from_numpy(cropped[:, np_idx]))
         ref = Weights(gpt_sd)
         logits = t(seq[:, :-1], f)
         want = _ref_gpt(seq[:, :-1], f.transpose(1, 2), ref)
@@ -565,15 +572,24 @@ def test_melgan_vocoder_folder_loads_and_matches_the_reference(tmp_path):
     assert voc.name == "melgan:vggsound" and voc.mel_preset == "specvqgan"
     out = voc(mel)
     assert out.shape == (2, 9 * 256) and (out - want[:, 0]).abs().max() < 1e-4
+    from avgen.checkpoints import save_pretrained
+
+    converted = load(save_pretrained(g, tmp_path / "mg"), device="cpu")
+    assert converted.name == "melgan:mg" and torch.equal(converted(mel), out)
 
 
-def test_converter_writes_avgen_folders_that_load_back(transformer_run, codebook_run, tmp_path):
+def _converter():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("convert_specvqgan", os.path.join(REPO, "tools",
                                                                                     "convert_specvqgan.py"))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_converter_writes_a_pipeline_folder_from_a_transformer_run(transformer_run, codebook_run, tmp_path):
+    tool = _converter()
     out = tmp_path / "pipe"
     assert tool.main([str(transformer_run[0]), str(out), "--codebook-run", str(codebook_run[0])]) == 0
     from avgen.checkpoints import read_pipeline_config
@@ -590,9 +606,15 @@ def test_converter_writes_avgen_folders_that_load_back(transformer_run, codebook
     assert t.config.feat_sample_size == FEAT_SAMPLE and t.config.code_shape == (H, W)
     # --codebook-run took the codebook run's weights, not the transformer checkpoint's copy
     assert torch.equal(cb.quantize.embedding.weight, codebook_run[1]["quantize.embedding.weight"])
-    # a codebook run alone -> one model folder
-    assert tool.main([str(codebook_run[0]), str(tmp_path / "cb")]) == 0
-    assert from_pretrained(tmp_path / "cb").config == cb.config
+
+
+def test_converter_writes_one_model_folder_from_a_codebook_run(codebook_run, tmp_path):
+    tool = _converter()
+    assert tool.main([str(codebook_run[0]), str(tmp_path / "cb"), "--fp16"]) == 0
+    cb = from_pretrained(tmp_path / "cb", expected=SpecVQGANCodebook)
+    assert cb.config.n_embed == N_EMBED
+    w = codebook_run[1]["quantize.embedding.weight"]
+    assert torch.equal(cb.quantize.embedding.weight, w.half().float())
     # a bad folder: one line, exit 1
     assert tool.main([str(tmp_path / "nope"), str(tmp_path / "x")]) == 1
 

@@ -28,15 +28,17 @@ from einops import rearrange
 from ...config import resolve_config
 
 __all__ = ["SpecVQGANTransformerConfig", "SpecVQGANTransformer", "KVCache", "grid_to_sequence",
-           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "top_k_filter", "draw_token"]
+           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "condition_frames", "top_k_filter", "draw_token"]
 
 
 @dataclass
 class SpecVQGANTransformerConfig:
-    """GPT sizes and the conditioning layout; defaults are the release's VAS transformer (VGGSound: vocab 1024,
-    ``feat_sample_size`` 5, same block size in its config). ``code_shape`` is the codebook grid (H, W): 80 x 848
-    mels give 5 x 53. ``feat_sample_size`` feature frames (resampled evenly, :func:`resample_frames`) precede
-    the codes, so ``block_size`` must hold ``feat_sample_size + H * W - 1`` positions (the release uses
+    """GPT sizes and the conditioning layout; defaults are the release's VAS transformer config (its VGGSound one
+    differs in ``vocab_size`` 1024; the README trains variants with ``feat_sample_size`` 5 and 1). ``code_shape``
+    is the codebook grid (H, W): 80 x 848 mels give 5 x 53. The conditioning protocol of the release's datasets
+    (:func:`condition_frames`): a clip's features are zero-padded or trimmed to ``feat_len`` frames, centre-cropped
+    to ``feat_crop_len`` and resampled evenly to ``feat_sample_size`` (:func:`resample_frames`), which precede the
+    codes, so ``block_size`` must hold ``feat_sample_size + H * W - 1`` positions (the release uses
     ``H * W + feat_sample_size``)."""
 
     vocab_size: int = 128
@@ -49,6 +51,8 @@ class SpecVQGANTransformerConfig:
     resid_pdrop: float = 0.0
     attn_pdrop: float = 0.0
     feat_dim: int = 2048
+    feat_len: int = 215  # 10 s at 21.5 fps
+    feat_crop_len: int = 212
     feat_sample_size: int = 212
     embedder: Literal["conv1d", "linear", "lstm", "gru"] = "conv1d"
     embedder_layers: int = 1  # LSTM/GRU only
@@ -87,6 +91,22 @@ def frame_indices(length: int, size: int) -> torch.Tensor:
 def resample_frames(features: torch.Tensor, size: int) -> torch.Tensor:
     """Features ``[B, T, D]`` (or ``[T, D]``) -> ``[B, size, D]`` at :func:`frame_indices`."""
     return features.index_select(-2, frame_indices(features.shape[-2], size).to(features.device))
+
+
+def condition_frames(features: torch.Tensor, *, feat_len: int, feat_crop_len: int,
+                     feat_sample_size: int) -> torch.Tensor:
+    """The release's conditioning frames from a clip's features ``[B, T, D]``: zero-pad or trim to ``feat_len``,
+    keep the centre ``feat_crop_len`` (first frame ``(feat_len - feat_crop_len) // 2``, albumentations'
+    CenterCrop), then :func:`resample_frames` to ``feat_sample_size`` -> ``[B, feat_sample_size, D]``."""
+    if not feat_sample_size <= feat_crop_len <= feat_len:
+        raise ValueError(f"need feat_sample_size <= feat_crop_len <= feat_len, got {feat_sample_size}, "
+                         f"{feat_crop_len}, {feat_len}")
+    t = features.shape[-2]
+    if t < feat_len:  # zeros after the last frame
+        pad = features.new_zeros(*features.shape[:-2], feat_len - t, features.shape[-1])
+        features = torch.cat([features, pad], dim=-2)
+    start = (feat_len - feat_crop_len) // 2
+    return resample_frames(features[..., start:start + feat_crop_len, :], feat_sample_size)
 
 
 def top_k_filter(logits: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -184,6 +204,8 @@ class SpecVQGANTransformer(nn.Module):
         super().__init__()
         c = self.config = resolve_config(SpecVQGANTransformerConfig, config, overrides)
         h, w = c.code_shape
+        if not c.feat_sample_size <= c.feat_crop_len <= c.feat_len:
+            raise ValueError("need feat_sample_size <= feat_crop_len <= feat_len")
         if c.feat_sample_size + h * w - 1 > c.block_size:
             raise ValueError(f"block_size {c.block_size} cannot hold {c.feat_sample_size} feature frames and "
                              f"{h * w} codes")
@@ -212,6 +234,13 @@ class SpecVQGANTransformer(nn.Module):
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+    def condition_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """A clip's features ``[B, T, D]`` -> the ``feat_sample_size`` frames this model was trained on
+        (:func:`condition_frames` with the config's ``feat_len``/``feat_crop_len``)."""
+        c = self.config
+        return condition_frames(features, feat_len=c.feat_len, feat_crop_len=c.feat_crop_len,
+                                feat_sample_size=c.feat_sample_size)
 
     def embed_features(self, features: torch.Tensor) -> torch.Tensor:
         """Frame features ``[B, T, D]`` -> conditioning embeddings ``[B, T, n_embd]``."""
