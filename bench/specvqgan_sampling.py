@@ -74,19 +74,22 @@ def main() -> int:
     from avgen.models.v2s.specvqgan import SpecVQGANTransformer, draw_token
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    ap.add_argument("--layers", type=int, default=24)
-    ap.add_argument("--heads", type=int, default=16)
-    ap.add_argument("--width", type=int, default=1024)
-    ap.add_argument("--vocab", type=int, default=1024)
-    ap.add_argument("--feat-frames", type=int, default=212)
-    ap.add_argument("--grid", type=int, nargs=2, default=(5, 53), metavar=("H", "W"))
-    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                    help="weights and activations (default float32)")
+    ap.add_argument("--layers", type=int, default=24, help="transformer layers (default 24, the paper's)")
+    ap.add_argument("--heads", type=int, default=16, help="attention heads (default 16)")
+    ap.add_argument("--width", type=int, default=1024, help="embedding width (default 1024)")
+    ap.add_argument("--vocab", type=int, default=1024, help="codebook size (default 1024)")
+    ap.add_argument("--feat-frames", type=int, default=212, help="conditioning feature frames (default 212)")
+    ap.add_argument("--grid", type=int, nargs=2, default=(5, 53), metavar=("H", "W"),
+                    help="code grid drawn, H x W tokens (default 5 53: one 848-frame mel)")
+    ap.add_argument("--batch", type=int, default=1, help="samples drawn at once (default 1)")
     ap.add_argument("--measure-steps", type=int, default=3, help="single steps timed per sampler (default mode)")
     ap.add_argument("--whole", action="store_true", help="time both samplers end to end instead")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the random weights and the draws (default 0)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

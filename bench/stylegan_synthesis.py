@@ -70,10 +70,12 @@ def _images_per_second(G, ws, repeats: int) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--arch", default="stylegan2", choices=["stylegan2", "stylegan3"])
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu or cuda (default: cuda when available)")
+    ap.add_argument("--arch", default="stylegan2", choices=["stylegan2", "stylegan3"],
+                    help="generator timed, random weights at the published 256x256 size (default stylegan2)")
+    ap.add_argument("--batch", type=int, default=8, help="images per synthesis call (default 8)")
+    ap.add_argument("--repeats", type=int, default=5, help="timed calls after a warm-up, best kept (default 5)")
     ap.add_argument("--nvidia-repo", default=None, help="checkout of NVlabs/stylegan3: time NVIDIA's generator "
                                                         "against avgen's, interleaved")
     args = ap.parse_args()

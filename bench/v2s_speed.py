@@ -39,10 +39,10 @@ def main() -> int:
     from avgen.models.v2s.feature2mel import FeatureToMel
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default=None)
-    p.add_argument("--video", default=None)
-    p.add_argument("--device", default=None)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (default: the bundled one)")
+    p.add_argument("--video", default=None, help="input video (default: a 10 s synthetic 25 fps 320x240 clip)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per stage, best kept (default 3)")
     a = p.parse_args()
     pipe = VideoToSoundPipeline.from_pretrained(a.checkpoint, device=a.device)
     video = a.video

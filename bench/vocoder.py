@@ -127,10 +127,12 @@ def _score_set(title: str, items, vocs: dict) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                                                     "data", "vggsound_samples", "video"))
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--vocoders", default="griffin-lim,specvqgan-bridge,specvqgan-bridge:zero,hifigan-universal")
+                                                     "data", "vggsound_samples", "video"),
+                    help="folder of real clips whose audio is resynthesised (default: ../shared/data/vggsound_samples/video)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="seconds of each clip used (default 10)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--vocoders", default="griffin-lim,specvqgan-bridge,specvqgan-bridge:zero,hifigan-universal",
+                    help="comma-separated vocoders to score (default: all four)")
     ap.add_argument("--corpus", default=None, help="a sound corpus folder (tools/make_sound_corpus.py): also score "
                                                    "held-out Debian-packaged recordings")
     ap.add_argument("--corpus-count", type=int, default=24, help="recordings taken from the corpus (default 24)")

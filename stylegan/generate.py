@@ -105,12 +105,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0-7", help="row seeds, e.g. 0-7 or 1,5,9 (default 0-7)")
     ap.add_argument("--out", required=True, help="output picture (.png/.jpg)")
     ap.add_argument("--trunc", type=float, default=1.0, help="truncation psi (default 1 = none)")
-    ap.add_argument("--noise-mode", default="const", choices=["const", "random", "none"])
+    ap.add_argument("--noise-mode", default="const", choices=["const", "random", "none"],
+                    help="per-layer noise: const (the stored buffers, reproducible; default), random or none")
     ap.add_argument("--cols", type=int, default=None, help="grid columns (default: about sqrt of the count)")
     ap.add_argument("--mix-seeds", default=None, help="column seeds: draw a style-mixing grid instead of a sample grid")
     ap.add_argument("--mix-layers", default="coarse",
                     help="layers copied from the column seeds: coarse | mid | fine | index range like 0-3")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu, cuda or cuda:N (default: cuda when available)")
     args = ap.parse_args(argv)
 
     from . import load

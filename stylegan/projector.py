@@ -199,12 +199,14 @@ def _check_args(args) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m stylegan.projector", description="Invert an image into W+.")
-    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--checkpoint", required=True, help="generator: NVIDIA .pkl, rosinality .pt, or a saved "
+                                                         "stylegan folder")
     ap.add_argument("--target", required=True, help="image file (centre-cropped and resized to the generator)")
     ap.add_argument("--out", required=True, help="output folder: projected.png, target.png, ws.safetensors, history.json")
-    ap.add_argument("--steps", type=int, default=500)
-    ap.add_argument("--lr", type=float, default=0.1)
-    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--steps", type=int, default=500, help="optimisation steps (default 500)")
+    ap.add_argument("--lr", type=float, default=0.1, help="peak Adam learning rate: cosine ramp up over the first 5 %% "
+                                                        "of steps, down over the last 25 %% (default 0.1)")
+    ap.add_argument("--l2", type=float, default=1.0, help="weight of the pixel MSE term (default 1)")
     ap.add_argument("--perceptual", type=float, default=1.0, help="weight of the perceptual loss (0 = off)")
     ap.add_argument("--lpips-vgg", default=None,
                     help="torchvision VGG16 weights (vgg16-397923af.pth): use LPIPS as the perceptual loss (linear "
@@ -212,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lpips-lin", default=None, help="LPIPS v0.1 linear weights (weights/v0.1/vgg.pth)")
     ap.add_argument("--latent", type=float, default=1e-3, help="weight of the |w - w_avg|^2 prior")
     ap.add_argument("--w-space", action="store_true", help="optimise one w for all layers instead of W+")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu, cuda or cuda:N (default: cuda when available)")
     args = ap.parse_args(argv)
     problem = _check_args(args)  # everything is checked before the generator loads or a step runs
     if problem:

@@ -70,7 +70,8 @@ def make_foley_examples(folder: str = "avgen/assets", seed: int = 7) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="avgen/assets/example_bounce.mp4")
+    ap.add_argument("--out", default="avgen/assets/example_bounce.mp4",
+                    help="where the bouncing-ball clip goes (default %(default)s)")
     ap.add_argument("--foley", action="store_true", help="write the v2s examples instead")
     args = ap.parse_args()
     if args.foley:

@@ -46,13 +46,13 @@ def main(argv=None) -> int:
                         "and --images) with a test_held_out_renderer/ split")
     p.add_argument("--images", default=None, metavar="IMAGE_CORPUS_DIR",
                    help="image-corpus folder (manifest.jsonl; avgen/data/image_corpus.py) for --renderer scenes")
-    p.add_argument("--train", type=int, default=200)
-    p.add_argument("--valid", type=int, default=24)
-    p.add_argument("--test", type=int, default=48)
+    p.add_argument("--train", type=int, default=200, help="training clips (default 200)")
+    p.add_argument("--valid", type=int, default=24, help="validation clips (default 24)")
+    p.add_argument("--test", type=int, default=48, help="test clips per test split (default 48)")
     p.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
     p.add_argument("--size", type=int, default=96, help="frame size in pixels (default 96)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="seed of the clips, events and hold-outs (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a = p.parse_args(argv)
     held = [c for c in a.held_out_categories.split(",") if c] if a.held_out_categories else None
     try:

@@ -375,11 +375,15 @@ def write_manifest(out: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stage", choices=["data", "stylegan", "clip", "audio", "s2v", "pack"])
+    p.add_argument("stage", choices=["data", "stylegan", "clip", "audio", "s2v", "pack"],
+                   help="data: images + scene videos from the unpacked packages (needs --debs); stylegan: train the "
+                        "64x64 StyleGAN2; clip: train the tiny open_clip text/image space; audio: train the audio "
+                        "encoder into it; s2v: train the sound inversion + recurrent blocks; pack: copy the four "
+                        "parts into avgen/assets/s2v_default and write MANIFEST.md. Run them in this order")
     p.add_argument("-o", "--output", required=True, help="build folder")
     p.add_argument("--debs", help="folder the Debian packages were extracted into (data stage)")
-    p.add_argument("--clip-steps", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--clip-steps", type=int, default=1000, help="training steps of the clip stage (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and clip stages (default 0)")
     a = p.parse_args(argv)
     out = os.path.abspath(a.output)
     os.makedirs(out, exist_ok=True)

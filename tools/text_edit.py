@@ -36,9 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--invert-steps", type=int, default=150, help="projector steps for the first real frame")
     p.add_argument("--max-frames", type=int, default=64, help="real videos: edit at most this many frames")
     p.add_argument("--fps", type=float, default=None, help="real videos: sample at this rate (default: own rate)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the start latent and the edit's frame subsets (default 0)")
     p.add_argument("--side-by-side", action="store_true", help="write original | edited frames")
-    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bars (stderr); errors and the result line "
+                                                        "still print")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     a = p.parse_args(argv)
     if a.source is None and a.audio is None:
         p.error("give --source (a real image/video) and/or --audio (generate from a sound)")
@@ -90,11 +92,11 @@ def _run(a) -> int:
 
     source = a.source
     if source is None:
-        source = sound_to_video(a.audio, checkpoint=a.checkpoint, seed=a.seed, device=a.device)
+        source = sound_to_video(a.audio, checkpoint=a.checkpoint, seed=a.seed, device=a.device, progress=not a.quiet)
     res = edit_video(source, text=a.text, checkpoint=a.checkpoint, audio=a.audio if a.source else None,
                      levels=tuple(x.strip() for x in a.levels.split(",") if x.strip()), steps=a.steps,
                      strength=a.strength, invert_steps=a.invert_steps, max_frames=a.max_frames, fps=a.fps,
-                     seed=a.seed, device=a.device)
+                     seed=a.seed, device=a.device, progress=not a.quiet)
     if a.side_by_side:
         res.frames = np.concatenate([res.original, res.frames], axis=2)  # [T, H, 2W, 3]
     res.save(a.output)
