@@ -521,6 +521,7 @@ def _run_gallery(args) -> int:
             runs.append(r)
             labels.append(None)
     _check_writable_folder(args.output)
+    rows = _read_pairs(args.manifest) if args.manifest else None  # the batch's own rows and output names
     from tqdm.auto import tqdm
 
     bar = tqdm(total=0, desc="gallery", disable=args.no_progress, unit="item")
@@ -531,7 +532,7 @@ def _run_gallery(args) -> int:
         bar.set_postfix_str(what[-40:])
 
     try:
-        index = build_gallery(runs, args.output, labels=labels, manifest=args.manifest, title=args.title,
+        index = build_gallery(runs, args.output, labels=labels, manifest=rows, title=args.title,
                               max_size=args.max_size, progress=progress)
     finally:
         bar.close()

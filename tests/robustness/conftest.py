@@ -117,6 +117,53 @@ def bad(tmp_path_factory) -> dict[str, str]:
     return build_bad_files(str(tmp_path_factory.mktemp("bad_inputs")))
 
 
+def build_clips(root: str, n: int) -> list[str]:
+    """``n`` distinct 1 s clips with sound (32x32 at 8 fps, a tone each), the cheapest inputs ``prepare`` accepts."""
+    os.makedirs(root, exist_ok=True)
+    t = np.arange(22050) / 22050
+    paths = []
+    for i in range(n):
+        tone = (0.1 * np.sin(2 * np.pi * (220 + 55 * i) * t)).astype(np.float32)[None]
+        frames = np.roll(_frames(8), i, axis=2)
+        paths.append(write_video(os.path.join(root, f"clip{i:02d}.mp4"), frames, 8.0, tone, 22050))
+    return paths
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory) -> list[str]:
+    return build_clips(str(tmp_path_factory.mktemp("clips")), 8)
+
+
+@pytest.fixture(scope="session")
+def cpu_encoder():
+    """The default visual encoder on the CPU, loaded once for every in-process ``prepare`` call."""
+    from avgen.encoders import VisualEncoder
+
+    return VisualEncoder("efficientnet-lite0", device="cpu")
+
+
+# 4 feature frames per 1 s clip: the encoder, the slowest part of prepare, runs on few frames
+PREPARE_FPS = 4.0
+
+
+@pytest.fixture(scope="session")
+def prepared_reference(clips, cpu_encoder, tmp_path_factory) -> str:
+    """An uninterrupted ``prepare`` of ``clips``, the result every interrupted run must reproduce."""
+    from avgen.data import PrepareSettings, prepare
+
+    out = str(tmp_path_factory.mktemp("prepared_reference"))
+    summary = prepare(manifest_items(clips), out, settings=PrepareSettings(fps=PREPARE_FPS), workers=0,
+                      progress=False, encoder=cpu_encoder)
+    assert summary.processed == len(clips) and not summary.failed
+    return out
+
+
+def manifest_items(paths):
+    from avgen.data.manifest import ManifestItem
+
+    return [ManifestItem(p, os.path.splitext(os.path.basename(p))[0]) for p in paths]
+
+
 @pytest.fixture(scope="session")
 def tiny_v2s(tmp_path_factory) -> str:
     """A seeded, untrained VarietySound pipeline folder (a few hundred kB, loads in well under a second)."""
