@@ -6,8 +6,8 @@ A *run* is what one avgen command left behind:
   found beside or inside the folder, or given as the run itself): rows are the test clips, with their input video
   (whose own track is the ground truth), timbre reference and true events;
 * an ``avgen eval v2s-real`` output folder (its ``results.json`` holds per-clip figures);
-* an ``avgen v2s --manifest`` batch output folder (``<id>.mp4|wav|flac``); ``manifest=`` names each row's video and
-  reference (the same ``id`` rule as the batch), without it each output stands alone;
+* an ``avgen v2s --manifest`` batch output folder (``<id>.mp4|wav|flac``); ``manifest=`` (the manifest's rows, as
+  the batch reads them) names each row's video and reference, without it each output stands alone;
 * an ``avgen s2v`` / ``avgen v2s`` output file, or a folder of them.
 
 Each run is one *system* (a column group); rows are matched across systems by clip id. Per row the page shows the
@@ -24,7 +24,7 @@ import html
 import json
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -214,15 +214,14 @@ def _from_report_file(path: str) -> Run:
     raise AvgenError(f"{path}: not an avgen eval v2s / v2s-real report (no 'v2s_benchmark' or 'v2s_real' line)")
 
 
-def _manifest_rows(manifest: str) -> dict[str, Clip]:
-    """A v2s batch manifest's rows keyed by the output names ``avgen v2s --manifest`` gives them."""
-    from .cli import _read_pairs  # the one id rule of the batch command
+def _manifest_rows(rows: Sequence[Mapping[str, str]] | None) -> dict[str, Clip]:
+    """A v2s batch's rows (``{"id", "video", "reference"}``, ids as ``avgen v2s --manifest`` names its outputs)
+    keyed by id."""
+    return {str(r["id"]): Clip(str(r["id"]), video=r.get("video"), reference=r.get("reference")) for r in rows or []}
 
-    return {r["id"]: Clip(r["id"], video=r["video"], reference=r["reference"]) for r in _read_pairs(manifest)}
 
-
-def _from_outputs(path: str, files: list[str], manifest: str | None) -> Run:
-    rows = _manifest_rows(manifest) if manifest else {}
+def _from_outputs(path: str, files: list[str], manifest: Sequence[Mapping[str, str]] | None) -> Run:
+    rows = _manifest_rows(manifest)
     clips, outputs = {}, {}
     for f in files:
         cid = os.path.splitext(os.path.basename(f))[0]
@@ -232,12 +231,11 @@ def _from_outputs(path: str, files: list[str], manifest: str | None) -> Run:
     return Run("outputs", clips, System(name=name, source=path, outputs=outputs))
 
 
-def read_run(path: str | os.PathLike, *, manifest: str | os.PathLike | None = None) -> Run:
+def read_run(path: str | os.PathLike, *, manifest: Sequence[Mapping[str, str]] | None = None) -> Run:
     """What one run path holds (see the module docstring). Raises :class:`AvgenError` naming ``path`` when it is not
-    a run. ``manifest``: the ``avgen v2s --manifest`` file of a batch output folder (gives each row's inputs)."""
+    a run. ``manifest``: the rows of the ``avgen v2s --manifest`` file a batch output folder was made from (dicts
+    with ``id``, ``video``, ``reference``, as ``avgen.cli._read_pairs`` reads them; gives each row's inputs)."""
     p = os.fspath(path)
-    if manifest is not None and not os.path.isfile(manifest):
-        raise AvgenError(f"--manifest {manifest}: no such file")
     if not os.path.exists(p):
         raise AvgenError(f"{p}: no such file or folder")
     if os.path.isfile(p):
@@ -250,7 +248,7 @@ def read_run(path: str | os.PathLike, *, manifest: str | os.PathLike | None = No
                 return _from_real(reports[0], p)
             raise AvgenError(f"{p}: not an avgen eval v2s-real results.json")
         if ext in _MEDIA_EXTENSIONS:
-            return _from_outputs(p, [p], os.fspath(manifest) if manifest else None)
+            return _from_outputs(p, [p], manifest)
         raise AvgenError(f"{p}: not a run (give an avgen eval v2s / v2s --manifest / s2v output folder, a report "
                          f".jsonl or a media file)")
     results = os.path.join(p, "results.json")
@@ -267,7 +265,7 @@ def read_run(path: str | os.PathLike, *, manifest: str | os.PathLike | None = No
     if not files:
         raise AvgenError(f"{p}: not a run folder (no avgen eval v2s report, no results.json, no .wav/.flac/.mp4 "
                          f"outputs)")
-    return _from_outputs(p, files, os.fspath(manifest) if manifest else None)
+    return _from_outputs(p, files, manifest)
 
 
 def _merge(runs: Sequence[Run], labels: Sequence[str | None]) -> tuple[list[Clip], list[System]]:
@@ -568,13 +566,13 @@ def _slug(text: str) -> str:
 
 
 def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, *,
-                  labels: Sequence[str | None] | None = None, manifest: str | os.PathLike | None = None,
+                  labels: Sequence[str | None] | None = None, manifest: Sequence[Mapping[str, str]] | None = None,
                   title: str | None = None, max_size: int = 320,
                   progress: Callable[[int, int, str], None] | None = None) -> str:
     """Build ``output_dir/index.html`` (and ``gallery.json``, ``media/``) from one or more runs, each a system.
 
-    ``labels``: a name per run (default: the run folder's name). ``manifest``: the ``avgen v2s --manifest`` file
-    batch runs were made from. ``max_size``: the longer side of the video copies. ``progress(done, total, what)`` is
+    ``labels``: a name per run (default: the run folder's name). ``manifest``: the rows of the ``avgen v2s
+    --manifest`` file batch runs were made from (see :func:`read_run`). ``max_size``: the longer side of the video copies. ``progress(done, total, what)`` is
     called per encoded item. Every input is read and checked before anything is written; files are written
     atomically and ``index.html`` last. Returns the path of ``index.html``."""
     from .media import probe, read_audio

@@ -25,7 +25,7 @@ def _clicks(times, gain, *, seconds=1.0, seed=0):
 
 def make_runs(root: str) -> dict:
     """Writes under ``root``: ``inputs/`` (videos with their own track, references), ``manifest.jsonl`` (a v2s
-    batch manifest), ``sys_a/`` (wav outputs) and ``sys_b/`` (muxed mp4 outputs, as ``avgen v2s --manifest``
+    batch manifest; ``rows``: its rows as the batch reads them), ``sys_a/`` (wav outputs) and ``sys_b/`` (muxed mp4 outputs, as ``avgen v2s --manifest``
     writes), and a fake ``avgen eval v2s`` run: ``bench/test/`` (manifest with events), ``bench/out/`` (wavs) and
     ``bench/report.jsonl``. Returns the paths."""
     from avgen.media import write_audio, write_video
@@ -59,6 +59,8 @@ def make_runs(root: str) -> dict:
               "profile": {"checkpoint": "bundled default", "ablate": None, "vocoder": "griffin-lim", "seed": 0}}
     with open(os.path.join(root, "bench/report.jsonl"), "w") as f:
         f.write(json.dumps(report) + "\n")
-    return {"root": root, "manifest": manifest, "sys_a": os.path.join(root, "sys_a"),
+    from avgen.cli import _read_pairs
+
+    return {"root": root, "manifest": manifest, "rows": _read_pairs(manifest), "sys_a": os.path.join(root, "sys_a"),
             "sys_b": os.path.join(root, "sys_b"), "bench_out": os.path.join(root, "bench/out"),
             "bench_report": os.path.join(root, "bench/report.jsonl")}

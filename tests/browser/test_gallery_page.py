@@ -22,7 +22,7 @@ def built_index(tmp_path_factory) -> str:
 
     runs = make_runs(str(tmp_path_factory.mktemp("runs")))
     return build_gallery([runs["sys_a"], runs["sys_b"], runs["bench_out"]], str(tmp_path_factory.mktemp("gallery")),
-                         manifest=runs["manifest"], labels=["A", "B", "bench"])
+                         manifest=runs["rows"], labels=["A", "B", "bench"])
 
 
 @pytest.fixture(params=["built", "committed"])

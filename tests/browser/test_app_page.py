@@ -1,0 +1,96 @@
+"""avgen app in a real browser: the server starts on 127.0.0.1 from the CLI, the page loads without a request
+leaving the machine, and the video -> sound tab runs the bundled example end to end and shows a result Chromium can
+play, with its mel picture. Skips with the reason when Gradio (the app extra) is not installed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.browser.conftest import wait_media_ready
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'avgen[app]')")
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("app") / "server.log", "w+")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "avgen.cli", "app", "--port", str(port), "--device", "cpu"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 180
+    try:
+        while True:  # the server is up when its page answers
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                pytest.fail(f"avgen app did not start (exit {proc.poll()}):\n{log.read()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _listening_addresses(port: int) -> list[str]:
+    """Local addresses (hex, as the kernel lists them) of the TCP sockets listening on ``port``."""
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                addr, hex_port = local.rsplit(":", 1)
+                if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                    out.append(addr)
+    return out
+
+
+def test_server_binds_localhost_only(app_url):
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("no /proc/net/tcp on this system to read the listening sockets from")
+    port = int(app_url.rsplit(":", 1)[1].strip("/"))
+    addresses = _listening_addresses(port)
+    assert addresses == ["0100007F"], addresses  # 127.0.0.1 only (not 0.0.0.0, not ::)
+
+
+def test_v2s_tab_runs_the_bundled_example(page, app_url):
+    page.goto(app_url)
+    run = page.locator("#v2s-run")
+    run.wait_for(timeout=60_000)
+    run.click()
+    # the bundled video and reference are preset: the result appears as a <video> in #v2s-result
+    page.wait_for_selector("#v2s-result video", timeout=300_000)
+    states = wait_media_ready(page, selector="#v2s-result video", timeout_ms=60_000)
+    assert states and all(s["readyState"] >= 2 and not s["error"] for s in states), states
+    duration = page.evaluate("document.querySelector('#v2s-result video').duration")
+    assert abs(duration - 4.0) < 0.2  # the bundled clip is 4 s: the whole track came back
+    page.wait_for_selector("#v2s-mel img", timeout=30_000)
+    assert page.evaluate("(() => { const i = document.querySelector('#v2s-mel img');"
+                         " return i.complete && i.naturalWidth > 0; })()")
+    assert not page.external_requests, page.external_requests  # offline: nothing but 127.0.0.1
