@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 
@@ -74,6 +75,19 @@ class _CallbackKey:
 _STUBS = {name: type("LightningCallbackKey", (_CallbackKey,), {"qualified": name}) for name in _CALLBACK_CLASSES}
 
 
+def _load_reason(error: BaseException) -> str:
+    """A short reason for a refused or unreadable torch file (never torch's advice to drop weights_only)."""
+    if isinstance(error, EOFError):
+        return "empty or truncated file"
+    text = str(error)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    if named:
+        return f"it references {named.group(1)}, beyond tensors and plain containers; nothing was run"
+    if "Unsupported operand" in text:
+        return "not pickle data a torch checkpoint could hold (truncated or not a checkpoint)"
+    return load_error_reason(error)
+
+
 def read_lightning_checkpoint(path: str | os.PathLike) -> dict:
     """A Lightning ``.ckpt`` as a dict (``state_dict``: str -> tensor; callback keys become their class names as
     strings), read without running anything from the file; one CheckpointError otherwise."""
@@ -97,7 +111,8 @@ def read_lightning_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: refused: it instantiates {e}, which a Lightning checkpoint only names") \
             from None
     except Exception as e:  # refused globals (legacy format), truncated or foreign files
-        raise CheckpointError(f"{path}: not a weights-only PyTorch checkpoint ({load_error_reason(e)})") from None
+        raise CheckpointError(f"{path}: refused or unreadable as a weights-only PyTorch checkpoint "
+                              f"({_load_reason(e)})") from None
     if not isinstance(data, dict) or "state_dict" not in data:
         what = f"keys {', '.join(map(str, list(data)[:5]))}" if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict'; {what})")
@@ -450,7 +465,8 @@ def load_melgan_folder(folder: str | os.PathLike) -> MelGANGenerator:
     try:
         sd = torch.load(ckpt, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{ckpt}: not a weights-only PyTorch file ({load_error_reason(e)})") from None
+        raise CheckpointError(f"{ckpt}: refused or unreadable as a weights-only PyTorch file "
+                              f"({_load_reason(e)})") from None
     if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
         raise CheckpointError(f"{ckpt}: not a state dict of tensors")
     return _load_into(MelGANGenerator(config), dict(sd), ckpt, f"the MelGAN generator {args_path} describes")
