@@ -342,6 +342,56 @@ def _run_s2v(args) -> int:
     return 0
 
 
+def _add_feature2mel(sub) -> None:
+    p = sub.add_parser(
+        "feature2mel", help="video -> sound with a trained feature2mel baseline (no reference, no timbre control)",
+        description="Run the baseline visual-features -> mel regressor that `avgen train` with task: feature2mel "
+                    "exports to <run_dir>/final: the visual features its training cache used, the regressed mel, "
+                    "a vocoder. Output .wav/.flac (sound only) or .mp4/.mov/.mkv (the input video with the new track; "
+                    "its video stream is copied). See docs/training.md.")
+    p.add_argument("video", help="input video (any fps/size; an audio track is ignored)")
+    p.add_argument("--checkpoint", required=True, help="the feature2mel run's final/ folder (config.json with class "
+                                                       "FeatureToMel + model.safetensors)")
+    p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp4/.mov/.mkv)")
+    p.add_argument("--vocoder", default=None, help="specvqgan-bridge (default), griffin-lim, or a trained vocoder "
+                                                   "folder; see docs/vocoders.md")
+    p.add_argument("--visual-weights", default=None, help="backbone weights, when the training cache was made with "
+                                                          "--backbone resnet50/clip (checked against its sha256)")
+    p.add_argument("--gain", type=float, default=None, metavar="DB", help="fixed gain in dB on the vocoder's output "
+                                                                          "(default: none, peak kept under 0.99)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the vocoder's randomness, e.g. Griffin-Lim's phase "
+                                                       "(default 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (stderr); errors and the final line still "
+                                                        "print")
+
+
+def _run_feature2mel(args) -> int:
+    from .media import MUXED_OUTPUT_EXTENSIONS, check_stream_copy, probe
+
+    # options, output and input are checked before any model loads
+    _check_device(args.device)
+    _check_number(args.gain, "--gain")
+    _check_seed(args.seed)
+    _check_checkpoint_folder(args.checkpoint)
+    _check_output_file(args.output, (".wav", ".flac") + MUXED_OUTPUT_EXTENSIONS)
+    _refuse_overwriting_inputs(args.output, args.video)
+    if args.visual_weights is not None and not os.path.isfile(args.visual_weights):
+        raise AvgenError(f"--visual-weights {args.visual_weights}: no such file")
+    if not probe(args.video).has_video:
+        raise AvgenError(f"{args.video}: no video stream")
+    if os.path.splitext(args.output)[1].lower() in MUXED_OUTPUT_EXTENSIONS:
+        check_stream_copy(args.video, args.output)
+    from .pipelines.feature_to_mel import FeatureToMelPipeline
+
+    pipe = FeatureToMelPipeline.from_pretrained(args.checkpoint, device=args.device, vocoder=args.vocoder,
+                                                visual_weights=args.visual_weights)
+    result = pipe(args.video, seed=args.seed, gain_db=args.gain, progress=not args.quiet)
+    print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz, "
+          f"vocoder {pipe.vocoder.name})")
+    return 0
+
+
 def _safe_name(text: str) -> str:
     """One file-name component: path separators and characters outside [A-Za-z0-9._-] become '_', no leading dot."""
     name = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(text)).lstrip(".")
@@ -576,6 +626,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_v2s(sub)
     _add_s2v(sub)
     _add_info(sub)
+    _add_feature2mel(sub)
     _add_gallery(sub)
     _add_app(sub)
     from .metrics.cli import add_eval_parser
@@ -598,7 +649,7 @@ def _is_load_error(e: BaseException) -> bool:
 
 
 _COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
-             "v2s": _run_v2s, "s2v": _run_s2v,
+             "v2s": _run_v2s, "s2v": _run_s2v, "feature2mel": _run_feature2mel,
              "gallery": _run_gallery, "app": _run_app}
 
 
