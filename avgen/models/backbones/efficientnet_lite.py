@@ -40,6 +40,23 @@ class Conv2dSame(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
+def _folded_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int, groups: int, *,
+                 act: bool) -> torch.Tensor:
+    """A folded Conv2dSame (+ ReLU6): stride 1 pads symmetrically inside the convolution; stride 2 keeps the
+    explicit, possibly asymmetric 'SAME' pad."""
+    k = w.shape[-1]
+    if stride == 1:
+        y = F.conv2d(x, w, b, 1, (k - 1) // 2, 1, groups)
+    else:
+        ih, iw = x.shape[-2:]
+        pad_h = max((math.ceil(ih / stride) - 1) * stride + k - ih, 0)
+        pad_w = max((math.ceil(iw / stride) - 1) * stride + k - iw, 0)
+        if pad_h or pad_w:
+            x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        y = F.conv2d(x, w, b, stride, 0, 1, groups)
+    return y.clamp_(0.0, 6.0) if act else y
+
+
 class MBConvBlock(nn.Module):
     """Inverted residual: 1x1 expand -> depthwise kxk -> 1x1 project, identity skip when shapes allow."""
 
@@ -85,12 +102,59 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, H, W]`` -> ``[B, 1280]`` global-average-pooled head activations."""
+        """``[B, 3, H, W]`` -> ``[B, 1280]`` global-average-pooled head activations. In eval mode without
+        autograd this runs :meth:`features_inference` (the same function, about 2x faster on CPU)."""
+        if not self.training and not torch.is_grad_enabled():
+            return self.features_inference(x)
+        return self.features_reference(x)
+
+    def features_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` op by op, as trained: convolution, batch norm, ReLU6 (the path gradients take)."""
         h = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             h = block(h)
         h = F.relu6(self._bn1(self._conv_head(h)))
         return h.mean(dim=(2, 3))
+
+    @torch.no_grad()
+    def features_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` with each batch norm folded into its convolution (eval statistics), ReLU6 in place,
+        stride-1 'SAME' padding done by the convolution and channels-last tensors (CPU convolutions run fastest
+        so). Equal to :meth:`features_reference` in eval mode up to float rounding (~1e-7)."""
+        layers = self._folded_layers(x.device, x.dtype)
+        h = x.contiguous(memory_format=torch.channels_last)  # [B, 3, H, W], channels last
+        stem, blocks, head = layers
+        h = _folded_conv(h, *stem, act=True)
+        for skip, expand, depthwise, project in blocks:
+            y = _folded_conv(h, *expand, act=True) if expand is not None else h
+            y = _folded_conv(y, *depthwise, act=True)
+            y = _folded_conv(y, *project, act=False)
+            h = y + h if skip else y
+        h = _folded_conv(h, *head, act=True)
+        return h.mean(dim=(2, 3))  # [B, 1280]
+
+    def _folded_layers(self, device, dtype):
+        """Folded (weight, bias, stride, groups) per convolution, rebuilt when a parameter or statistic changed
+        (in-place updates bump a tensor's version; replaced storage moves its pointer) or the input's device/dtype
+        differs."""
+        tensors = list(self.parameters()) + list(self.buffers())
+        key = (device, dtype, tuple((t.data_ptr(), t._version) for t in tensors))
+        cached = getattr(self, "_folded_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+
+        def fold(conv: nn.Conv2d, bn: nn.BatchNorm2d):
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # y = scale * (conv - mean) + beta
+            w = (conv.weight * scale.view(-1, 1, 1, 1)).to(device, dtype)
+            b = (bn.bias - bn.running_mean * scale).to(device, dtype)
+            return w.contiguous(memory_format=torch.channels_last), b, conv.stride[0], conv.groups
+
+        blocks = [(blk.use_skip, fold(blk._expand_conv, blk._bn0) if blk.has_expand else None,
+                   fold(blk._depthwise_conv, blk._bn1), fold(blk._project_conv, blk._bn2)) for blk in self._blocks]
+        layers = (fold(self._conv_stem, self._bn0), blocks, fold(self._conv_head, self._bn1))
+        with torch.no_grad():
+            self._folded_cache = (key, layers)
+        return layers
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._fc(self._dropout(self.features(x)))
