@@ -10,7 +10,8 @@ agree). Without it (the default on CPU, where the full recompute of all 265 step
 machine) ``--measure-steps`` single steps are timed per sampler at evenly spread positions of the 265 and the
 whole run is the sum over all positions of the step times interpolated linearly between them (plus the cached
 sampler's one pass over the 212 conditioning frames); the printout says which. Prints the command, the machine,
-torch's threads, seconds per 10 s of audio for each sampler and their ratio.
+torch's threads, seconds per 10 s of audio for each sampler and their ratio. ``--varietysound`` also times
+VarietySound's one-pass mel synthesis of 10 s in the same run (the bundled default, or a pipeline folder).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ def main() -> int:
     ap.add_argument("--whole", action="store_true", help="time both samplers end to end instead")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random weights and the draws (default 0)")
+    ap.add_argument("--varietysound", nargs="?", const="default", default=None, metavar="FOLDER",
+                    help="also time VarietySound's one-pass mel synthesis for 10 s (the bundled default, or FOLDER)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -151,11 +154,32 @@ def main() -> int:
                     f"{', '.join(f'{t * 1e3:.1f}' for t in t_cached)} ms, full steps "
                     f"{', '.join(f'{t * 1e3:.0f}' for t in t_full)} ms")
     per10 = 10.0 / SECONDS_PER_GRID
+    vs = None
+    if a.varietysound:
+        vs = _varietysound_seconds(a.varietysound, device, a.seed)
     print(f"timing: {mode}")
     print(f"KV-cached sampling:      {cached * per10:8.2f} s per 10 s of audio")
     print(f"full recompute sampling: {full * per10:8.2f} s per 10 s of audio")
     print(f"ratio (full / cached):   {full / cached:8.1f}x")
+    if vs is not None:
+        print(f"VarietySound one pass:   {vs:8.2f} s per 10 s of audio (mel synthesis, {a.varietysound}; "
+              f"KV-cached SpecVQGAN / VarietySound = {cached * per10 / vs:.0f}x)")
     return 0
+
+
+def _varietysound_seconds(folder: str, device: torch.device, seed: int) -> float:
+    """Seconds of VarietySound mel synthesis for a 10 s clip (random features at the pipeline's rate, a 5 s
+    random reference mel), the step the SpecVQGAN sampler replaces."""
+    from avgen.audio import get_preset
+    from avgen.generate import VideoToSoundPipeline
+
+    pipe = VideoToSoundPipeline.from_pretrained(None if folder == "default" else folder, device=device)
+    p = get_preset(pipe.mel_preset)
+    gen = torch.Generator().manual_seed(seed)
+    feats = torch.randn(round(10 * pipe.fps), pipe.generator.config.feature_dim, generator=gen)
+    ref = torch.rand(p.n_mels, 431, generator=gen)
+    frames = 10 * p.sample_rate // p.hop_length + 1
+    return _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen), device)
 
 
 if __name__ == "__main__":
