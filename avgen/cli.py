@@ -503,6 +503,10 @@ def _run_v2s(args) -> int:
         _refuse_overwriting_inputs(out, row["video"], row["reference"], args.manifest)
     pipe = _load_v2s(VideoToSoundPipeline, args)
     os.makedirs(args.output, exist_ok=True)
+    names, tail = {os.path.basename(o) for o in outputs}, f".tmp.{args.format}"
+    for n in os.listdir(args.output):  # a killed run's interrupted write: .<output name>.<random>.tmp.<ext>
+        if n.startswith(".") and n.endswith(tail) and n[1:-len(tail)].rsplit(".", 1)[0] in names:
+            os.remove(os.path.join(args.output, n))
     failed = 0
     for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress), outputs):
         if os.path.exists(out):  # resumable: finished outputs are kept

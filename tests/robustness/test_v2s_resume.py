@@ -1,0 +1,62 @@
+"""``avgen v2s --manifest`` killed mid-batch: the outputs already there are whole, a rerun keeps them, writes the
+rest and removes what an interrupted write left, and the outputs equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def _sha(path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_v2s_manifest_killed_mid_batch_resumes(run_cli, bad, tiny_v2s, tmp_path):
+    # three rows with the same inputs: an uninterrupted run writes three equal files, so every output of the
+    # resumed batch, from either process, must equal the others
+    from avgen.media import write_video
+
+    from .conftest import _frames
+
+    clip = write_video(tmp_path / "quarter_second.mp4", _frames(3), 12.0)  # the cheapest item to generate
+    m = tmp_path / "m.jsonl"
+    m.write_text("".join(json.dumps({"video": clip, "reference": bad["good_wav"], "id": f"r{i}"}) + "\n"
+                         for i in range(3)))
+    out = tmp_path / "batch"
+    args = ["v2s", "--manifest", str(m), "-o", str(out), "--checkpoint", tiny_v2s, "--vocoder", "griffin-lim",
+            "--format", "wav", "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "avgen.cli", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (out / "r0.wav").exists():
+            assert proc.poll() is None, f"v2s ended early: {proc.communicate()[1][-2000:]}"
+            assert time.time() < deadline, "timed out waiting for the first output"
+            time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = sorted(n for n in os.listdir(out) if not n.startswith("."))
+    assert "r0.wav" in done and len(done) < 3, done
+    first = os.stat(out / "r0.wav")
+    (out / ".r1.wav.k2j4x9aa.tmp.wav").write_bytes(b"half")  # what a kill during a write leaves
+    (out / ".notes.txt").write_text("not ours")  # not a temporary of this batch: kept
+    res = run_cli(args, writes_in=str(out))
+    assert res.code == 0 and "3 of 3 written" in res.stdout, res.stderr
+    assert sorted(os.listdir(out)) == [".notes.txt", "r0.wav", "r1.wav", "r2.wav"]
+    again = os.stat(out / "r0.wav")
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # finished items are skipped
+    assert len({_sha(out / n) for n in ("r0.wav", "r1.wav", "r2.wav")}) == 1
