@@ -214,6 +214,14 @@ def _check_args(args) -> None:
         if n < splits:
             raise AvgenError(f"--splits {splits}: {args.path} holds {n} image(s); the Inception Score needs at "
                              f"least one per split")
+    if args.metric == "is" and splits is not None and getattr(args, "frames_per_video", None) is not None:
+        from .inputs import list_videos
+
+        videos = len(list_videos(args.path))  # one sample per scored frame
+        if videos * args.frames_per_video < splits:
+            raise AvgenError(f"--splits {splits}: {args.path} gives {videos * args.frames_per_video} frame(s) "
+                             f"({videos} video(s) x --frames-per-video {args.frames_per_video}); the Inception "
+                             f"Score needs at least one per split")
     order = getattr(args, "order", None)
     if args.metric == "mcd" and order is not None:
         from ..audio import SPECVQGAN_MEL_PRESET, get_preset

@@ -91,6 +91,10 @@ def test_is_and_fid_on_video_folders_say_frames_per_video(tmp_path, capsys):
     # the tool wrapper and `avgen eval is` say the same, as one line with exit 2
     assert main(["eval", "is", videos, "--splits", "2"]) == 2
     assert "--frames-per-video" in capsys.readouterr().err
+    # too few frames for the splits: refused before any network runs, one line
+    assert main(["eval", "is", videos, "--frames-per-video", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--splits 10: " in err and "gives 9 frame(s) (3 video(s) x --frames-per-video 3)" in err
     with pytest.raises(AvgenError, match="--frames-per-video 8 or fewer would fit"):
         compute_is(videos, splits=2, frames_per_video=9, progress=False)
     rep = compute_is(videos, splits=2, frames_per_video=8, progress=False)
