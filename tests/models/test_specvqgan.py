@@ -730,3 +730,33 @@ def test_the_releases_other_feature_embedders_load_and_match_torch(tmp_path, kin
         (run / "configs" / "r-project.yaml").write_text(text.replace("batch_first: true", "batch_first: false"))
         with pytest.raises(CheckpointError, match="batch_first"):
             load_transformer_run(run)
+
+
+def test_transformer_configs_of_the_published_variants():
+    """The '1 Feat' / '212 Feats' variants differ in feat_sample_size and block_size; without a frame sampler the
+    release feeds all feat_crop_len frames; a block too short for frames + codes is refused."""
+    import yaml
+
+    from avgen.specvqgan_release import transformer_config_from_release
+
+    one = yaml.safe_load(TRANSFORMER_YAML.replace(f"feat_sample_size: {FEAT_SAMPLE}", "feat_sample_size: 1")
+                         .replace(f"block_size: {GPT['block_size']}", f"block_size: {H * W + 1}"))
+    c = transformer_config_from_release(one, "one.yaml")
+    assert (c.feat_sample_size, c.block_size, c.feat_crop_len, c.feat_len) == (1, H * W + 1, FEAT_LEN, FEAT_LEN + 2)
+    assert SpecVQGANTransformer(c).condition_frames(torch.randn(1, 40, FEAT_DEPTH)).shape == (1, 1, FEAT_DEPTH)
+    raw = yaml.safe_load(TRANSFORMER_YAML)
+    del raw["data"]["params"]["feat_sampler_cfg"]
+    raw["model"]["params"]["transformer_config"]["params"]["GPT_config"]["block_size"] = H * W + FEAT_LEN
+    assert transformer_config_from_release(raw, "raw.yaml").feat_sample_size == FEAT_LEN
+    raw["model"]["params"]["transformer_config"]["params"]["GPT_config"]["block_size"] = H * W + FEAT_LEN - 2
+    with pytest.raises(CheckpointError, match=r"raw\.yaml: block_size .* cannot hold"):
+        transformer_config_from_release(raw, "raw.yaml")
+    raw["model"]["params"]["transformer_config"]["params"]["GPT_config"].update(block_size=H * W + FEAT_LEN,
+                                                                                 n_unmasked=FEAT_LEN)
+    c = transformer_config_from_release(raw, "raw.yaml")
+    m = SpecVQGANTransformer(c).blocks[0].attn.mask(0, 20, 20, "cpu")
+    assert m[:FEAT_LEN, :FEAT_LEN].all() and not m[FEAT_LEN, FEAT_LEN + 1] and m[FEAT_LEN + 1, FEAT_LEN]
+    # the cache is exact only when the bidirectional block lies inside what is given up front
+    c.n_layer, c.n_embd, c.n_head, c.feat_dim, c.n_unmasked = 1, 8, 2, 4, FEAT_LEN + 3
+    with pytest.raises(ValueError, match="use_cache=False"):
+        SpecVQGANTransformer(c).sample(torch.randn(1, FEAT_LEN, 4), steps=4)

@@ -297,6 +297,10 @@ class SpecVQGANTransformer(nn.Module):
                else torch.zeros(b, 0, dtype=torch.long, device=features.device))
         steps = h * w - seq.shape[1] if steps is None else steps
         cond = self.embed_features(features)  # [B, T, C]
+        if use_cache and self.config.n_unmasked > cond.shape[1] + seq.shape[1]:
+            # positions that see later ones would change as tokens arrive: only recomputation is exact
+            raise ValueError(f"n_unmasked {self.config.n_unmasked} reaches past the {cond.shape[1] + seq.shape[1]} "
+                             "given positions; sample with use_cache=False")
         cache = self.new_cache(b, device=cond.device, dtype=cond.dtype) if use_cache else None
         pending = torch.cat([cond, self.tok_emb(seq)], dim=1)  # what the network has not seen yet
         for _ in range(steps):
