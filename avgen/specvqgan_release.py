@@ -94,7 +94,8 @@ def read_lightning_checkpoint(path: str | os.PathLike) -> dict:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: file not found")
-    if zipfile.is_zipfile(path):  # torch >= 1.6 format: list its globals before unpickling anything
+    zipped = zipfile.is_zipfile(path)
+    if zipped:  # torch >= 1.6 format: list its globals before unpickling anything
         try:
             names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         except Exception as e:  # a broken archive
@@ -106,7 +107,8 @@ def read_lightning_checkpoint(path: str | os.PathLike) -> dict:
                                   "and Lightning callback names only, and never runs a checkpoint's code")
     try:
         with torch.serialization.safe_globals([(cls, name) for name, cls in _STUBS.items()]):
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            # memory-mapped: the optimizer states (twice the weights for Adam) are never read into memory
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
     except _Instantiated as e:
         raise CheckpointError(f"{path}: refused: it instantiates {e}, which a Lightning checkpoint only names") \
             from None
