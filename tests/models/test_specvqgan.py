@@ -665,6 +665,12 @@ def test_hostile_yaml_and_mismatched_releases_are_one_line_errors(tmp_path, tran
     with pytest.raises(CheckpointError, match="not a MelGAN args file"):
         load_melgan_folder(folder)
     assert not marker.exists()
+    (folder / "args.yml").write_text(MELGAN_ARGS.format(mels=80, layers=1, ngf=2))
+    for legacy in (False, True):  # a generator file that would run a command
+        torch.save({"model.1.bias": _Evil(marker)}, folder / "best_netG.pt", _use_new_zipfile_serialization=not legacy)
+        with pytest.raises(CheckpointError, match=r"best_netG\.pt: refused") as e:
+            load_melgan_folder(folder)
+        assert "system" in str(e.value) and not marker.exists()
     # a config that does not fit the weights: names the file and the tensor
     run = tmp_path / "run"
     (run / "configs").mkdir(parents=True)
