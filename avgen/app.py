@@ -13,13 +13,16 @@ unless asked for. Gradio is an optional extra: ``pip install 'avgen[app]'``.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .errors import AvgenError
 
-__all__ = ["APP_INSTALL_HINT", "run_v2s", "run_s2v", "run_edit", "build_app", "launch", "bundled_examples"]
+__all__ = ["APP_INSTALL_HINT", "run_v2s", "run_s2v", "run_edit", "build_app", "launch", "preload",
+           "bundled_examples"]
 
 APP_INSTALL_HINT = "pip install 'avgen[app]'"
 MIX_LEVELS = ("coarse", "mid", "fine")
@@ -117,6 +120,36 @@ def _save_mel_png(mel, path: str) -> str:
     return path
 
 
+_V2S_PIPELINES: dict = {}
+_V2S_LOCK = threading.Lock()  # a click during the start-up preload waits for that load instead of loading twice
+
+
+def _v2s_pipeline(checkpoint: str | None, vocoder: str | None, device: str | None):
+    """The video -> sound pipeline for these settings, loaded once per app."""
+    from .pipelines.video_to_sound import VideoToSoundPipeline
+    from .vocoders import DEFAULT_VOCODER
+
+    key = (checkpoint, vocoder or DEFAULT_VOCODER, str(device))
+    with _V2S_LOCK:
+        if key not in _V2S_PIPELINES:
+            _V2S_PIPELINES[key] = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=key[1])
+        return _V2S_PIPELINES[key]
+
+
+def preload(*, device: str | None = None) -> threading.Thread:
+    """Load the bundled video -> sound default in a background thread (the first click then only generates). A
+    failure is one line on stderr; the click that needs the pipeline reports it again."""
+    def load() -> None:
+        try:
+            _v2s_pipeline(None, None, device)
+        except Exception as e:  # noqa: BLE001 - reported, and raised again by the job that needs it
+            print(f"avgen app: preloading the bundled video -> sound model failed: {e}", file=sys.stderr)
+
+    t = threading.Thread(target=load, name="avgen-app-preload", daemon=True)
+    t.start()
+    return t
+
+
 def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None = None,
             vocoder: str | None = None, seed: float | int | None = 0, gain_db: float | None = None,
             device: str | None = None, output_dir: str | os.PathLike | None = None,
@@ -125,7 +158,6 @@ def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None 
     stream copied; re-encoded as H.264 when the mp4 container cannot hold it). Bad inputs raise
     :class:`AvgenError` with the CLI's message, before any model loads."""
     from .errors import MediaError
-    from .generate import video_to_sound
     from .media import check_stream_copy, read_video, write_video
 
     video, reference = _blank(video), _blank(reference)
@@ -137,8 +169,7 @@ def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None 
     seed = _seed(seed)
     out = _job_dir(output_dir)
     progress(0.05, desc="loading the model and decoding the inputs")
-    result = video_to_sound(video, reference, checkpoint=checkpoint, vocoder=vocoder, seed=seed, gain_db=gain_db,
-                            device=device)
+    result = _v2s_pipeline(checkpoint, vocoder, device)(video, reference, seed=seed, gain_db=gain_db)
     progress(0.9, desc="writing the result")
     mp4 = os.path.join(out, "v2s.mp4")
     try:
@@ -281,7 +312,7 @@ def build_app(*, device: str | None = None, output_dir: str | os.PathLike | None
         with gr.Tab("Video → sound", id="v2s"):
             with gr.Row():
                 with gr.Column():
-                    v_video = gr.Video(value=ex["video"], label="input video", sources=["upload"])
+                    v_video = gr.Video(value=ex["video"], label="input video", sources=["upload"], height=320)
                     v_ref = gr.Audio(value=ex["reference"], label="timbre reference", type="filepath",
                                      sources=["upload", "microphone"])
                     v_bundled = gr.Button("use the bundled example", size="sm")
@@ -292,7 +323,7 @@ def build_app(*, device: str | None = None, output_dir: str | os.PathLike | None
                     v_run = gr.Button("Generate sound", variant="primary", elem_id="v2s-run")
                 with gr.Column():
                     v_out = gr.Video(label="result (video with the generated sound)", elem_id="v2s-result",
-                                     interactive=False)
+                                     height=320, interactive=False)
                     v_mel = gr.Image(label="mel spectrogram of the generated sound", type="filepath",
                                      interactive=False, elem_id="v2s-mel")
             v_bundled.click(lambda: (ex["video"], ex["reference"]), outputs=[v_video, v_ref])
@@ -336,11 +367,14 @@ def build_app(*, device: str | None = None, output_dir: str | os.PathLike | None
 
 
 def launch(*, port: int = 7860, share: bool = False, device: str | None = None,
-           output_dir: str | os.PathLike | None = None, block: bool = True):
+           output_dir: str | os.PathLike | None = None, block: bool = True, preload_model: bool = True):
     """Serve the app on 127.0.0.1:``port`` (``share``: also a public Gradio link). ``block=False`` returns
-    ``(app, local_url, share_url)`` with the server running in a thread."""
+    ``(app, local_url, share_url)`` with the server running in a thread. ``preload_model``: load the bundled video
+    -> sound default while the server starts."""
     gr = _import_gradio()
     demo = build_app(device=device, output_dir=output_dir)
+    if preload_model:
+        preload(device=device)
     assets = os.path.dirname(bundled_examples()["video"])
     demo.queue(default_concurrency_limit=1)  # one generation at a time: the models are shared
     return demo.launch(server_name="127.0.0.1", server_port=port, share=share, inbrowser=False, ssr_mode=False,

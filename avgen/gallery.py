@@ -347,7 +347,8 @@ def write_web_audio(src: str, dst: str) -> str:
 
 
 def write_web_video(src: str, dst: str, *, max_size: int = 320) -> str:
-    """``src`` as WebM (VP9, longer side at most ``max_size`` pixels, its own fps) with its sound as Opus, atomically."""
+    """``src`` as WebM (VP9, longer side at most ``max_size`` pixels, its own fps) with its sound as Opus,
+    atomically."""
     import av
 
     from .media import iter_video, probe
@@ -478,7 +479,9 @@ _JS = """
         th.setAttribute('aria-sort', asc ? 'ascending' : 'descending');
       }
       th.addEventListener('click', sort);
-      th.addEventListener('keydown', function(e){ if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); } });
+      th.addEventListener('keydown', function(e){
+        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); sort(); }
+      });
     });
   });
 })();
@@ -521,10 +524,9 @@ def _page(title: str, systems: list[System], rows: list[dict], metric_names: lis
                  f'{e(m if one else f"{m} · {s.name}")}</th>' for m in metric_names[s.name]]
     body = []
     for r in rows:
+        reference = _media_html(r["reference"], "audio") + _mel_html(r["reference_mel"]) if r["reference"] else "–"
         cells = [f'<td data-value="{e(r["id"])}">{e(r["id"])}</td>',
-                 f'<td>{_media_html(r["video"], "video") if r["video"] else "–"}</td>',
-                 f'<td>{_media_html(r["reference"], "audio") + _mel_html(r["reference_mel"]) if r["reference"] else "–"}'
-                 "</td>"]
+                 f'<td>{_media_html(r["video"], "video") if r["video"] else "–"}</td>', f"<td>{reference}</td>"]
         for s in systems:
             out = r["outputs"].get(s.name)
             cells.append(f'<td>{_media_html(out["media"], out["kind"]) + _mel_html(out["mel"]) if out else "–"}</td>')
@@ -572,10 +574,10 @@ def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLi
     """Build ``output_dir/index.html`` (and ``gallery.json``, ``media/``) from one or more runs, each a system.
 
     ``labels``: a name per run (default: the run folder's name). ``manifest``: the rows of the ``avgen v2s
-    --manifest`` file batch runs were made from (see :func:`read_run`). ``max_size``: the longer side of the video copies. ``progress(done, total, what)`` is
-    called per encoded item. Every input is read and checked before anything is written; files are written
-    atomically and ``index.html`` last. Returns the path of ``index.html``."""
-    from .media import probe, read_audio
+    --manifest`` file batch runs were made from (see :func:`read_run`). ``max_size``: the longer side of the video
+    copies. ``progress(done, total, what)`` is called per encoded item. Every input is read and checked before
+    anything is written; files are written atomically and ``index.html`` last. Returns the path of ``index.html``."""
+    from .media import probe
 
     out = os.fspath(output_dir)
     if not runs:

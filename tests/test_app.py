@@ -1,5 +1,5 @@
 """avgen app's callbacks without a browser: they take and return file paths, refuse bad uploads with the CLI's
-one-line messages, and run the bundled defaults. (tests/browser/test_app_page.py drives the real page.)"""
+one-line messages, and run the bundled defaults. (tests/browser/test_webapp.py drives the real page.)"""
 
 import os
 import subprocess

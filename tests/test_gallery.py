@@ -139,9 +139,35 @@ def test_python_api_refuses_unreadable_media_before_writing(runs, tmp_path):
 def test_cli_names_columns_and_reads_the_batch_manifest(runs, tmp_path):
     out = tmp_path / "g"
     r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", f"mine={runs['sys_a']}", runs["bench_report"],
-                        "--manifest", runs["manifest"], "-o", str(out), "--no-progress"], capture_output=True, text=True)
+                        "--manifest", runs["manifest"], "-o", str(out), "--no-progress"],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     data = json.loads((out / "gallery.json").read_text())
     assert [s["name"] for s in data["systems"]] == ["mine", "out"]
     assert data["clips"][1]["video"].endswith("c1_loud.mp4") and data["clips"][1]["reference"].endswith("ref_1.wav")
     assert r.stdout.strip() == f"wrote {out / 'index.html'}"
+
+
+def test_single_output_file_and_v2s_real_results(runs, tmp_path):
+    # an `avgen s2v` / `avgen v2s` output file on its own: one row, shown as a video
+    one = read_run(os.path.join(runs["sys_b"], "c0_mid.mp4"))
+    assert list(one.system.outputs) == ["c0_mid"] and one.clips["c0_mid"].video is None
+    # an `avgen eval v2s-real` folder: per-clip figures as recorded, videos found in its clips folder
+    real = tmp_path / "real"
+    real.mkdir()
+    for cid in CLIPS:
+        os.link(os.path.join(runs["sys_a"], f"{cid}.wav"), real / f"{cid}.wav")
+    report = {"metric": "v2s_real", "onset_f1": 0.3, "clips": [{"id": c, "f1": 0.1 * k, "reference": "x"}
+                                                              for k, c in enumerate(CLIPS)],
+              "inputs": {"clips_dir": os.path.join(runs["root"], "inputs"), "output_dir": str(real)},
+              "profile": {"checkpoint": "bundled default", "vocoder": "specvqgan-bridge",
+                          "reference": os.path.join(runs["root"], "inputs", "ref_0.wav")}}
+    (real / "results.json").write_text(json.dumps(report))
+    run = read_run(str(real))
+    assert run.kind == "v2s_real" and run.system.summary["onset_f1"] == 0.3
+    assert run.system.recorded["c2_quiet"]["f1"] == pytest.approx(0.2)
+    assert run.clips["c1_loud"].video.endswith("inputs/c1_loud.mp4")
+    index = build_gallery([str(real)], str(tmp_path / "g"))
+    data = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    assert data["clips"][2]["outputs"]["real"]["metrics"]["f1"] == pytest.approx(0.2)
+    assert 'data-value="0.2' in open(index, encoding="utf-8").read()

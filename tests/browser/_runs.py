@@ -25,9 +25,9 @@ def _clicks(times, gain, *, seconds=1.0, seed=0):
 
 def make_runs(root: str) -> dict:
     """Writes under ``root``: ``inputs/`` (videos with their own track, references), ``manifest.jsonl`` (a v2s
-    batch manifest; ``rows``: its rows as the batch reads them), ``sys_a/`` (wav outputs) and ``sys_b/`` (muxed mp4 outputs, as ``avgen v2s --manifest``
-    writes), and a fake ``avgen eval v2s`` run: ``bench/test/`` (manifest with events), ``bench/out/`` (wavs) and
-    ``bench/report.jsonl``. Returns the paths."""
+    batch manifest; ``rows``: its rows as the batch reads them), ``sys_a/`` (wav outputs) and ``sys_b/`` (muxed mp4
+    outputs, as ``avgen v2s --manifest`` writes), and a fake ``avgen eval v2s`` run: ``bench/test/`` (manifest with
+    events), ``bench/out/`` (wavs) and ``bench/report.jsonl``. Returns the paths."""
     from avgen.media import write_audio, write_video
 
     inputs = os.path.join(root, "inputs")

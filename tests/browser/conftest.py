@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -69,3 +76,61 @@ def wait_media_ready(pg, *, selector: str = "video, audio", timeout_ms: int = 20
                     return m.length > 0 && m.every(e => e.readyState >= 2 || e.error); }""",
         arg=selector, timeout=timeout_ms)
     return pg.evaluate(MEDIA_STATE_JS, selector)
+
+
+# -- one avgen app server per session ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _app_process(request, tmp_path_factory):
+    """Starts ``avgen app`` (not waiting for it) as soon as a session with app tests begins, so its start-up (and its
+    preload of the bundled model) overlaps the gallery tests. None when no app test runs or Gradio is missing."""
+    if not any(item.fspath.basename == "test_webapp.py" for item in request.session.items):
+        yield None
+        return
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("app") / "server.log"
+    log = open(log_path, "w+")
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "avgen.cli", "app", "--port", str(port), "--device", "cpu"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield {"proc": proc, "url": f"http://127.0.0.1:{port}/", "log": log}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(_app_process) -> str:
+    """The running app's URL, once its page answers (started by :func:`_app_process`)."""
+    pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'avgen[app]')")
+    assert _app_process is not None
+    proc, url, log = _app_process["proc"], _app_process["url"], _app_process["log"]
+    deadline = time.time() + 180
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            log.seek(0)
+            pytest.fail(f"avgen app did not start (exit {proc.poll()}):\n{log.read()[-3000:]}")
+        time.sleep(0.5)

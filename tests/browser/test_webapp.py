@@ -5,55 +5,10 @@ play, with its mel picture. Skips with the reason when Gradio (the app extra) is
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from tests.browser.conftest import wait_media_ready
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'avgen[app]')")
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("app") / "server.log", "w+")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "avgen.cli", "app", "--port", str(port), "--device", "cpu"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    try:
-        while True:  # the server is up when its page answers
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                log.seek(0)
-                pytest.fail(f"avgen app did not start (exit {proc.poll()}):\n{log.read()[-3000:]}")
-            time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _listening_addresses(port: int) -> list[str]:
@@ -79,7 +34,18 @@ def test_server_binds_localhost_only(app_url):
     assert addresses == ["0100007F"], addresses  # 127.0.0.1 only (not 0.0.0.0, not ::)
 
 
-def test_v2s_tab_runs_the_bundled_example(page, app_url):
+def test_bad_input_shows_the_clis_one_line_error(page, app_url, tmp_path):
+    page.goto(app_url)
+    page.locator("#v2s-run").wait_for(timeout=60_000)
+    missing = str(tmp_path / "no_such_checkpoint")
+    page.get_by_label("checkpoint folder (empty: the bundled VarietySound)").fill(missing)
+    page.locator("#v2s-run").click()
+    # refused before any model work, shown in the page with the CLI's wording
+    page.get_by_text(f"checkpoint {missing}: no such folder").first.wait_for(timeout=30_000)
+    assert page.locator("#v2s-result video").count() == 0
+
+
+def test_v2s_tab_runs_the_bundled_example(page, app_url, tmp_path):
     page.goto(app_url)
     run = page.locator("#v2s-run")
     run.wait_for(timeout=60_000)
@@ -94,3 +60,5 @@ def test_v2s_tab_runs_the_bundled_example(page, app_url):
     assert page.evaluate("(() => { const i = document.querySelector('#v2s-mel img');"
                          " return i.complete && i.naturalWidth > 0; })()")
     assert not page.external_requests, page.external_requests  # offline: nothing but 127.0.0.1
+    page.screenshot(path=os.path.join(os.environ.get("AVGEN_SCREENSHOT_DIR", str(tmp_path)), "app_v2s.png"),
+                    full_page=True)
