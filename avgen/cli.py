@@ -558,7 +558,9 @@ def _add_gallery(sub) -> None:
     p.add_argument("--title", default=None, help="page title (default: the system names)")
     p.add_argument("--max-size", type=int, default=320, help="longer side of the video copies in pixels "
                                                              "(default 320)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (stderr)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no 'wrote ...' line; errors still "
+                                                              "go to stderr")
 
 
 def _run_gallery(args) -> int:
@@ -578,7 +580,7 @@ def _run_gallery(args) -> int:
     rows = _read_pairs(args.manifest) if args.manifest else None  # the batch's own rows and output names
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=0, desc="gallery", disable=args.no_progress, unit="item")
+    bar = tqdm(total=0, desc="gallery", disable=args.no_progress or args.quiet, unit="item")
 
     def progress(done: int, total: int, what: str) -> None:
         bar.total = total
@@ -590,7 +592,8 @@ def _run_gallery(args) -> int:
                               max_size=args.max_size, progress=progress)
     finally:
         bar.close()
-    print(f"wrote {index}")
+    if not args.quiet:
+        print(f"wrote {index}")
     return 0
 
 

@@ -495,9 +495,12 @@ def _fmt(v: float | None) -> tuple[str, str]:
     return repr(float(v)), f"{v:.3g}" if abs(v) < 1e4 else f"{v:.0f}"
 
 
-def _media_html(rel: str, kind: str) -> str:
+PRELOAD_ALL_UP_TO = 60  # media elements; a bigger page loads only each file's header until it is played
+
+
+def _media_html(rel: str, kind: str, preload: str = "auto") -> str:
     tag = "video" if kind == "video" else "audio"
-    return f'<{tag} controls preload="auto" src="{html.escape(rel)}"></{tag}>'
+    return f'<{tag} controls preload="{preload}" src="{html.escape(rel)}"></{tag}>'
 
 
 def _mel_html(rel: str | None) -> str:
@@ -507,6 +510,9 @@ def _mel_html(rel: str | None) -> str:
 def _page(title: str, systems: list[System], rows: list[dict], metric_names: list[str], note: str) -> str:
     e = html.escape
     one = len(systems) == 1
+    count = sum(bool(r["video"]) + bool(r["reference"]) + len(r["outputs"]) for r in rows)
+    preload = "auto" if count <= PRELOAD_ALL_UP_TO else "metadata"
+    media = lambda rel, kind: _media_html(rel, kind, preload)  # noqa: E731
     # the systems table: what produced each column and its run-level figures
     summary_keys = sorted({k for s in systems for k in s.summary})
     shead = "".join(f'<th data-sort="number">{e(k)}</th>' for k in summary_keys)
@@ -524,12 +530,12 @@ def _page(title: str, systems: list[System], rows: list[dict], metric_names: lis
                  f'{e(m if one else f"{m} · {s.name}")}</th>' for m in metric_names[s.name]]
     body = []
     for r in rows:
-        reference = _media_html(r["reference"], "audio") + _mel_html(r["reference_mel"]) if r["reference"] else "–"
+        reference = media(r["reference"], "audio") + _mel_html(r["reference_mel"]) if r["reference"] else "–"
         cells = [f'<td data-value="{e(r["id"])}">{e(r["id"])}</td>',
-                 f'<td>{_media_html(r["video"], "video") if r["video"] else "–"}</td>', f"<td>{reference}</td>"]
+                 f'<td>{media(r["video"], "video") if r["video"] else "–"}</td>', f"<td>{reference}</td>"]
         for s in systems:
             out = r["outputs"].get(s.name)
-            cells.append(f'<td>{_media_html(out["media"], out["kind"]) + _mel_html(out["mel"]) if out else "–"}</td>')
+            cells.append(f'<td>{media(out["media"], out["kind"]) + _mel_html(out["mel"]) if out else "–"}</td>')
             vals = out["metrics"] if out else {}
             cells += ['<td class="num" data-value="{}">{}</td>'.format(*_fmt(vals.get(m)))
                       for m in metric_names[s.name]]

@@ -171,3 +171,24 @@ def test_single_output_file_and_v2s_real_results(runs, tmp_path):
     data = json.loads((tmp_path / "g" / "gallery.json").read_text())
     assert data["clips"][2]["outputs"]["real"]["metrics"]["f1"] == pytest.approx(0.2)
     assert 'data-value="0.2' in open(index, encoding="utf-8").read()
+
+
+def test_quiet_prints_nothing(runs, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", os.path.join(runs["sys_a"], "c0_mid.wav"),
+                        "-o", str(tmp_path / "g"), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+    assert (tmp_path / "g" / "index.html").is_file()
+
+
+def test_big_pages_preload_only_headers():
+    from avgen.gallery import PRELOAD_ALL_UP_TO, System, _page
+
+    def page(n):
+        rows = [{"id": f"c{i}", "video": None, "reference": None, "reference_mel": None,
+                 "outputs": {"s": {"media": f"m{i}.webm", "kind": "audio", "mel": None, "metrics": {}}}}
+                for i in range(n)]
+        return _page("t", [System("s", "run")], rows, {"s": []}, "")
+
+    assert page(PRELOAD_ALL_UP_TO).count('preload="auto"') == PRELOAD_ALL_UP_TO
+    big = page(PRELOAD_ALL_UP_TO + 1)
+    assert 'preload="auto"' not in big and big.count('preload="metadata"') == PRELOAD_ALL_UP_TO + 1
