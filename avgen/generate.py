@@ -3,7 +3,8 @@
 ``video_to_sound(video, reference)`` gives a sound track for a (silent) video with the timbre of a reference
 recording, using a VarietySound checkpoint (``checkpoint=None``: the bundled default, trained on the synthetic-foley
 benchmark); ``sound_to_video(audio)`` a video moved by a sound; ``edit_video(source, text=...)`` a text-constrained
-edit in StyleGAN's W+. Pipelines are cached per checkpoint and device.
+edit in StyleGAN's W+. Pipelines are cached per checkpoint and device. ``SpecVQGANPipeline`` runs SpecVQGAN's public
+checkpoints (``from_public``) or converted folders (``from_pretrained``).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from __future__ import annotations
 import os
 
 from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, S2VResult, SoundToVideoPipeline
+from .pipelines.specvqgan import SpecVQGANPipeline
 from .pipelines.video_editing import EditResult, VideoEditingPipeline
 from .pipelines.video_to_sound import DEFAULT_V2S_CHECKPOINT, V2SResult, VideoToSoundPipeline, load_vocoder
 
 __all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "S2VResult", "EditResult",
            "VideoToSoundPipeline", "SoundToVideoPipeline", "VideoEditingPipeline", "video_to_sound", "sound_to_video",
-           "edit_video", "load_vocoder"]
+           "edit_video", "load_vocoder", "SpecVQGANPipeline"]
 
 
 _PIPELINES: dict = {}

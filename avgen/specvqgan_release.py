@@ -343,8 +343,9 @@ class ReleaseRun:
 
 def _load_into(model: torch.nn.Module, sd: dict, path: str, what: str) -> torch.nn.Module:
     check_state_dict(model, sd, path, what=what)
+    own = model.state_dict()  # once: building it per tensor made loading quadratic in the number of tensors
     for k, v in sd.items():
-        if v.is_floating_point() != model.state_dict()[k].is_floating_point():
+        if v.is_floating_point() != own[k].is_floating_point():
             raise CheckpointError(f"{path}: {k} has dtype {v.dtype}, {what} expects floating point")
     model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=True)
     return model.eval().requires_grad_(False)

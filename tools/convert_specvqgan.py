@@ -6,7 +6,9 @@ RUN is one of the release's folders, read without executing anything stored in t
 - a transformer run (``configs/*-project.yaml`` with ``Net2NetTransformer``, ``checkpoints/*.ckpt``): OUT becomes a
   pipeline folder, ``config.json`` = ``{"class": "SpecVQGANPipeline", "components": {"codebook": "codebook",
   "transformer": "transformer"[, "vocoder": "vocoder"]}, ...}`` with one model folder per component (the codebook
-  is the one stored in the transformer's checkpoint unless --codebook-run names a codebook run);
+  is the one stored in the transformer's checkpoint unless --codebook-run names a codebook run), plus the pipeline's
+  settings (``mel_preset``, ``fps`` 21.5, ``backbone`` resnet50, ``source``); it is written by
+  ``SpecVQGANPipeline.save_pretrained``, so ``SpecVQGANPipeline.from_pretrained(OUT)`` equals ``from_public(RUN)``;
 - a codebook run (``VQModel``): OUT is a SpecVQGANCodebook model folder;
 - the vocoder folder (``best_netG.pt`` + ``args.yml``): OUT is a MelGANGenerator model folder.
 
@@ -37,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from avgen.checkpoints import save_pipeline_config, save_pretrained
+    from avgen.checkpoints import save_pretrained
     from avgen.errors import AvgenError
-    from avgen.specvqgan_release import load_codebook_run, load_melgan_folder, load_release
+    from avgen.pipelines.specvqgan import SpecVQGANPipeline
+    from avgen.specvqgan_release import load_release
 
     dtype = torch.float16 if args.fp16 else None
     try:
@@ -53,21 +56,11 @@ def main(argv: list[str] | None = None) -> int:
             save_pretrained(model, args.out, dtype=dtype, extra={"source": source})
             print(f"wrote {args.out} ({type(model).__name__} from the release's {rel.kind} folder)")
             return 0
-        codebook = rel.codebook
-        if args.codebook_run:
-            codebook = load_codebook_run(args.codebook_run).codebook
-            if codebook.config.n_embed != rel.transformer.config.vocab_size:
-                raise AvgenError(f"{args.codebook_run}: a codebook of {codebook.config.n_embed} entries, the "
-                                 f"transformer expects {rel.transformer.config.vocab_size}")
-        os.makedirs(args.out, exist_ok=True)
-        save_pretrained(codebook, os.path.join(args.out, "codebook"), dtype=dtype)
-        save_pretrained(rel.transformer, os.path.join(args.out, "transformer"), dtype=dtype)
-        components = {"codebook": "codebook", "transformer": "transformer"}
-        if args.vocoder:
-            save_pretrained(load_melgan_folder(args.vocoder), os.path.join(args.out, "vocoder"), dtype=dtype)
-            components["vocoder"] = "vocoder"
-        save_pipeline_config(args.out, "SpecVQGANPipeline", components, {"mel_preset": "specvqgan",
-                                                                        "source": source})
+        # the pipeline's own loader and writer, so this folder is what SpecVQGANPipeline.from_public would save
+        pipe = SpecVQGANPipeline.from_release_run(rel, source["converted_from"], codebook_run=args.codebook_run,
+                                                  vocoder=args.vocoder, device="cpu")
+        pipe.save_pretrained(args.out, fp16=args.fp16)
+        codebook = pipe.codebook
     except AvgenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

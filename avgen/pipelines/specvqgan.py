@@ -1,0 +1,432 @@
+"""Video -> sound with SpecVQGAN (Iashin & Rahtu, BMVC 2021): frame features prime a transformer that samples a grid
+of codebook indices, the codebook decoder turns the grid into a mel, a vocoder (the release's MelGAN, or any avgen
+vocoder for ``specvqgan`` mels) into a waveform.
+
+Any length: the models were trained on one window (53 code columns = 848 mel frames = 9.85 s for the release).
+Longer inputs are generated window by window; window k + 1 starts inside window k, and the code columns the two
+share are given to the sampler as the prefix of window k + 1 (the release's continuation), so only the new columns
+are drawn. Windows are decoded one at a time and their mels cross-faded linearly over the shared columns; the
+networks only ever see one window, so their memory follows the window, not the video.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+from .. import vocoders
+from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset
+from ..checkpoints import CheckpointError, from_pretrained, read_pipeline_config, save_pipeline_config, save_pretrained
+from ..errors import AvgenError, WeightsNotFoundError
+from ..media import iter_video, probe
+from ..models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer, grid_to_sequence, sequence_to_grid
+from ..utils import require_finite
+from .video_to_sound import V2SResult
+
+__all__ = ["SpecVQGANPipeline", "window_starts"]
+
+RELEASE_FPS = 21.5  # the release's ResNet-50 features (feat_len 215 = 10 s)
+RELEASE_BACKBONE = "resnet50"
+_RESNET50_SOURCE = ("torchvision: https://download.pytorch.org/models/resnet50-0676ba61.pth (save it locally, "
+                    "pass visual_weights=)")
+_SETTINGS = ("mel_preset", "fps", "backbone", "vocoder", "source")  # what config.json may hold besides components
+
+
+def _bar(enabled: bool | None, stage: str, total: int, unit: str):
+    """A tqdm bar on stderr for one stage; ``enabled`` None: only when stderr is a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"specvqgan {stage}", unit=unit, disable=None if enabled is None else not enabled,
+                file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def window_starts(columns: int, window: int, overlap: int) -> list[int]:
+    """First code column of each window of ``window`` columns over ``columns``: every window starts ``window -
+    overlap`` after the previous one, the last one ends at ``columns`` (it may overlap its predecessor more)."""
+    if columns <= window:
+        return [0]
+    step = window - overlap
+    starts = list(range(0, columns - window, step))
+    return starts + [columns - window]
+
+
+class SpecVQGANPipeline:
+    """A SpecVQGAN codebook and transformer, the vocoder for their mels and the feature backbone their features
+    came from. Load with :meth:`from_public` (the release's run folders) or :meth:`from_pretrained` (what
+    :meth:`save_pretrained` and ``tools/convert_specvqgan.py`` write).
+
+    - ``codebook.encode(mel [B, 80, T]) -> codes [B, H, W]``, ``codebook.decode(codes) -> mel [B, 80, W f]``;
+    - :meth:`sample_codes` (features -> codes, window by window past the trained length);
+    - :meth:`decode_codes` (codes of any width -> mel, window by window);
+    - ``vocoder(mel [B, 80, T]) -> waveform [B, T * 256]``;
+    - ``pipe(video or features)`` -> :class:`~avgen.pipelines.video_to_sound.V2SResult`.
+    """
+
+    def __init__(self, codebook: SpecVQGANCodebook, transformer: SpecVQGANTransformer, *,
+                 vocoder: str | os.PathLike | vocoders.Vocoder | None = None, fps: float = RELEASE_FPS,
+                 backbone: str = RELEASE_BACKBONE, mel_preset: str = SPECVQGAN_MEL_PRESET,
+                 visual_weights: str | os.PathLike | None = None, device=None, source: dict | None = None):
+        cb, tc = codebook.config, transformer.config
+        if cb.n_embed != tc.vocab_size:
+            raise CheckpointError(f"the codebook has {cb.n_embed} entries, the transformer's vocab_size is "
+                                  f"{tc.vocab_size}")
+        get_preset(mel_preset)  # a known preset (mels of other band counts fail at the vocoder, in one line)
+        if not (math.isfinite(fps) and fps > 0):
+            raise AvgenError(f"fps must be a positive number of frames per second, got {fps}")
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.codebook = codebook.eval().requires_grad_(False).to(self.device)
+        self.transformer = transformer.eval().requires_grad_(False).to(self.device)
+        self.fps, self.backbone, self.mel_preset = float(fps), backbone, mel_preset
+        self.visual_weights = None if visual_weights is None else os.fspath(visual_weights)
+        self.source = dict(source or {})
+        self._vocoder_spec = vocoder
+        self._vocoder: vocoders.Vocoder | None = vocoder if isinstance(vocoder, vocoders.Vocoder) else None
+        if self._vocoder is not None:
+            self._check_vocoder(self._vocoder)
+        self._encoder = None
+
+    # -- loading / saving ------------------------------------------------------------------------------------
+    @classmethod
+    def from_public(cls, transformer_run: str | os.PathLike, *, codebook_run: str | os.PathLike | None = None,
+                    vocoder: str | os.PathLike | vocoders.Vocoder | None = None,
+                    checkpoint: str | os.PathLike | None = None, visual_weights: str | os.PathLike | None = None,
+                    device=None) -> "SpecVQGANPipeline":
+        """The release's transformer run folder (read safely by :mod:`avgen.specvqgan_release`), with the codebook
+        stored in its checkpoint or, with ``codebook_run``, a codebook run's. ``vocoder``: the release's MelGAN
+        folder (``best_netG.pt`` + ``args.yml``), an avgen vocoder name or folder, or a Vocoder; None: avgen's
+        default (:data:`avgen.vocoders.DEFAULT_VOCODER`). ``checkpoint``: a ``.ckpt`` other than the release's pick."""
+        from ..specvqgan_release import load_transformer_run
+
+        rel = load_transformer_run(transformer_run, checkpoint=checkpoint)
+        return cls.from_release_run(rel, os.path.basename(os.path.normpath(os.fspath(transformer_run))),
+                                    codebook_run=codebook_run, vocoder=vocoder, visual_weights=visual_weights,
+                                    device=device)
+
+    @classmethod
+    def from_release_run(cls, run, name: str, *, codebook_run: str | os.PathLike | None = None,
+                         vocoder: str | os.PathLike | vocoders.Vocoder | None = None,
+                         visual_weights: str | os.PathLike | None = None, device=None) -> "SpecVQGANPipeline":
+        """:meth:`from_public` on an already read transformer run (:class:`avgen.specvqgan_release.ReleaseRun`
+        named ``name``); ``tools/convert_specvqgan.py`` builds its folder through this."""
+        from ..specvqgan_release import load_codebook_run
+
+        if run.kind != "transformer":
+            raise CheckpointError(f"{run.config}: a {run.kind} run, not a transformer run")
+        codebook = run.codebook
+        if codebook_run is not None:
+            codebook = load_codebook_run(codebook_run).codebook
+            if codebook.config.n_embed != run.transformer.config.vocab_size:
+                raise CheckpointError(f"{os.fspath(codebook_run)}: a codebook of {codebook.config.n_embed} entries, "
+                                      f"the transformer expects {run.transformer.config.vocab_size}")
+        source = {"converted_from": name, "checkpoint": os.path.basename(run.checkpoint),
+                  "global_step": run.global_step}
+        return cls(codebook, run.transformer, vocoder=vocoder, visual_weights=visual_weights, device=device,
+                   source=source)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, vocoder: str | os.PathLike | vocoders.Vocoder | None = None,
+                        visual_weights: str | os.PathLike | None = None, device=None) -> "SpecVQGANPipeline":
+        """A pipeline folder: ``config.json`` naming ``SpecVQGANPipeline`` with ``codebook/``, ``transformer/`` and
+        optionally ``vocoder/`` model folders. ``vocoder`` overrides the folder's vocoder."""
+        folder = os.fspath(path)
+        if not os.path.isdir(folder):
+            raise WeightsNotFoundError("SpecVQGAN", folder, "tools/convert_specvqgan.py RUN OUT (the release's run "
+                                                            "folders) or SpecVQGANPipeline.save_pretrained")
+        cfg = read_pipeline_config(folder, cls.__name__)
+        path_json = os.path.join(folder, "config.json")
+        comps = cfg["components"]
+        for name in ("codebook", "transformer"):
+            if name not in comps:
+                raise CheckpointError(f"{path_json}: no {name!r} component")
+        unknown = sorted(set(comps) - {"codebook", "transformer", "vocoder"})
+        if unknown:
+            raise CheckpointError(f"{path_json}: unknown component(s) {', '.join(unknown)}")
+        settings = {k: v for k, v in cfg.items() if k not in ("class", "components", "avgen_version")}
+        unknown = sorted(set(settings) - set(_SETTINGS))
+        if unknown:
+            raise CheckpointError(f"{path_json}: unknown entries {', '.join(unknown)} (a SpecVQGANPipeline reads "
+                                  f"{', '.join(_SETTINGS)})")
+        codebook = from_pretrained(os.path.join(folder, comps["codebook"]), expected=SpecVQGANCodebook)
+        transformer = from_pretrained(os.path.join(folder, comps["transformer"]), expected=SpecVQGANTransformer)
+        if vocoder is None:
+            vocoder = os.path.join(folder, comps["vocoder"]) if "vocoder" in comps else settings.get("vocoder")
+        fps = settings.get("fps", RELEASE_FPS)
+        if not isinstance(fps, (int, float)) or isinstance(fps, bool):
+            raise CheckpointError(f"{path_json}: 'fps' must be a number, got {fps!r}")
+        try:
+            return cls(codebook, transformer, vocoder=vocoder, fps=float(fps),
+                       backbone=settings.get("backbone", RELEASE_BACKBONE),
+                       mel_preset=settings.get("mel_preset", SPECVQGAN_MEL_PRESET), visual_weights=visual_weights,
+                       device=device, source=settings.get("source"))
+        except CheckpointError as e:
+            raise CheckpointError(f"{path_json}: {e}") from None
+
+    def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
+        """``path/config.json`` (class, components, fps, backbone, mel preset, source) with ``codebook/`` and
+        ``transformer/`` model folders, and ``vocoder/`` when the vocoder is a generator of its own (a MelGAN or a
+        trained HiFi-GAN); a named vocoder (``griffin-lim``, ``specvqgan-bridge``) is stored by name."""
+        folder = os.fspath(path)
+        dtype = torch.float16 if fp16 else None
+        os.makedirs(folder, exist_ok=True)
+        save_pretrained(self.codebook, os.path.join(folder, "codebook"), dtype=dtype)
+        save_pretrained(self.transformer, os.path.join(folder, "transformer"), dtype=dtype)
+        components = {"codebook": "codebook", "transformer": "transformer"}
+        settings: dict = {"mel_preset": self.mel_preset, "fps": self.fps, "backbone": self.backbone}
+        spec = self._vocoder_spec
+        name = spec.name if isinstance(spec, vocoders.Vocoder) else (None if spec is None else os.fspath(spec))
+        if name in vocoders.VOCODERS:
+            settings["vocoder"] = name
+        elif spec is not None:  # a folder or a generator vocoder: its network becomes a component
+            net = getattr(self.vocoder, "net", None)
+            if net is None:
+                raise AvgenError(f"vocoder {self.vocoder.name}: not a named vocoder and has no network to save")
+            save_pretrained(net, os.path.join(folder, "vocoder"), dtype=dtype)
+            components["vocoder"] = "vocoder"
+        if self.source:
+            settings["source"] = self.source
+        save_pipeline_config(folder, type(self).__name__, components, settings)
+        return folder
+
+    def to(self, target) -> "SpecVQGANPipeline":
+        """A device (everything moves) or a floating dtype (codebook and transformer; the vocoder interface renders
+        in float32)."""
+        if isinstance(target, torch.dtype):
+            if not target.is_floating_point:
+                raise AvgenError(f"dtype must be floating point, got {target}")
+            self.codebook.to(target)
+            self.transformer.to(target)
+            return self
+        self.device = torch.device(target)
+        self.codebook.to(self.device)
+        self.transformer.to(self.device)
+        if self._vocoder is not None:
+            self._vocoder.to(self.device)
+        if self._encoder is not None:
+            self._encoder = None  # rebuilt on the new device when next needed
+        return self
+
+    # -- parts -----------------------------------------------------------------------------------------------
+    def _check_vocoder(self, voc: vocoders.Vocoder) -> None:
+        if voc.mel_preset != self.mel_preset:
+            raise AvgenError(f"vocoder {voc.name} takes '{voc.mel_preset}' mels; SpecVQGAN makes '{self.mel_preset}' "
+                             "mels")
+
+    @property
+    def vocoder(self) -> vocoders.Vocoder:
+        """The vocoder, loaded on first use (a converted folder need not load a default it never runs)."""
+        if self._vocoder is None:
+            voc = vocoders.load(self._vocoder_spec, device=self.device)
+            self._check_vocoder(voc)
+            self._vocoder = voc
+        return self._vocoder
+
+    @property
+    def code_shape(self) -> tuple[int, int]:
+        """(H, W) of one window's code grid."""
+        h, w = self.transformer.config.code_shape
+        return int(h), int(w)
+
+    @property
+    def column_seconds(self) -> float:
+        """Seconds of audio one code column stands for (16 mel frames x hop 256 / 22050 Hz for the release)."""
+        p = get_preset(self.mel_preset)
+        return self.codebook.downsample_factor * p.hop_length / p.sample_rate
+
+    @property
+    def window_seconds(self) -> float:
+        return self.code_shape[1] * self.column_seconds
+
+    def columns_for(self, duration: float) -> int:
+        """Code columns that cover ``duration`` seconds of audio."""
+        p = get_preset(self.mel_preset)
+        mel_frames = math.ceil(round(duration * p.sample_rate) / p.hop_length)
+        return max(1, math.ceil(mel_frames / self.codebook.downsample_factor))
+
+    def _overlap_columns(self, overlap_seconds: float | None) -> int:
+        w = self.code_shape[1]
+        if overlap_seconds is None:
+            return w // 2
+        if not (math.isfinite(overlap_seconds) and overlap_seconds >= 0):
+            raise AvgenError(f"overlap_seconds must be a finite number >= 0, got {overlap_seconds}")
+        o = round(overlap_seconds / self.column_seconds)
+        if o >= w:
+            raise AvgenError(f"overlap_seconds {overlap_seconds} is {o} code columns; a window has {w} "
+                             f"({self.window_seconds:.2f} s)")
+        return o
+
+    # -- codes -----------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_codes(self, features: torch.Tensor, *, top_k: int | None = None, temperature: float = 1.0,
+                     generator: torch.Generator | None = None, overlap_seconds: float | None = None,
+                     duration: float | None = None, progress: bool | None = False) -> torch.Tensor:
+        """Features ``[B, T_f, D]`` at :attr:`fps` (the backbone's, ``[T_f, D]`` is one clip) -> codes ``[B, H, C]``
+        (LongTensor on CPU): C = W, the trained grid, up to the trained length (features are zero-padded as the
+        release's datasets do); past it, C covers the features' duration, sampled window by window with the
+        ``overlap_seconds`` (default half a window) of codes the windows share as each new window's prefix.
+        ``duration``: the seconds of audio to cover (default ``T_f / fps``). KV-cached sampling with temperature and top-k (``top_k=1``: greedy) from ``generator``."""
+        t = self.transformer
+        feats = torch.as_tensor(features)
+        if feats.ndim == 2:
+            feats = feats[None]
+        if feats.ndim != 3 or feats.shape[-1] != t.config.feat_dim or feats.shape[1] == 0 or \
+                not feats.is_floating_point():
+            raise AvgenError(f"features must be float [B, T, {t.config.feat_dim}] at {self.fps:g} fps, got "
+                             f"{feats.dtype} {tuple(feats.shape)}")
+        if not bool(torch.isfinite(feats).all()):
+            raise AvgenError("features hold NaN or infinite values")
+        if generator is not None and generator.device.type != self.device.type:
+            raise AvgenError(f"generator is on {generator.device.type}, the pipeline on {self.device.type}: pass "
+                             f"torch.Generator(device='{self.device.type}')")
+        h, w = self.code_shape
+        if duration is not None and not (math.isfinite(duration) and duration > 0):
+            raise AvgenError(f"duration must be a positive number of seconds, got {duration}")
+        columns = max(w, self.columns_for(duration if duration is not None else feats.shape[1] / self.fps))
+        overlap = self._overlap_columns(overlap_seconds)
+        starts = window_starts(columns, w, overlap)
+        p = next(t.parameters())
+        codes = torch.zeros(feats.shape[0], h, columns, dtype=torch.long)  # [B, H, C]
+        end = 0  # the first column not sampled yet
+        bar = _bar(progress, "sampling", len(starts), "window")
+        for c in starts:
+            first = round(c * self.column_seconds * self.fps)  # the feature frame at the window's start
+            cond = t.condition_frames(feats[:, first:first + t.config.feat_len].to(p.device, p.dtype))
+            prefix = grid_to_sequence(codes[:, :, c:end]).to(p.device) if end > c else None  # [B, (end - c) H]
+            seq = t.sample(cond, prefix=prefix, temperature=temperature, top_k=top_k, generator=generator)
+            codes[:, :, c:c + w] = sequence_to_grid(seq, h).cpu()
+            end = c + w
+            bar.update(1)
+        bar.close()
+        return codes
+
+    @torch.no_grad()
+    def decode_codes(self, codes: torch.Tensor, *, overlap_seconds: float | None = None) -> torch.Tensor:
+        """Codes ``[B, H, C]`` -> mel ``[B, 80, C f]`` (float32, CPU): up to W columns in one pass of the codebook
+        decoder, wider grids window by window (the windows of :meth:`sample_codes`) with the mels cross-faded
+        linearly over the columns two windows share."""
+        if codes.ndim != 3 or codes.shape[1] != self.code_shape[0]:
+            raise AvgenError(f"codes must be [B, {self.code_shape[0]}, C], got {tuple(codes.shape)}")
+        cb = self.codebook
+        dev = next(cb.parameters()).device
+        w, f = self.code_shape[1], cb.downsample_factor
+        columns = codes.shape[2]
+        if columns <= w:
+            return cb.decode(codes.to(dev)).float().cpu()
+        starts = window_starts(columns, w, self._overlap_columns(overlap_seconds))
+        out = torch.zeros(codes.shape[0], self.code_shape[0] * f, columns * f)  # [B, 80, C f]
+        weight = torch.zeros(columns * f)
+        for i, c in enumerate(starts):
+            piece = cb.decode(codes[:, :, c:c + w].to(dev)).float().cpu()  # [B, 80, W f]
+            ramp = torch.ones(w * f)
+            if i > 0:  # fade in over the columns shared with the previous window
+                n = (starts[i - 1] + w - c) * f
+                ramp[:n] = (torch.arange(n) + 0.5) / n
+            if i < len(starts) - 1:  # fade out over those shared with the next one
+                n = (c + w - starts[i + 1]) * f
+                ramp[-n:] = torch.minimum(ramp[-n:], (torch.arange(n, 0, -1) - 0.5) / n)
+            out[..., c * f:(c + w) * f] += piece * ramp
+            weight[c * f:(c + w) * f] += ramp
+        return out / weight
+
+    # -- inputs ------------------------------------------------------------------------------------------------
+    @property
+    def encoder(self):
+        """The feature backbone the transformer was trained on (built on first use from :attr:`visual_weights`)."""
+        if self._encoder is None:
+            from ..encoders import VisualEncoder
+
+            if self.backbone == "resnet50" and (self.visual_weights is None or not os.path.isfile(self.visual_weights)):
+                raise WeightsNotFoundError("ResNet-50 (ImageNet) feature-backbone", self.visual_weights,
+                                           _RESNET50_SOURCE)
+            enc = VisualEncoder(self.backbone, weights=self.visual_weights, device=self.device, precision="fp32")
+            if enc.feature_dim != self.transformer.config.feat_dim:
+                raise AvgenError(f"backbone {self.backbone} gives {enc.feature_dim}-d features, the transformer takes "
+                                 f"{self.transformer.config.feat_dim}")
+            self._encoder = enc
+        return self._encoder
+
+    @torch.no_grad()
+    def video_features(self, video, *, video_fps: float | None = None, batch_size: int = 32,
+                       progress: bool | None = False) -> tuple[torch.Tensor, float]:
+        """(features ``[T, D]`` at :attr:`fps`, duration in seconds) of a video path or uint8 frames ``[T, H, W, 3]``
+        at ``video_fps``; frames are decoded at :attr:`fps` and go to the backbone ``batch_size`` at a time (memory:
+        one batch of frames)."""
+        encoder = self.encoder  # the missing-weights error comes before any decoding
+        is_path = isinstance(video, (str, os.PathLike))
+        if is_path:
+            info = probe(video)
+            if not info.has_video:
+                raise AvgenError(f"{os.fspath(video)}: no video stream")
+            duration = float(info.video_duration)
+            frames = iter_video(video, fps=self.fps)
+        else:
+            array = np.asarray(video)
+            src = float(video_fps or self.fps)
+            duration = len(array) / src
+            n = max(1, math.floor(duration * self.fps + 1e-6))
+            idx = np.clip(np.round(np.arange(n) / self.fps * src).astype(int), 0, len(array) - 1)  # nearest frame
+            frames = (array[i] for i in idx)
+        expected = max(1, math.floor(duration * self.fps + 1e-6))
+        out, batch = [], []
+        with _bar(progress, "features", expected, "frame") as bar:
+            for frame in frames:
+                batch.append(frame)
+                if len(batch) == batch_size:
+                    out.append(encoder.encode(np.stack(batch), batch_size=batch_size))  # [b, D]
+                    bar.update(len(batch))
+                    batch = []
+            if batch:
+                out.append(encoder.encode(np.stack(batch), batch_size=batch_size))
+                bar.update(len(batch))
+        if not out:
+            raise AvgenError(f"{video if is_path else 'video frames'}: no frames decoded")
+        return torch.cat(out), duration
+
+    # -- generation ----------------------------------------------------------------------------------------------
+    def __call__(self, video, *, video_fps: float | None = None, top_k: int | None = None, temperature: float = 1.0,
+                 generator: torch.Generator | None = None, seed: int | None = None,
+                 overlap_seconds: float | None = None, progress: bool | None = False) -> V2SResult:
+        """A sound track for ``video``: a path, uint8 frames ``[T, H, W, 3]`` at ``video_fps``, or precomputed
+        features ``[T, D]`` / ``[1, T, D]`` at :attr:`fps`. ``generator`` or ``seed`` (default seed 0) makes it
+        reproducible. The result's ``waveform [1, N]`` and ``mel [80, M]`` cover the input's duration
+        (``.save("out.wav")``, or ``.save("out.mp4")`` onto the input video)."""
+        if generator is not None and seed is not None:
+            raise AvgenError("pass generator= or seed=, not both")
+        if video_fps is not None and not (math.isfinite(video_fps) and video_fps > 0):
+            raise AvgenError(f"video_fps must be a positive number of frames per second, got {video_fps}")
+        is_path = isinstance(video, (str, os.PathLike))
+        frames = None
+        if is_path:
+            feats, duration = self.video_features(video, progress=progress)
+        else:
+            array = np.asarray(video.detach().cpu() if torch.is_tensor(video) else video)
+            if array.dtype == np.uint8:
+                frames = array
+                if frames.ndim != 4 or frames.shape[-1] != 3 or min(frames.shape[:3]) == 0:
+                    raise AvgenError(f"video frames must be non-empty uint8 [T, H, W, 3], got {frames.shape}")
+                feats, duration = self.video_features(frames, video_fps=video_fps, progress=progress)
+            else:
+                feats = torch.as_tensor(array, dtype=torch.float32)
+                if feats.ndim == 3 and feats.shape[0] == 1:
+                    feats = feats[0]
+                if feats.ndim != 2:
+                    raise AvgenError(f"features must be [T, D] or [1, T, D] at {self.fps:g} fps, got "
+                                     f"{tuple(feats.shape)}")
+                require_finite(feats, "features", unit="frame")
+                duration = feats.shape[0] / self.fps
+        if generator is None:
+            generator = torch.Generator(device=self.device).manual_seed(seed if seed is not None else 0)
+        codes = self.sample_codes(feats[None], top_k=top_k, temperature=temperature, generator=generator,
+                                  overlap_seconds=overlap_seconds, duration=duration, progress=progress)
+        p = get_preset(self.mel_preset)
+        num_samples = max(1, round(duration * p.sample_rate))
+        mel_frames = math.ceil(num_samples / p.hop_length)
+        mel = self.decode_codes(codes, overlap_seconds=overlap_seconds)[0, :, :mel_frames]  # [80, M]
+        wav = fit_length(self.vocoder(mel[None], generator=generator).float(), num_samples).clamp(-1, 1)  # [1, N]
+        return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
+                         video_path=os.fspath(video) if is_path else None, frames=frames,
+                         frames_fps=None if frames is None else float(video_fps or self.fps))
