@@ -302,3 +302,35 @@ def test_call_on_short_features_saves_and_errors_are_one_line(tmp_path):
         pipe(feats, overlap_seconds=5.0)
     # float64 runs end to end (greedy codes as in float32 on these weights)
     assert torch.equal(pipe.to(torch.float64).sample_codes(feats[None], top_k=1), codes)
+
+
+class _FrameFeatures:
+    """A stand-in backbone (the real ones need their weight files): each frame's mean colour, projected."""
+
+    feature_dim = FEAT_DIM
+
+    def __init__(self):
+        self.proj = torch.randn(3, FEAT_DIM, generator=_gen(6))
+        self.frames = 0
+
+    def encode(self, frames, *, batch_size: int = 64) -> torch.Tensor:
+        self.frames += len(frames)
+        return torch.as_tensor(frames).float().mean((1, 2)) / 255 @ self.proj  # [T, D]
+
+
+def test_a_video_file_is_decoded_at_the_backbone_rate_and_the_sound_muxed_onto_it(tmp_path):
+    from avgen.media import probe, read_video, write_video
+
+    pipe = _tiny_pipeline(3)
+    pipe._encoder = enc = _FrameFeatures()
+    t = torch.arange(30, dtype=torch.uint8)
+    frames = (t[:, None, None, None] * 8).expand(30, 16, 16, 3).contiguous().numpy()  # 1.5 s at 20 fps
+    video = write_video(tmp_path / "in.mp4", frames, 20.0)
+    res = pipe(video, seed=4)
+    assert enc.frames == 15 and res.video_path == video  # 1.5 s at the backbone's 10 fps
+    assert res.waveform.shape == (1, round(probe(video).video_duration * 22050))
+    # the same frames as an array at their own rate give the same features, so the same sound
+    same = pipe(read_video(video)[0], video_fps=20.0, seed=4)
+    assert torch.equal(same.mel, res.mel)
+    out = probe(res.save(tmp_path / "out.mp4"))
+    assert out.has_video and out.has_audio and abs(out.duration - 1.5) < 0.1
