@@ -245,13 +245,36 @@ def save_pretrained(G: nn.Module, folder: str | os.PathLike, *, D: nn.Module | N
     if extra:
         config["extra"] = _plain(extra)
     for name, net in nets.items():
-        path = os.path.join(folder, f"{name}.safetensors")
-        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, path + ".tmp")
-        os.replace(path + ".tmp", path)
-    tmp = os.path.join(folder, "config.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(config, f, indent=2)
-    os.replace(tmp, os.path.join(folder, "config.json"))
+        _durable(os.path.join(folder, f"{name}.safetensors"),
+                 lambda tmp, net=net: save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                                                tmp))
+
+    def write_config(tmp):
+        with open(tmp, "w") as f:
+            json.dump(config, f, indent=2)
+
+    _durable(os.path.join(folder, "config.json"), write_config)
+
+
+def _durable(path: str, write) -> None:
+    """``write(tmp)`` beside ``path``, fsync it, rename it over ``path``, fsync the folder: a crash keeps either
+    the old file or the new one, whole (this package's own copy of avgen.utils.atomic_output: it imports no avgen)."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a folder
+        pass
+    finally:
+        os.close(fd)
 
 
 def from_pretrained(folder: str | os.PathLike, *, which: str = "generator") -> nn.Module:

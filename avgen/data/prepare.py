@@ -86,8 +86,6 @@ class PrepareSummary:
 
 def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
     """Worker: decode frames (resized to the encoder's input side) and audio, compute the mel."""
-    torch.set_num_threads(1)
-
     preset = get_preset(settings.mel_preset)
     frames, fps = read_video(path, fps=settings.fps, size=frame_size)
     if settings.audio_chain == "public":
@@ -138,6 +136,7 @@ def _worker_main(conn, parent_pid: int, settings: PrepareSettings, frame_size: i
     """A decode worker: paths in, results (or one-line errors) out, one at a time, until told to stop or the
     parent is gone."""
     _die_with_parent(parent_pid)
+    torch.set_num_threads(1)  # one core per worker (set here, not in _decode_item: workers=0 runs that in the caller)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle; it stops the workers
     while True:
         try:
@@ -287,6 +286,8 @@ def prepare(
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise AvgenError(f"{out_dir}: is a file, not a cache folder")
     items = read_manifest(inputs) if not isinstance(inputs, list) else inputs
+    if not isinstance(inputs, list) and len(items) == 1 and os.path.abspath(items[0].path) == os.path.abspath(inputs):
+        _check_single_file(items[0].path)  # one named file: a bad one is the run's error, not a summary line
     os.makedirs(os.path.join(out_dir, "items"), exist_ok=True)
     for stale in glob.glob(os.path.join(out_dir, "items", ".*.tmp.safetensors")):  # a killed run's half-written item
         os.remove(stale)
@@ -377,6 +378,18 @@ def prepare(
         write_index(force=True)
     summary.seconds = time.time() - t_start
     return summary
+
+
+def _check_single_file(path: str) -> None:
+    """Headers only: the file exists and holds the video and the audio stream every item needs."""
+    from ..errors import NoAudioStreamError, NoVideoStreamError
+    from ..media import probe
+
+    info = probe(path)
+    if not info.has_video:
+        raise NoVideoStreamError(path)
+    if not info.has_audio:
+        raise NoAudioStreamError(path)
 
 
 def _record(item: ManifestItem, key: str, info: dict) -> dict:

@@ -68,6 +68,55 @@ def _rawvideo_avi(path, n=8):
     return path
 
 
+def _one_pixel_video(path, audio, sample_rate, n=3, fps=12):
+    """1x1 H.264 (yuv444p: yuv420p needs even sizes) with a sound track."""
+    import av
+
+    from avgen.media import replace_audio
+
+    silent = path + ".video_only.mp4"
+    with av.open(silent, "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = 1, 1, "yuv444p"
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(np.full((1, 1, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    replace_audio(silent, path, audio, sample_rate)
+    os.remove(silent)
+    return path
+
+
+def _odd_media(files: dict, j, t) -> None:
+    """Unusual but valid media (which must work) and media of the wrong kind (which must be named as such)."""
+    import shutil
+    import struct
+
+    tone = (0.1 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)[None]  # 2 s
+    quarter = tone[:, : 22050 // 4]
+    files["quarter_mp4"] = write_video(j("quarter.mp4"), _frames(3), 12.0, quarter, 22050)  # 0.25 s with sound
+    files["one_px_mp4"] = _one_pixel_video(j("one_px.mp4"), quarter, 22050)
+    files["fps1000_mp4"] = write_video(j("fps1000.mp4"), _frames(250, 16, 16), 1000.0, quarter, 22050)
+    files["fps05_mp4"] = write_video(j("fps05.mp4"), _frames(1), 0.5, tone, 22050)  # one frame lasting 2 s
+    files["unicode_mp4"] = j("clip ü名 файл.mp4")
+    shutil.copy(files["quarter_mp4"], files["unicode_mp4"])
+    files["unicode_wav"] = j("voix ü名 файл.wav")
+    shutil.copy(files["good_wav"], files["unicode_wav"])
+    files["audio_only_m4a"] = write_audio(j("audio_only.m4a"), tone, 22050)
+    files["audio_only_mp4"] = j("audio_only.mp4")  # AAC in an mp4 container, named like a video
+    shutil.copy(files["audio_only_m4a"], files["audio_only_mp4"])
+    files["video_only_mp4"] = files["good_mp4"]
+    data = bytearray(open(files["good_wav"], "rb").read())  # RIFF and data sizes claiming ~4 GB
+    at = data.find(b"data")
+    data[4:8], data[at + 4: at + 8] = struct.pack("<I", 0xFFFFFFF0), struct.pack("<I", 0xFFFFFF00)
+    with open(j("huge_header.wav"), "wb") as f:
+        f.write(bytes(data))
+    files["huge_header_wav"] = j("huge_header.wav")
+
+
 def build_bad_files(root: str) -> dict[str, str]:
     """Every bad (and a few good) input, written into ``root``; returns name -> path."""
     os.makedirs(root, exist_ok=True)
@@ -104,6 +153,7 @@ def build_bad_files(root: str) -> dict[str, str]:
     files["hostile_pt"], files["hostile_pkl"] = j("hostile.pt"), j("hostile.pkl")
     files["torchscript_pt"] = j("scripted.pt")
     torch.jit.save(torch.jit.script(_Scripted()), files["torchscript_pt"])
+    _odd_media(files, j, t)
     os.makedirs(j("readonly"), exist_ok=True)
     os.chmod(j("readonly"), stat.S_IRUSR | stat.S_IXUSR)
     files["readonly_dir"] = j("readonly")

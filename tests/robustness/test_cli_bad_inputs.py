@@ -180,7 +180,7 @@ def test_prepare_bad_options(run_cli, bad, tmp_path, case, extra, needle):
     out = tmp_path / "cache"
     names = {"HOSTILE_PT": "hostile_pt", "BAD_SAFETENSORS": "bad_safetensors", "TORCHSCRIPT": "torchscript_pt"}
     extra = [bad[names[x]] if x in names else x for x in extra]
-    res = run_cli(["prepare", bad["good_mp4"], "-o", out, "--workers", "0", "--no-progress", *extra],
+    res = run_cli(["prepare", bad["quarter_mp4"], "-o", out, "--workers", "0", "--no-progress", *extra],
                   writes_in=str(out))
     assert_one_line_error(res, needle)
     assert "weights_only=False" not in res.stderr and "weights_only` set to `False" not in res.stderr

@@ -35,8 +35,10 @@ def _assert_same_cache(folder, reference) -> None:
     assert got == want
     for rec in want:
         a, b = load_file(os.path.join(folder, rec["file"])), load_file(os.path.join(reference, rec["file"]))
-        np.testing.assert_array_equal(a["mel"], b["mel"])
-        np.testing.assert_allclose(a["features"], b["features"], atol=1e-5)
+        # within float rounding: workers decode with one torch thread, an in-process run with several
+        np.testing.assert_allclose(a["mel"], b["mel"], rtol=0, atol=1e-4)
+        np.testing.assert_allclose(a["features"], b["features"], rtol=0, atol=1e-4)
+        assert a["mel"].shape == b["mel"].shape and a["features"].shape == b["features"].shape
     assert sorted(os.listdir(os.path.join(folder, "items"))) == sorted(os.listdir(os.path.join(reference, "items")))
 
 

@@ -3,21 +3,18 @@ rest and removes what an interrupted write left, and the outputs equal an uninte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
+from avgen.media import read_audio
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
-def _sha(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
@@ -59,4 +56,7 @@ def test_v2s_manifest_killed_mid_batch_resumes(run_cli, bad, tiny_v2s, tmp_path)
     assert sorted(os.listdir(out)) == [".notes.txt", "r0.wav", "r1.wav", "r2.wav"]
     again = os.stat(out / "r0.wav")
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # finished items are skipped
-    assert len({_sha(out / n) for n in ("r0.wav", "r1.wav", "r2.wav")}) == 1
+    # equal within float rounding: the killed process and this one may run torch with different thread counts
+    waves = [read_audio(out / n)[0] for n in ("r0.wav", "r1.wav", "r2.wav")]
+    assert all(w.shape == waves[0].shape and np.abs(w - waves[0]).max() < 2e-3 for w in waves)
+    assert np.abs(waves[0]).max() > 0.01  # not silence
