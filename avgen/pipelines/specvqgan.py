@@ -74,6 +74,9 @@ class SpecVQGANPipeline:
         if cb.n_embed != tc.vocab_size:
             raise CheckpointError(f"the codebook has {cb.n_embed} entries, the transformer's vocab_size is "
                                   f"{tc.vocab_size}")
+        if cb.resolution != tc.code_shape[1] * codebook.downsample_factor:  # attention sits by the trained width
+            raise CheckpointError(f"the codebook was built for {cb.resolution}-frame mels; the transformer's "
+                                  f"{tc.code_shape[1]} code columns are {tc.code_shape[1] * codebook.downsample_factor}")
         get_preset(mel_preset)  # a known preset (mels of other band counts fail at the vocoder, in one line)
         if not (math.isfinite(fps) and fps > 0):
             raise AvgenError(f"fps must be a positive number of frames per second, got {fps}")
