@@ -74,9 +74,10 @@ class SpecVQGANPipeline:
         if cb.n_embed != tc.vocab_size:
             raise CheckpointError(f"the codebook has {cb.n_embed} entries, the transformer's vocab_size is "
                                   f"{tc.vocab_size}")
-        if cb.resolution != tc.code_shape[1] * codebook.downsample_factor:  # attention sits by the trained width
+        frames = tc.code_shape[1] * codebook.downsample_factor
+        if cb.resolution != frames:  # the decoder's attention sits by the trained width
             raise CheckpointError(f"the codebook was built for {cb.resolution}-frame mels; the transformer's "
-                                  f"{tc.code_shape[1]} code columns are {tc.code_shape[1] * codebook.downsample_factor}")
+                                  f"{tc.code_shape[1]} code columns are {frames}")
         get_preset(mel_preset)  # a known preset (mels of other band counts fail at the vocoder, in one line)
         if not (math.isfinite(fps) and fps > 0):
             raise AvgenError(f"fps must be a positive number of frames per second, got {fps}")
@@ -154,19 +155,24 @@ class SpecVQGANPipeline:
         if unknown:
             raise CheckpointError(f"{path_json}: unknown entries {', '.join(unknown)} (a SpecVQGANPipeline reads "
                                   f"{', '.join(_SETTINGS)})")
+        fps = settings.get("fps", RELEASE_FPS)
+        if not isinstance(fps, (int, float)) or isinstance(fps, bool):
+            raise CheckpointError(f"{path_json}: 'fps' must be a number, got {fps!r}")
+        for key in ("backbone", "mel_preset", "vocoder"):
+            if key in settings and not isinstance(settings[key], str):
+                raise CheckpointError(f"{path_json}: {key!r} must be a string, got {settings[key]!r}")
+        if not isinstance(settings.get("source", {}), dict):
+            raise CheckpointError(f"{path_json}: 'source' must be an object")
         codebook = from_pretrained(os.path.join(folder, comps["codebook"]), expected=SpecVQGANCodebook)
         transformer = from_pretrained(os.path.join(folder, comps["transformer"]), expected=SpecVQGANTransformer)
         if vocoder is None:
             vocoder = os.path.join(folder, comps["vocoder"]) if "vocoder" in comps else settings.get("vocoder")
-        fps = settings.get("fps", RELEASE_FPS)
-        if not isinstance(fps, (int, float)) or isinstance(fps, bool):
-            raise CheckpointError(f"{path_json}: 'fps' must be a number, got {fps!r}")
         try:
             return cls(codebook, transformer, vocoder=vocoder, fps=float(fps),
                        backbone=settings.get("backbone", RELEASE_BACKBONE),
                        mel_preset=settings.get("mel_preset", SPECVQGAN_MEL_PRESET), visual_weights=visual_weights,
                        device=device, source=settings.get("source"))
-        except CheckpointError as e:
+        except (AvgenError, ValueError) as e:  # the parts do not fit together, or an unknown preset / bad fps
             raise CheckpointError(f"{path_json}: {e}") from None
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
@@ -271,7 +277,8 @@ class SpecVQGANPipeline:
         (LongTensor on CPU): C = W, the trained grid, up to the trained length (features are zero-padded as the
         release's datasets do); past it, C covers the features' duration, sampled window by window with the
         ``overlap_seconds`` (default half a window) of codes the windows share as each new window's prefix.
-        ``duration``: the seconds of audio to cover (default ``T_f / fps``). KV-cached sampling with temperature and top-k (``top_k=1``: greedy) from ``generator``."""
+        ``duration``: the seconds of audio to cover (default ``T_f / fps``). KV-cached sampling with temperature
+        and top-k (``top_k=1``: greedy) from ``generator``."""
         t = self.transformer
         feats = torch.as_tensor(features)
         if feats.ndim == 2:

@@ -6,7 +6,6 @@ window by window, each window primed with the codes it shares with the previous 
 from __future__ import annotations
 
 import math
-import os
 from collections import OrderedDict
 
 import pytest
@@ -202,6 +201,9 @@ def test_save_pretrained_round_trip_gives_equal_outputs(tmp_path):
     text = (tmp_path / "gl" / "config.json").read_text().replace('"fps"', '"fsp"')
     (tmp_path / "gl" / "config.json").write_text(text)
     with pytest.raises(AvgenError, match=r"config.json: unknown entries fsp"):
+        SpecVQGANPipeline.from_pretrained(tmp_path / "gl", device="cpu")
+    (tmp_path / "gl" / "config.json").write_text(text.replace('"fsp": 10.0', '"fps": "fast"'))
+    with pytest.raises(AvgenError, match=r"config.json: 'fps' must be a number, got 'fast'"):
         SpecVQGANPipeline.from_pretrained(tmp_path / "gl", device="cpu")
 
 
