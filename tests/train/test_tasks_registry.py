@@ -28,10 +28,11 @@ def _configs_by_task() -> dict[str, list[str]]:
 
 
 def test_registry_names_and_lookup():
-    assert sorted(TASKS) == ["feature2mel", "s2v", "s2v_audio", "stylegan2", "varietysound", "vocoder"]
+    assert sorted(TASKS) == ["feature2mel", "melgan", "s2v", "s2v_audio", "specvqgan_codebook", "specvqgan_transformer",
+                             "stylegan2", "varietysound", "vocoder"]
     for name, cls in TASKS.items():
         assert issubclass(cls, Task) and cls.name == name and get_task(name) is cls
-    with pytest.raises(ConfigError, match=r"task: unknown task 'nope' \(known: feature2mel, s2v, s2v_audio"):
+    with pytest.raises(ConfigError, match=r"task: unknown task 'nope' \(known: feature2mel, melgan, s2v, s2v_audio"):
         get_task("nope")
 
 

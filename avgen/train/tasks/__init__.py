@@ -9,14 +9,16 @@ from __future__ import annotations
 from ...errors import ConfigError
 from .base import Task
 from .feature2mel import Feature2MelTask
+from .melgan import MelGANTask
 from .s2v import S2VTask
 from .s2v_audio import AudioCLIPTask
+from .specvqgan import SpecVQGANCodebookTask, SpecVQGANTransformerTask
 from .stylegan2 import StyleGAN2Task
 from .varietysound import VarietySoundTask
 from .vocoder import VocoderTask
 
 __all__ = ["Task", "TASKS", "get_task", "Feature2MelTask", "VarietySoundTask", "VocoderTask", "StyleGAN2Task",
-           "S2VTask", "AudioCLIPTask"]
+           "S2VTask", "AudioCLIPTask", "SpecVQGANCodebookTask", "SpecVQGANTransformerTask", "MelGANTask"]
 
 TASKS: dict[str, type[Task]] = {
     "feature2mel": Feature2MelTask,
@@ -25,6 +27,9 @@ TASKS: dict[str, type[Task]] = {
     "stylegan2": StyleGAN2Task,
     "s2v": S2VTask,
     "s2v_audio": AudioCLIPTask,
+    "specvqgan_codebook": SpecVQGANCodebookTask,
+    "specvqgan_transformer": SpecVQGANTransformerTask,
+    "melgan": MelGANTask,
 }
 
 

@@ -1,0 +1,328 @@
+"""Tasks ``specvqgan_codebook`` and ``specvqgan_transformer``: SpecVQGAN's two stages (Iashin & Rahtu, BMVC 2021)
+on mels of an ``avgen prepare`` cache (or the public feature/mel layout), as the release trains them
+(docs/specvqgan.md, "Training")."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ...errors import ConfigError
+from ...models.v2s.specvqgan import (SpecVQGANCodebook, SpecVQGANCodebookConfig, SpecVQGANTransformer,
+                                     SpecVQGANTransformerConfig, grid_to_sequence, sequence_to_grid)
+from ..specvqgan_losses import LPAPS, CodebookAdversary, adaptive_weight, hinge_g_loss
+from .base import Task
+
+__all__ = ["SpecVQGANCodebookLoss", "SpecVQGANCodebookTask", "SpecVQGANTransformerLoss", "SpecVQGANTransformerTask",
+           "centre_crop", "corrupt_codes", "load_codebook"]
+
+
+def centre_crop(mel: torch.Tensor, frames: int, option: str) -> torch.Tensor:
+    """The centre ``frames`` of mels ``[B, M, T]`` (the release's ``CropImage`` with ``random_crop: False``)."""
+    t = mel.shape[-1]
+    if t < frames:
+        raise ConfigError(f"{option}: needs mels of {frames} frames, the data gives {t} (raise data.segment_seconds)")
+    start = (t - frames) // 2
+    return mel[..., start:start + frames]
+
+
+def _finite_at_least(value, low: float, name: str) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= low):
+        raise ValueError(f"{name}: expected a finite number >= {low}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stage 1: the codebook
+
+
+@dataclass
+class SpecVQGANCodebookLoss:
+    """The release's ``VQLPAPSWithDiscriminator`` settings (its configs: ``disc_start`` 2001 for VAS, 30001 for
+    VGGSound; ``disc_weight`` 0.8; adaptive weight clamped to [1, 1])."""
+
+    pixel_weight: float = 1.0  # L1 on the [-1, 1] mel
+    perceptual_weight: float = 1.0  # LPAPS; 0 turns it off (and builds no VGGish-ish)
+    perceptual_weights: str | None = None  # local vggishish16.pt; null: random VGGish-ish (see docs)
+    perceptual_stats: str | None = None  # the release's train_means_stds_melspec_10s_22050hz.txt; null: no scaling
+    perceptual_channels: tuple[int, ...] = (64, 128, 256, 512, 512)  # VGGish-ish block widths (public file: these)
+    perceptual_lin: Literal["release", "mean"] = "release"  # LPAPS's unlearned lin weights: default init, or 1/C
+    codebook_weight: float = 1.0  # on the quantizer loss (its commitment beta is model.beta, 0.25)
+    disc_weight: float = 0.8
+    disc_factor: float = 1.0
+    disc_start: int = 2001  # optimizer steps without the discriminator (both of its losses weighted 0)
+    disc_loss: Literal["hinge", "vanilla"] = "hinge"
+    disc_ndf: int = 64
+    disc_num_layers: int = 3
+    min_adapt_weight: float = 0.0
+    max_adapt_weight: float = 1.0e4
+
+    def __post_init__(self):
+        for name in ("pixel_weight", "perceptual_weight", "codebook_weight", "disc_weight", "disc_factor",
+                     "min_adapt_weight"):
+            _finite_at_least(getattr(self, name), 0, name)
+        _finite_at_least(self.max_adapt_weight, self.min_adapt_weight, "max_adapt_weight")
+        _finite_at_least(self.disc_start, 0, "disc_start")
+        if self.disc_ndf < 1 or self.disc_num_layers < 1:
+            raise ValueError("disc_ndf and disc_num_layers: expected at least 1")
+        if len(self.perceptual_channels) != 5 or min(self.perceptual_channels) < 1:
+            raise ValueError(f"perceptual_channels: expected five positive widths, got {list(self.perceptual_channels)}")
+
+
+class SpecVQGANCodebookTask(Task):
+    """The spectrogram codebook (VQGAN on one-channel mels). The mel is centre-cropped to ``model.resolution``
+    frames and scaled to ``x = 2 mel - 1`` as the release's datasets do; with ``x_hat`` the reconstruction and
+    ``L_Q`` the quantizer's codebook + beta commitment loss:
+
+    ``L_rec = mean |x - x_hat| + w_p LPAPS(x, x_hat)``,
+    ``L_G = L_rec + lambda f(s) (-mean D(x_hat)) + w_q L_Q``, lambda the adaptive weight (:func:`adaptive_weight`),
+    ``L_D = f(s) (mean relu(1 - D(x)) + mean relu(1 + D(x_hat))) / 2``, f(s) = ``disc_factor`` from ``disc_start``
+    on, else 0 (VQGAN eq. 5-7; the release's ``VQLPAPSWithDiscriminator``)."""
+
+    name = "specvqgan_codebook"
+    model_config, loss_config = SpecVQGANCodebookConfig, SpecVQGANCodebookLoss
+
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        self.lpaps = None
+        if self.lcfg.perceptual_weight > 0:
+            with torch.random.fork_rng(devices=[]):  # the same random VGGish-ish on every process and resume
+                torch.manual_seed(cfg.seed + 2)
+                self.lpaps = LPAPS(self.lcfg.perceptual_channels, weights=self.lcfg.perceptual_weights,
+                                   stats=self.lcfg.perceptual_stats, n_mels=self.n_mels or 80,
+                                   lin=self.lcfg.perceptual_lin)
+
+    @classmethod
+    def validate(cls, cfg) -> None:
+        super().validate(cfg)
+        if cfg.data.kind not in ("prepared", "specvqgan"):
+            raise ConfigError("data.kind: the codebook trains on mels; use 'prepared' or 'specvqgan'")
+
+    def build_generator(self) -> nn.Module:
+        m = self.mcfg
+        f = 2 ** (len(m.ch_mult) - 1)
+        if self.n_mels % f or m.resolution % f:
+            raise ConfigError(f"model.ch_mult: {len(m.ch_mult) - 1} halvings need mel bands ({self.n_mels}) and "
+                              f"model.resolution ({m.resolution}) divisible by {f}")
+        if m.in_channels != 1 or m.out_ch != 1:
+            raise ConfigError("model.in_channels/out_ch: a mel is one channel")
+        return SpecVQGANCodebook(m)
+
+    def build_discriminator(self) -> nn.Module | None:
+        c = self.lcfg
+        if c.disc_weight == 0 or c.disc_factor == 0:
+            return None
+        return CodebookAdversary(input_nc=1, ndf=c.disc_ndf, n_layers=c.disc_num_layers, loss=c.disc_loss,
+                                 disc_start=c.disc_start, disc_factor=c.disc_factor)
+
+    def _input(self, batch) -> torch.Tensor:
+        mel = centre_crop(batch["mel"], self.mcfg.resolution, "model.resolution")
+        return (2 * mel - 1)[:, None]  # [B, 1, M, T] in [-1, 1]
+
+    def _lpaps(self, device):
+        if self.lpaps is not None and self.lpaps.shift.device != device:
+            self.lpaps.to(device)
+        return self.lpaps
+
+    def discriminator_loss(self, batch, generator, discriminator):
+        adv = getattr(discriminator, "module", discriminator)
+        step = int(adv.updates) // self.cfg.grad_accum
+        adv.updates += 1
+        x = self._input(batch)
+        with torch.no_grad():
+            x_hat = generator(x)[0]
+        real, fake = discriminator(x), discriminator(x_hat.detach())
+        loss = adv.factor(step) * adv.d_loss(real, fake)
+        return loss, {"d/loss": loss.detach(), "d/logits_real": real.detach().mean(),
+                      "d/logits_fake": fake.detach().mean()}
+
+    def generator_loss(self, batch, generator, discriminator):
+        c = self.lcfg
+        x = self._input(batch)
+        x_hat, qloss, _ = generator(x)
+        l1 = (x - x_hat).abs().mean()
+        nll = c.pixel_weight * l1
+        logs = {"g/rec_l1": l1.detach(), "g/quant_loss": qloss.detach()}
+        lpaps = self._lpaps(x.device)
+        if lpaps is not None:
+            p = lpaps(x, x_hat).mean()
+            nll = nll + c.perceptual_weight * p
+            logs["g/p_loss"] = p.detach()
+        loss = nll + c.codebook_weight * qloss
+        if discriminator is not None:
+            adv = getattr(discriminator, "module", discriminator)
+            step = (int(adv.updates) - 1) // self.cfg.grad_accum  # the discriminator phase of this step counted it
+            g = hinge_g_loss(discriminator(x_hat))
+            factor = adv.factor(step)
+            if factor > 0:
+                last = getattr(generator, "module", generator).decoder.conv_out.weight
+                lam = adaptive_weight(nll, g, last, lo=c.min_adapt_weight, hi=c.max_adapt_weight,
+                                      scale=c.disc_weight)
+            else:  # the release computes it and multiplies by 0; the result is the same
+                lam = torch.zeros((), device=x.device)
+            loss = loss + lam * factor * g
+            logs.update({"g/adv": g.detach(), "g/d_weight": lam.detach(), "g/disc_factor": factor})
+        logs["g/nll"] = nll.detach()
+        logs["g/loss"] = loss.detach()
+        return loss, logs
+
+    @torch.no_grad()
+    def samples(self, batch, generator):
+        x = self._input({"mel": batch["mel"][:1]})
+        x_hat = generator(x)[0]
+        return {"real": (x[0, 0] + 1) / 2, "reconstructed": ((x_hat[0, 0] + 1) / 2).clamp(0, 1)}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stage 2: the transformer
+
+
+@dataclass
+class SpecVQGANTransformerLoss:
+    """``codebook``: the frozen stage 1 (a SpecVQGANCodebook folder: a codebook run's ``final/``, a converted
+    release codebook, or the release's codebook run folder itself). ``pkeep``: each input code is kept with this
+    probability and replaced by a uniformly random one otherwise (targets stay clean); see docs for the release."""
+
+    codebook: str = ""
+    pkeep: float = 1.0
+
+    def __post_init__(self):
+        if not (isinstance(self.pkeep, (int, float)) and 0.0 <= self.pkeep <= 1.0):
+            raise ValueError(f"pkeep: expected a probability in [0, 1], got {self.pkeep!r}")
+
+
+def load_codebook(path: str) -> SpecVQGANCodebook:
+    """A frozen codebook from an avgen model folder or the release's codebook run (``configs/`` + ``checkpoints/``)."""
+    from ...checkpoints import from_pretrained
+
+    if not path:
+        raise ConfigError("loss.codebook: set it to the trained codebook's folder (e.g. <codebook run>/final)")
+    if not os.path.isdir(path):
+        raise ConfigError(f"loss.codebook: {path}: no such folder")
+    if os.path.isdir(os.path.join(path, "checkpoints")) and os.path.isdir(os.path.join(path, "configs")):
+        from ...specvqgan_release import load_codebook_run
+
+        model = load_codebook_run(path).codebook
+    else:
+        model = from_pretrained(path, expected=SpecVQGANCodebook)
+    return model.eval().requires_grad_(False)
+
+
+def corrupt_codes(codes: torch.Tensor, pkeep: float, vocab: int, generator: torch.Generator) -> torch.Tensor:
+    """``m z + (1 - m) r`` with ``m ~ Bernoulli(pkeep)`` and ``r`` uniform over the vocabulary, per position
+    (the release's ``a_indices``)."""
+    if pkeep >= 1.0:
+        return codes
+    keep = torch.rand(codes.shape, generator=generator) < pkeep
+    rand = torch.randint(0, vocab, codes.shape, generator=generator)
+    return torch.where(keep.to(codes.device), codes, rand.to(codes.device))
+
+
+class SpecVQGANTransformerTask(Task):
+    """The GPT over code tokens, primed with visual features. Per clip: the mel is centre-cropped to the codebook's
+    ``resolution`` and encoded by the frozen codebook (``z``, ``[H, W]``, column-major sequence of N = H W); the
+    features go through the release's conditioning protocol (pad/trim to ``feat_len``, centre crop
+    ``feat_crop_len``, even resampling to ``feat_sample_size`` = T frames) and the ``embedder``. The input is
+    ``[e(f_1..f_T), tok(a_1..a_{N-1})]`` with ``a`` the codes after :func:`corrupt_codes`; output position
+    T - 1 + i predicts z_{i+1}:
+
+    ``L = -1/N sum_i log p(z_i | a_<i, f)`` (cross-entropy on the code positions only; the feature positions
+    carry no loss)."""
+
+    name = "specvqgan_transformer"
+    model_config, loss_config = SpecVQGANTransformerConfig, SpecVQGANTransformerLoss
+
+    def __init__(self, cfg, **kw):
+        super().__init__(cfg, **kw)
+        self.codebook: SpecVQGANCodebook | None = None
+
+    def _model_config(self, cfg, feature_dim, n_mels):
+        m = super()._model_config(cfg, feature_dim, n_mels)
+        if feature_dim and "feat_dim" in cfg.model and cfg.model["feat_dim"] != feature_dim:
+            raise ConfigError(f"model.feat_dim: {cfg.model['feat_dim']} given, but the data's features have "
+                              f"{feature_dim}")
+        return dataclasses.replace(m, feat_dim=feature_dim) if feature_dim else m
+
+    @classmethod
+    def validate(cls, cfg) -> None:
+        super().validate(cfg)
+        if cfg.data.kind not in ("prepared", "specvqgan"):
+            raise ConfigError("data.kind: the transformer trains on mels + visual features; use 'prepared' or "
+                              "'specvqgan'")
+
+    def build_generator(self) -> nn.Module:
+        self.codebook = load_codebook(self.lcfg.codebook)
+        cb, m = self.codebook.config, self.mcfg
+        f = self.codebook.downsample_factor
+        grid = (self.n_mels // f, cb.resolution // f)
+        if tuple(m.code_shape) != grid:
+            raise ConfigError(f"model.code_shape: {list(m.code_shape)}, but the codebook {self.lcfg.codebook} turns "
+                              f"{self.n_mels} x {cb.resolution} mels into {list(grid)}")
+        if m.vocab_size != cb.n_embed:
+            raise ConfigError(f"model.vocab_size: {m.vocab_size}, but the codebook {self.lcfg.codebook} has "
+                              f"{cb.n_embed} entries")
+        return SpecVQGANTransformer(m)
+
+    def _codebook(self, device) -> SpecVQGANCodebook:
+        if self.codebook.quant_conv.weight.device != device:
+            self.codebook.to(device)
+        return self.codebook
+
+    @torch.no_grad()
+    def codes(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mels ``[B, M, T]`` (data range [0, 1]) -> the target sequence ``[B, N]`` of the frozen codebook."""
+        cb = self._codebook(mel.device)
+        x = 2 * centre_crop(mel, cb.config.resolution, "loss.codebook (its resolution)") - 1
+        return grid_to_sequence(cb.encode(x[:, None]))
+
+    def _model(self, generator) -> SpecVQGANTransformer:
+        return getattr(generator, "module", generator)
+
+    def generator_loss(self, batch, generator, discriminator):
+        z = self.codes(batch["mel"])
+        feats = self._model(generator).condition_frames(batch["features"])
+        a = corrupt_codes(z, self.lcfg.pkeep, self.mcfg.vocab_size, self.rng) if generator.training else z
+        logits = generator(a[:, :-1], feats)[:, feats.shape[1] - 1:]  # [B, N, vocab]: row i predicts z_i
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), z.reshape(-1))
+        acc = (logits.detach().argmax(-1) == z).float().mean()
+        return loss, {"g/loss": loss.detach(), "g/accuracy": acc}
+
+    @torch.no_grad()
+    def samples(self, batch, generator):
+        """The target's reconstruction through the codebook, and greedy codes decoded (one clip)."""
+        model = self._model(generator)
+        z = self.codes(batch["mel"][:1])
+        feats = model.condition_frames(batch["features"][:1])
+        h = self.mcfg.code_shape[0]
+        greedy = model.sample(feats, top_k=1)
+        cb = self._codebook(z.device)
+        to01 = lambda x: ((x[0] + 1) / 2).clamp(0, 1)  # noqa: E731
+        return {"codebook": to01(cb.decode(sequence_to_grid(z, h))), "sampled": to01(cb.decode(sequence_to_grid(greedy, h)))}
+
+    def export(self, folder, generator, discriminator) -> bool:
+        """A SpecVQGANPipeline folder: ``codebook/`` (the frozen stage 1), ``transformer/``, and ``config.json``
+        with the mel preset and the data settings (frame rate, visual backbone) inference needs."""
+        from ...checkpoints import save_pipeline_config, save_pretrained
+
+        os.makedirs(folder, exist_ok=True)
+        save_pretrained(self.codebook.cpu(), os.path.join(folder, "codebook"))
+        save_pretrained(generator, os.path.join(folder, "transformer"))
+        settings = {"mel_preset": self.mel_preset or "specvqgan", "source": "avgen train", "task": self.name}
+        data = getattr(self, "_data_settings", None)
+        if data:
+            settings["data"] = data
+        save_pipeline_config(folder, "SpecVQGANPipeline", {"codebook": "codebook", "transformer": "transformer"},
+                             settings)
+        return True
+
+    def attach_dataset(self, dataset) -> None:
+        s = getattr(dataset, "settings", None)  # prepare caches: what inference must compute the same way
+        if isinstance(s, dict):
+            self._data_settings = {k: s[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in s}
+            self._data_settings["segment_seconds"] = self.cfg.data.segment_seconds

@@ -1,0 +1,247 @@
+"""SpecVQGAN's three training tasks on CPU (tiny configs): each loss falls over a few dozen steps, a run interrupted
+by SIGINT mid-way resumes from its checkpoint (the discriminator's disc_start counter included), and the exported
+folders load (codebook and transformer through avgen.checkpoints, MelGAN through avgen.vocoders.load)."""
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import save_file
+
+from avgen.checkpoints import from_pretrained, save_pretrained
+from avgen.errors import ConfigError, TrainingInterrupted
+from avgen.models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer, condition_frames, grid_to_sequence
+from avgen.train.checkpoint import latest_checkpoint, load_checkpoint
+from avgen.train.config import load_config
+from avgen.train.engine import collate, train
+from avgen.train.specvqgan_losses import (LPAPS, MelGANMultiScaleDiscriminator, NLayerDiscriminator, VGGishish,
+                                          load_vggishish_weights)
+from avgen.train.tasks import TASKS
+from avgen.train.tasks.specvqgan import SpecVQGANTransformerTask, corrupt_codes
+
+from ..conftest import REPO
+
+CONFIGS = os.path.join(REPO, "configs", "specvqgan")
+N_MELS, FEATURE_DIM = 16, 8  # a 16-band cache keeps the codebook's full-resolution convolutions cheap
+TINY_CODEBOOK = dict(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, attn_resolutions=(2,), resolution=16,
+                     z_channels=16, n_embed=16, embed_dim=16)
+COMMON = ["data.num_workers=0", "log_every=1", "sample_every=100000", "keep_checkpoints=5"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """A prepare cache of 6 clips of 0.25 s whose mels have structure to learn: a band-limited bump at one of three
+    heights with a slow tremolo; the features say which height (one-hot + noise)."""
+    root = str(tmp_path_factory.mktemp("specvqgan_cache"))
+    rng = np.random.default_rng(0)
+    os.makedirs(os.path.join(root, "items"))
+    settings = {"version": 1, "fps": 21.5, "clip_seconds": None, "visual": {"backbone": "random",
+                "feature_dim": FEATURE_DIM}, "mel": {"name": "specvqgan", "sample_rate": 22050, "hop_length": 256,
+                                                     "n_mels": N_MELS}}
+    with open(os.path.join(root, "settings.json"), "w") as f:
+        json.dump(settings, f)
+    lines = []
+    t_mel, t_vis = round(0.25 * 22050 / 256), round(0.25 * 21.5)
+    f_idx, t_idx = np.arange(N_MELS)[:, None], np.arange(t_mel)[None]
+    for i in range(6):
+        centre = (i % 3 + 1) * N_MELS / 4
+        mel = (0.1 + 0.8 * np.exp(-0.5 * ((f_idx - centre) / (N_MELS / 8)) ** 2)) * (0.8 + 0.2 * np.cos(
+            2 * np.pi * t_idx / 11))
+        feats = np.eye(FEATURE_DIM)[i % 3][None].repeat(t_vis, 0) + 0.1 * rng.standard_normal((t_vis, FEATURE_DIM))
+        save_file({"features": feats.astype(np.float32), "mel": mel.astype(np.float32)},
+                  os.path.join(root, "items", f"k{i}.safetensors"))
+        lines.append(json.dumps({"id": f"clip{i}", "label": None, "file": f"items/k{i}.safetensors"}))
+    with open(os.path.join(root, "index.jsonl"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def codebook_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = str(tmp_path_factory.mktemp("codebook"))
+    save_pretrained(SpecVQGANCodebook(**TINY_CODEBOOK), folder)
+    return folder
+
+
+def _interrupt_run(monkeypatch, task_name: str, at_call: int):
+    """SIGINT to this process during the at_call-th generator phase: the engine finishes that step, writes a
+    checkpoint and raises TrainingInterrupted (what Ctrl-C or a scheduler's SIGTERM does to `avgen train`)."""
+    cls = TASKS[task_name]
+    original, calls = cls.generator_loss, [0]
+
+    def wrapped(self, *args, **kwargs):
+        calls[0] += 1
+        if calls[0] == at_call:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, "generator_loss", wrapped)
+    return lambda: monkeypatch.setattr(cls, "generator_loss", original)
+
+
+def _train_interrupted_then_resumed(monkeypatch, config: str, overrides: list[str], task: str, total: int):
+    cfg = load_config(os.path.join(CONFIGS, config), COMMON + overrides + [f"max_steps={total}",
+                                                                           f"ckpt_every={total}"])
+    restore = _interrupt_run(monkeypatch, task, total // 2)
+    with pytest.raises(TrainingInterrupted, match=f"SIGINT at step {total // 2}"):
+        train(cfg, cpu=True, quiet=True)
+    restore()
+    first = load_checkpoint(latest_checkpoint(cfg.run_dir))
+    assert first["step"] == total // 2 and not os.path.exists(os.path.join(cfg.run_dir, "final"))
+    result = train(cfg, cpu=True, quiet=True)  # the same command again: resumes
+    assert result["step"] == total
+    last = load_checkpoint(latest_checkpoint(cfg.run_dir))
+    assert {int(s["step"]) for s in last["opt_g"]["state"].values()} == {total}  # Adam continued, not restarted
+    return cfg, first, last
+
+
+def _scalars(run_dir: str, tag: str) -> list[float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(os.path.join(run_dir, "tb")).Reload()  # both runs' event files
+    by_step = {e.step: e.value for e in ev.Scalars(tag)}
+    return [by_step[s] for s in sorted(by_step)]
+
+
+def _falls(values: list[float], factor: float) -> None:
+    first, last = np.mean(values[:4]), np.mean(values[-4:])
+    assert last < factor * first, f"mean of the first 4 {first:.4f}, of the last 4 {last:.4f}: {np.round(values, 3)}"
+
+
+def test_configs_validate_and_refuse_bad_options(codebook_folder):
+    for name in sorted(os.listdir(CONFIGS)):
+        cfg = load_config(os.path.join(CONFIGS, name))
+        assert cfg.task in ("specvqgan_codebook", "specvqgan_transformer", "melgan"), name
+    with pytest.raises(ConfigError, match="loss.pkeep"):
+        load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), ["loss.pkeep=1.5"])
+    with pytest.raises(ConfigError, match="loss.disc_loss"):
+        load_config(os.path.join(CONFIGS, "tiny_codebook.yaml"), ["loss.disc_loss=wasserstein"])
+    with pytest.raises(ConfigError, match="data.kind"):
+        load_config(os.path.join(CONFIGS, "tiny_melgan.yaml"), ["data.kind=prepared"])
+    with pytest.raises(ConfigError, match="perceptual_weights: .*missing.pt: file not found"):
+        LPAPS(weights="missing.pt")
+
+
+def test_codebook_trains_resumes_after_sigint_and_exports(tmp_path, cache, monkeypatch):
+    run = tmp_path / "run"
+    cfg, first, last = _train_interrupted_then_resumed(
+        monkeypatch, "tiny_codebook.yaml", [f"data.path={cache}", f"run_dir={run}", "loss.disc_start=10"],
+        "specvqgan_codebook", 16)
+    # disc_start counts optimizer steps across the resume: the discriminator's counter was saved and restored
+    assert int(first["discriminator"]["updates"]) == 8 and int(last["discriminator"]["updates"]) == 16
+    assert _scalars(cfg.run_dir, "g/disc_factor") == [0.0] * 10 + [1.0] * 6
+    assert all(v != 0 for v in _scalars(cfg.run_dir, "d/loss")[10:])
+    _falls(_scalars(cfg.run_dir, "g/nll"), 0.8)  # L1 + LPAPS
+    model = from_pretrained(run / "final", expected=SpecVQGANCodebook)
+    mel = torch.rand(2, N_MELS, 16) * 2 - 1
+    codes = model.encode(mel)
+    assert codes.shape == (2, 2, 2) and model.decode(codes).shape == (2, N_MELS, 16)
+    meta = json.loads((run / "final" / "config.json").read_text())
+    assert meta["task"] == "specvqgan_codebook" and meta["data"]["mel"]["n_mels"] == N_MELS
+
+
+def test_transformer_trains_resumes_after_sigint_and_exports_a_pipeline_folder(tmp_path, cache, codebook_folder,
+                                                                              monkeypatch):
+    run = tmp_path / "run"
+    cfg, _, _ = _train_interrupted_then_resumed(
+        monkeypatch, "tiny_transformer.yaml", [f"data.path={cache}", f"run_dir={run}",
+                                               f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]",
+                                               "model.block_size=6"], "specvqgan_transformer", 20)
+    _falls(_scalars(cfg.run_dir, "g/loss"), 0.7)  # cross-entropy on the code tokens
+    meta = json.loads((run / "final" / "config.json").read_text())
+    assert meta["class"] == "SpecVQGANPipeline" and meta["components"] == {"codebook": "codebook",
+                                                                           "transformer": "transformer"}
+    assert meta["data"]["visual"]["feature_dim"] == FEATURE_DIM
+    gpt = from_pretrained(run / "final" / "transformer", expected=SpecVQGANTransformer)
+    assert gpt.config.feat_dim == FEATURE_DIM  # taken from the data
+    stored, given = (from_pretrained(run / "final" / "codebook").state_dict(),
+                     from_pretrained(codebook_folder).state_dict())
+    assert all(torch.equal(stored[k], given[k]) for k in given)  # the frozen codebook, unchanged
+    assert gpt.sample(torch.randn(1, 2, FEATURE_DIM), top_k=1).shape == (1, 4)
+
+
+def test_transformer_loss_is_cross_entropy_on_the_code_positions(cache, codebook_folder, tmp_path):
+    from avgen.data.cache import PreparedDataset
+
+    cfg = load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), [
+        f"data.path={cache}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]", "model.block_size=6"])
+    task = SpecVQGANTransformerTask(cfg, feature_dim=FEATURE_DIM, n_mels=N_MELS, mel_preset="specvqgan")
+    gpt = task.build_generator()
+    batch = collate([PreparedDataset(cache, segment_seconds=0.25)[i] for i in range(3)])
+    loss, _ = task.generator_loss(batch, gpt, None)
+    # the reference: codes of the centre 16 frames of 2 mel - 1, features by the release's protocol, then every
+    # code z_i scored at sequence position T - 1 + i of [features, z_1 .. z_{N-1}]
+    codebook = from_pretrained(codebook_folder)
+    mel = batch["mel"][..., 3:19]
+    z = grid_to_sequence(codebook.encode(2 * mel - 1))
+    feats = condition_frames(batch["features"], feat_len=5, feat_crop_len=4, feat_sample_size=2)
+    logp = gpt(z[:, :-1], feats).log_softmax(-1)  # [B, 2 + 3, V]
+    ref = -torch.stack([logp[:, 2 - 1 + i].gather(1, z[:, i:i + 1])[:, 0] for i in range(4)], 1).mean()
+    assert torch.allclose(loss, ref, atol=1e-6)
+    # pkeep: inputs replaced by uniform codes with probability 1 - pkeep, targets untouched
+    codes = torch.randint(0, 16, (64, 265))
+    same = corrupt_codes(codes, 1.0, 16, torch.Generator().manual_seed(0))
+    assert same is codes
+    mixed = corrupt_codes(codes, 0.7, 16, torch.Generator().manual_seed(0))
+    changed = float((mixed != codes).float().mean())
+    assert abs(changed - 0.3 * 15 / 16) < 0.02 and int(mixed.max()) < 16
+    task.lcfg.pkeep = 0.5
+    loss_pkeep, _ = task.generator_loss(batch, gpt.train(), None)
+    assert torch.isfinite(loss_pkeep) and not torch.allclose(loss_pkeep, loss)
+
+
+def test_melgan_trains_resumes_after_sigint_and_loads_as_a_vocoder(tmp_path, monkeypatch):
+    import avgen.vocoders
+    from avgen.media import write_audio
+
+    wavs = tmp_path / "wav"
+    wavs.mkdir()
+    t = np.arange(11025) / 22050
+    for i in range(4):
+        write_audio(wavs / f"tone{i}.wav", (0.5 * np.sin(2 * np.pi * 220 * (i + 1) * t)).astype(np.float32), 22050)
+    run = tmp_path / "run"
+    cfg, first, _ = _train_interrupted_then_resumed(monkeypatch, "tiny_melgan.yaml",
+                                                    [f"data.path={wavs}", f"run_dir={run}"], "melgan", 16)
+    assert sorted({k.split(".")[2] for k in first["discriminator"] if k.startswith("discriminator.model.")}) == [
+        "disc_0", "disc_1", "disc_2"]
+    _falls(_scalars(cfg.run_dir, "g/mel_l1"), 0.85)  # the release's monitored mel error (its best_netG criterion)
+    vocoder = avgen.vocoders.load(str(run / "final"))
+    assert vocoder.name == "melgan:final"
+    wave = vocoder(torch.rand(1, 80, 6))
+    assert wave.shape == (1, 6 * 256) and torch.isfinite(wave).all()
+
+
+def test_release_layouts_of_the_training_networks(tmp_path):
+    """Parameter names and shapes of the release's VGGish-ish, patch discriminator and MelGAN discriminator."""
+    vgg = VGGishish()
+    convs = [k for k in vgg.state_dict() if k.endswith(".weight")]
+    assert convs[0] == "features.0.weight" and convs[-1] == "features.28.weight" and len(convs) == 13
+    # the public vggishish16.pt: {"model": VGGishish state dict incl. the classifier}; a small stand-in in its layout
+    small = VGGishish((2, 2, 2, 2, 2))
+    sd = {f"features.{k}": torch.randn_like(v) for k, v in small.features.state_dict().items()}
+    sd["classifier.0.weight"] = torch.zeros(3, 3)
+    torch.save({"model": sd, "epoch": 3}, tmp_path / "vggishish16.pt")
+    load_vggishish_weights(small, tmp_path / "vggishish16.pt")
+    assert torch.equal(small.features[28].weight, sd["features.28.weight"])
+    with pytest.raises(Exception, match=r"features.0.weight is \(2, 1, 3, 3\), .* loss.perceptual_channels has \(4, 1, 3, 3\)"):
+        load_vggishish_weights(VGGishish((4, 2, 2, 2, 2)), tmp_path / "vggishish16.pt")
+    d = NLayerDiscriminator(1, 64, 3).state_dict()
+    assert d["main.0.weight"].shape == (64, 1, 4, 4) and d["main.11.weight"].shape == (1, 512, 4, 4)
+    assert "main.3.running_mean" in d and d["main.2.weight"].shape == (128, 64, 4, 4)
+    m = MelGANMultiScaleDiscriminator(3, 16, 4, 4).state_dict()
+    assert m["model.disc_0.model.layer_0.1.weight_v"].shape == (16, 1, 15)
+    assert m["model.disc_2.model.layer_4.0.weight_v"].shape == (1024, 4, 41)  # groups 256
+    assert m["model.disc_1.model.layer_5.0.weight_g"].shape == (1024, 1, 1)
+    assert m["model.disc_0.model.layer_6.weight_v"].shape == (1, 1024, 3)
