@@ -272,13 +272,14 @@ def test_inputs_past_the_trained_length_are_generated_window_by_window():
     assert m > 0 and torch.allclose(mel[..., (starts[-2] + W) * F_T:], last[..., tail:tail + m], atol=1e-6)
 
 
-def test_call_on_short_features_saves_and_errors_are_one_line(tmp_path):
+def test_call_on_short_features_saves_and_errors_are_one_line(tmp_path, capsys):
     pipe = _tiny_pipeline(2)
     feats = _features(7, 5)  # 0.7 s: shorter than a window, zero-padded like the release's datasets
     res = pipe(feats, top_k=1, seed=1)
     assert res.waveform.shape == (1, round(0.7 * 22050)) and res.mel.shape == (80, math.ceil(0.7 * 22050 / 256))
     assert res.waveform.abs().max() <= 1 and res.waveform.std() > 0
-    assert torch.equal(res.mel, pipe(feats[None], top_k=1, seed=2).mel)  # greedy: the seed does not matter
+    assert torch.equal(res.mel, pipe(feats[None], top_k=1, seed=2, progress=True).mel)  # greedy: any seed
+    assert "specvqgan sampling" in capsys.readouterr().err
     codes = pipe.sample_codes(feats[None], top_k=1)
     assert codes.shape == (1, H, W)
     m = res.mel.shape[1]
