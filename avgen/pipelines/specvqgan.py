@@ -33,7 +33,9 @@ RELEASE_FPS = 21.5  # the release's ResNet-50 features (feat_len 215 = 10 s)
 RELEASE_BACKBONE = "resnet50"
 _RESNET50_SOURCE = ("torchvision: https://download.pytorch.org/models/resnet50-0676ba61.pth (save it locally, "
                     "pass visual_weights=)")
-_SETTINGS = ("mel_preset", "fps", "backbone", "vocoder", "source")  # what config.json may hold besides components
+# what config.json may hold besides components; "task" and "data" (the prepare cache's fps, visual backbone and mel
+# preset) are what a specvqgan_transformer training run exports
+_SETTINGS = ("mel_preset", "fps", "backbone", "vocoder", "source", "task", "data")
 
 
 def _bar(enabled: bool | None, stage: str, total: int, unit: str):
@@ -69,7 +71,7 @@ class SpecVQGANPipeline:
     def __init__(self, codebook: SpecVQGANCodebook, transformer: SpecVQGANTransformer, *,
                  vocoder: str | os.PathLike | vocoders.Vocoder | None = None, fps: float = RELEASE_FPS,
                  backbone: str = RELEASE_BACKBONE, mel_preset: str = SPECVQGAN_MEL_PRESET,
-                 visual_weights: str | os.PathLike | None = None, device=None, source: dict | None = None):
+                 visual_weights: str | os.PathLike | None = None, device=None, source: dict | str | None = None):
         cb, tc = codebook.config, transformer.config
         if cb.n_embed != tc.vocab_size:
             raise CheckpointError(f"the codebook has {cb.n_embed} entries, the transformer's vocab_size is "
@@ -87,7 +89,8 @@ class SpecVQGANPipeline:
         self.transformer = transformer.eval().requires_grad_(False).to(self.device)
         self.fps, self.backbone, self.mel_preset = float(fps), backbone, mel_preset
         self.visual_weights = None if visual_weights is None else os.fspath(visual_weights)
-        self.source = dict(source or {})
+        self.source = source if isinstance(source, str) else dict(source or {})
+        self.training_settings: dict = {}  # a training export's "task" and "data", written back by save_pretrained
         self._vocoder_spec = vocoder
         self._vocoder: vocoders.Vocoder | None = vocoder if isinstance(vocoder, vocoders.Vocoder) else None
         if self._vocoder is not None:
@@ -155,25 +158,34 @@ class SpecVQGANPipeline:
         if unknown:
             raise CheckpointError(f"{path_json}: unknown entries {', '.join(unknown)} (a SpecVQGANPipeline reads "
                                   f"{', '.join(_SETTINGS)})")
-        fps = settings.get("fps", RELEASE_FPS)
+        data = settings.get("data") or {}
+        visual, mel = (data.get("visual") or {}, data.get("mel") or {}) if isinstance(data, dict) else (None, None)
+        if not (isinstance(visual, dict) and isinstance(mel, dict)):
+            raise CheckpointError(f"{path_json}: 'data' must be an object with object 'visual' and 'mel' entries")
+        # the top-level entries first (converted folders), then the training data's, then the release's values
+        fps = settings.get("fps", data.get("fps", RELEASE_FPS))
+        backbone = settings.get("backbone", visual.get("backbone", RELEASE_BACKBONE))
+        mel_preset = settings.get("mel_preset", mel.get("name", SPECVQGAN_MEL_PRESET))
         if not isinstance(fps, (int, float)) or isinstance(fps, bool):
             raise CheckpointError(f"{path_json}: 'fps' must be a number, got {fps!r}")
-        for key in ("backbone", "mel_preset", "vocoder"):
-            if key in settings and not isinstance(settings[key], str):
-                raise CheckpointError(f"{path_json}: {key!r} must be a string, got {settings[key]!r}")
-        if not isinstance(settings.get("source", {}), dict):
-            raise CheckpointError(f"{path_json}: 'source' must be an object")
+        for key, value in (("backbone", backbone), ("mel_preset", mel_preset), ("vocoder", settings.get("vocoder", "")),
+                           ("task", settings.get("task", ""))):
+            if not isinstance(value, str):
+                raise CheckpointError(f"{path_json}: {key!r} must be a string, got {value!r}")
+        if not isinstance(settings.get("source", {}), (dict, str)):
+            raise CheckpointError(f"{path_json}: 'source' must be an object or a string")
         codebook = from_pretrained(os.path.join(folder, comps["codebook"]), expected=SpecVQGANCodebook)
         transformer = from_pretrained(os.path.join(folder, comps["transformer"]), expected=SpecVQGANTransformer)
         if vocoder is None:
             vocoder = os.path.join(folder, comps["vocoder"]) if "vocoder" in comps else settings.get("vocoder")
         try:
-            return cls(codebook, transformer, vocoder=vocoder, fps=float(fps),
-                       backbone=settings.get("backbone", RELEASE_BACKBONE),
-                       mel_preset=settings.get("mel_preset", SPECVQGAN_MEL_PRESET), visual_weights=visual_weights,
-                       device=device, source=settings.get("source"))
+            pipe = cls(codebook, transformer, vocoder=vocoder, fps=float(fps), backbone=backbone,
+                       mel_preset=mel_preset, visual_weights=visual_weights, device=device,
+                       source=settings.get("source"))
         except (AvgenError, ValueError) as e:  # the parts do not fit together, or an unknown preset / bad fps
             raise CheckpointError(f"{path_json}: {e}") from None
+        pipe.training_settings = {k: settings[k] for k in ("task", "data") if k in settings}
+        return pipe
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:
         """``path/config.json`` (class, components, fps, backbone, mel preset, source) with ``codebook/`` and
@@ -198,6 +210,7 @@ class SpecVQGANPipeline:
             components["vocoder"] = "vocoder"
         if self.source:
             settings["source"] = self.source
+        settings.update(self.training_settings)
         save_pipeline_config(folder, type(self).__name__, components, settings)
         return folder
 

@@ -193,6 +193,20 @@ def test_save_pretrained_round_trip_gives_equal_outputs(tmp_path):
     codes = pipe.sample_codes(feats, generator=_gen(7))
     assert torch.equal(codes, back.sample_codes(feats, generator=_gen(7)))
     assert not torch.equal(codes, back.sample_codes(feats, generator=_gen(8)))  # the seed reaches the sampler
+    # a specvqgan_transformer training export: frame rate, backbone and preset come from its prepare cache's "data"
+    import json
+
+    cfg = json.loads((tmp_path / "p" / "config.json").read_text())
+    for k in ("fps", "backbone", "mel_preset", "source"):
+        cfg.pop(k, None)
+    cfg.update({"source": "avgen train", "task": "specvqgan_transformer",
+                "data": {"fps": 12.5, "visual": {"backbone": "efficientnet-lite0", "feature_dim": 1280},
+                         "mel": {"name": "specvqgan", "n_mels": 80}, "segment_seconds": 1.0}})
+    (tmp_path / "p" / "config.json").write_text(json.dumps(cfg))
+    trained = SpecVQGANPipeline.from_pretrained(tmp_path / "p", device="cpu")
+    assert (trained.fps, trained.backbone, trained.source) == (12.5, "efficientnet-lite0", "avgen train")
+    again = read_pipeline_config(trained.save_pretrained(tmp_path / "p2"), "SpecVQGANPipeline")
+    assert again["data"] == cfg["data"] and again["task"] == "specvqgan_transformer" and again["fps"] == 12.5
     # a named vocoder is stored by name, not as a component; an unknown settings key is refused in one line
     named = _tiny_pipeline(0, vocoder="griffin-lim")
     cfg = read_pipeline_config(named.save_pretrained(tmp_path / "gl"), "SpecVQGANPipeline")
