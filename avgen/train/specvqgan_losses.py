@@ -246,8 +246,10 @@ class CodebookAdversary(nn.Module):
         self.d_loss = hinge_d_loss if loss == "hinge" else vanilla_d_loss
         self.disc_start, self.disc_factor = disc_start, disc_factor
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(x)
+    def forward(self, *xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Logits of each input, with batch statistics of each on its own (the release's separate D(x), D(x_hat)),
+        in one call: a second call through DDP would overwrite the BatchNorm buffers its backward still needs."""
+        return tuple(self.discriminator(x) for x in xs)
 
     def factor(self, step: int) -> float:
         return 0.0 if step < self.disc_start else self.disc_factor

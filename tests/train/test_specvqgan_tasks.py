@@ -225,7 +225,9 @@ def test_melgan_trains_resumes_after_sigint_and_loads_as_a_vocoder(tmp_path, mon
 
 def test_release_layouts_of_the_training_networks(tmp_path):
     """Parameter names and shapes of the release's VGGish-ish, patch discriminator and MelGAN discriminator."""
-    vgg = VGGishish()
+    with torch.device("meta"):  # names and shapes only: no memory, no initialisation work
+        vgg, d, m = VGGishish(), NLayerDiscriminator(1, 64, 3), MelGANMultiScaleDiscriminator(3, 16, 4, 4)
+    d, m = d.state_dict(), m.state_dict()
     convs = [k for k in vgg.state_dict() if k.endswith(".weight")]
     assert convs[0] == "features.0.weight" and convs[-1] == "features.28.weight" and len(convs) == 13
     # the public vggishish16.pt: {"model": VGGishish state dict incl. the classifier}; a small stand-in in its layout
@@ -237,10 +239,8 @@ def test_release_layouts_of_the_training_networks(tmp_path):
     assert torch.equal(small.features[28].weight, sd["features.28.weight"])
     with pytest.raises(Exception, match=r"features.0.weight is \(2, 1, 3, 3\), .* loss.perceptual_channels has \(4, 1, 3, 3\)"):
         load_vggishish_weights(VGGishish((4, 2, 2, 2, 2)), tmp_path / "vggishish16.pt")
-    d = NLayerDiscriminator(1, 64, 3).state_dict()
     assert d["main.0.weight"].shape == (64, 1, 4, 4) and d["main.11.weight"].shape == (1, 512, 4, 4)
     assert "main.3.running_mean" in d and d["main.2.weight"].shape == (128, 64, 4, 4)
-    m = MelGANMultiScaleDiscriminator(3, 16, 4, 4).state_dict()
     assert m["model.disc_0.model.layer_0.1.weight_v"].shape == (16, 1, 15)
     assert m["model.disc_2.model.layer_4.0.weight_v"].shape == (1024, 4, 41)  # groups 256
     assert m["model.disc_1.model.layer_5.0.weight_g"].shape == (1024, 1, 1)

@@ -137,7 +137,7 @@ class SpecVQGANCodebookTask(Task):
         x = self._input(batch)
         with torch.no_grad():
             x_hat = generator(x)[0]
-        real, fake = discriminator(x), discriminator(x_hat.detach())
+        real, fake = discriminator(x, x_hat.detach())
         loss = adv.factor(step) * adv.d_loss(real, fake)
         return loss, {"d/loss": loss.detach(), "d/logits_real": real.detach().mean(),
                       "d/logits_fake": fake.detach().mean()}
@@ -158,7 +158,7 @@ class SpecVQGANCodebookTask(Task):
         if discriminator is not None:
             adv = getattr(discriminator, "module", discriminator)
             step = (int(adv.updates) - 1) // self.cfg.grad_accum  # the discriminator phase of this step counted it
-            g = hinge_g_loss(discriminator(x_hat))
+            g = hinge_g_loss(discriminator(x_hat)[0])
             factor = adv.factor(step)
             if factor > 0:
                 last = getattr(generator, "module", generator).decoder.conv_out.weight
