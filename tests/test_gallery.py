@@ -3,28 +3,33 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from avgen.errors import AvgenError
 from avgen.gallery import build_gallery, read_run
-from tests.browser._runs import CLIPS, make_runs
+from tests.browser._runs import CLIPS, shared_gallery
+
+
+def _avgen(capsys, *args) -> tuple[int, str, str]:
+    """``avgen ARGS`` in-process (torch is already loaded): exit code, stdout, stderr."""
+    from avgen.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    return make_runs(str(tmp_path_factory.mktemp("gallery_runs")))
+    return shared_gallery(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def built(runs, tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("gallery") / "g")
-    index = build_gallery([runs["sys_a"], runs["sys_b"], runs["bench_out"]], out, manifest=runs["rows"],
-                          labels=["A", None, "bench"])
-    with open(os.path.join(out, "gallery.json")) as f:
-        return out, index, json.load(f)
+def built(runs):
+    with open(os.path.join(runs["gallery"], "gallery.json")) as f:
+        return runs["gallery"], runs["index"], json.load(f)
 
 
 def test_batch_folder_with_manifest(runs):
@@ -47,7 +52,7 @@ def test_eval_folder_finds_its_report(runs):
 
 def test_page_rows_systems_and_figures(built, runs):
     out, index, data = built
-    assert [s["name"] for s in data["systems"]] == ["A", "sys_b", "bench"]
+    assert [s["name"] for s in data["systems"]] == ["A", "B", "bench"]
     assert [c["id"] for c in data["clips"]] == list(CLIPS)
     page = open(index, encoding="utf-8").read()
     # no external asset: every src/href is relative (or the inline empty favicon)
@@ -82,23 +87,25 @@ def test_media_are_webm_vp9_opus(built):
 
     out, _, data = built
     row = data["clips"][0]
-    with av.open(os.path.join(out, row["outputs"]["sys_b"]["media"])) as c:
+    with av.open(os.path.join(out, row["outputs"]["B"]["media"])) as c:
         assert c.format.name.startswith("matroska") and c.streams.video[0].codec_context.name == "vp9"
         assert c.streams.audio[0].codec_context.name == "opus"
     with av.open(os.path.join(out, row["outputs"]["A"]["media"])) as c:
         assert not c.streams.video and c.streams.audio[0].codec_context.name == "opus"
 
 
-def test_rebuild_replaces_the_page_atomically(built, runs):
-    out, index, _ = built
-    build_gallery([runs["sys_a"]], out, manifest=runs["rows"], title="again")
+def test_rebuild_replaces_the_page_atomically(runs, tmp_path):
+    out = str(tmp_path / "g")
+    one = os.path.join(runs["sys_a"], "c0_mid.wav")
+    build_gallery([one], out, title="first")
+    index = build_gallery([one], out, title="again")
     assert "<title>again</title>" in open(index, encoding="utf-8").read()
     assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary file left behind
 
 
 @pytest.mark.parametrize("case", ["missing", "empty_folder", "text_file", "bad_report", "output_is_file",
                                   "missing_manifest"])
-def test_bad_input_is_one_line_exit_2(case, runs, tmp_path):
+def test_bad_input_is_one_line_exit_2(case, runs, tmp_path, capsys):
     out = str(tmp_path / "g")
     args = [runs["sys_a"], "-o", out]
     if case == "missing":
@@ -116,11 +123,10 @@ def test_bad_input_is_one_line_exit_2(case, runs, tmp_path):
         (tmp_path / "g").write_text("x")
     else:
         args += ["--manifest", str(tmp_path / "none.jsonl")]
-    r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", *args, "--no-progress"], capture_output=True,
-                       text=True)
-    assert r.returncode == 2, r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("avgen gallery: error: "), r.stderr
+    code, _, err = _avgen(capsys, "gallery", *args, "--no-progress")
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("avgen gallery: error: "), err
     named = {"output_is_file": out, "missing_manifest": "none.jsonl"}.get(case, args[0])
     assert named in lines[0]
     if case != "output_is_file":
@@ -136,16 +142,15 @@ def test_python_api_refuses_unreadable_media_before_writing(runs, tmp_path):
     assert not os.path.exists(tmp_path / "g")
 
 
-def test_cli_names_columns_and_reads_the_batch_manifest(runs, tmp_path):
+def test_cli_names_columns_and_reads_the_batch_manifest(runs, tmp_path, capsys):
     out = tmp_path / "g"
-    r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", f"mine={runs['sys_a']}", runs["bench_report"],
-                        "--manifest", runs["manifest"], "-o", str(out), "--no-progress"],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    code, stdout, err = _avgen(capsys, "gallery", f"mine={runs['sys_a']}", runs["bench_report"], "--manifest",
+                               runs["manifest"], "-o", str(out), "--no-progress")
+    assert code == 0, err
     data = json.loads((out / "gallery.json").read_text())
     assert [s["name"] for s in data["systems"]] == ["mine", "out"]
     assert data["clips"][1]["video"].endswith("c1_loud.mp4") and data["clips"][1]["reference"].endswith("ref_1.wav")
-    assert r.stdout.strip() == f"wrote {out / 'index.html'}"
+    assert stdout.strip() == f"wrote {out / 'index.html'}"
 
 
 def test_single_output_file_and_v2s_real_results(runs, tmp_path):
@@ -173,10 +178,10 @@ def test_single_output_file_and_v2s_real_results(runs, tmp_path):
     assert 'data-value="0.2' in open(index, encoding="utf-8").read()
 
 
-def test_quiet_prints_nothing(runs, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "avgen.cli", "gallery", os.path.join(runs["sys_a"], "c0_mid.wav"),
-                        "-o", str(tmp_path / "g"), "-q"], capture_output=True, text=True)
-    assert r.returncode == 0 and r.stdout == "" and r.stderr == "", r.stderr
+def test_quiet_prints_nothing(runs, tmp_path, capsys):
+    code, stdout, err = _avgen(capsys, "gallery", os.path.join(runs["sys_a"], "c0_mid.wav"), "-o",
+                               str(tmp_path / "g"), "-q")
+    assert code == 0 and stdout == "" and err == "", err
     assert (tmp_path / "g" / "index.html").is_file()
 
 

@@ -64,3 +64,21 @@ def make_runs(root: str) -> dict:
     return {"root": root, "manifest": manifest, "rows": _read_pairs(manifest), "sys_a": os.path.join(root, "sys_a"),
             "sys_b": os.path.join(root, "sys_b"), "bench_out": os.path.join(root, "bench/out"),
             "bench_report": os.path.join(root, "bench/report.jsonl")}
+
+
+_SHARED: dict = {}
+
+
+def shared_gallery(tmp_path_factory) -> dict:
+    """One gallery per test session, built from :func:`make_runs` with the three systems (A: wavs, B: muxed mp4s,
+    bench: the eval v2s folder), shared by tests/test_gallery.py and the browser tests. Tests must not write into it.
+    Returns ``make_runs``' paths plus ``gallery`` (the folder) and ``index``."""
+    if not _SHARED:
+        from avgen.gallery import build_gallery
+
+        runs = make_runs(str(tmp_path_factory.mktemp("gallery_runs")))
+        out = str(tmp_path_factory.mktemp("gallery"))
+        index = build_gallery([runs["sys_a"], runs["sys_b"], runs["bench_out"]], out, manifest=runs["rows"],
+                              labels=["A", "B", "bench"])
+        _SHARED.update(runs, gallery=out, index=index)
+    return _SHARED

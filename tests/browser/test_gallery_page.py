@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from tests.browser._runs import CLIPS, make_runs
+from tests.browser._runs import CLIPS, shared_gallery
 from tests.browser.conftest import wait_media_ready
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,11 +18,7 @@ COMMITTED = os.path.join(REPO, "docs", "gallery", "index.html")
 
 @pytest.fixture(scope="module")
 def built_index(tmp_path_factory) -> str:
-    from avgen.gallery import build_gallery
-
-    runs = make_runs(str(tmp_path_factory.mktemp("runs")))
-    return build_gallery([runs["sys_a"], runs["sys_b"], runs["bench_out"]], str(tmp_path_factory.mktemp("gallery")),
-                         manifest=runs["rows"], labels=["A", "B", "bench"])
+    return shared_gallery(tmp_path_factory)["index"]
 
 
 @pytest.fixture(params=["built", "committed"])
