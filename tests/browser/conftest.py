@@ -91,11 +91,13 @@ def _free_port() -> int:
 def _app_process(request, tmp_path_factory):
     """Starts ``avgen app`` (not waiting for it) as soon as a session with app tests begins, so its start-up (and its
     preload of the bundled model) overlaps the gallery tests. None when no app test runs or Gradio is missing."""
-    if not any(item.fspath.basename == "test_webapp.py" for item in request.session.items):
-        yield None
+    if not any(item.fspath.basename == "test_webapp.py" for item in request.session.items) or \
+            chromium_path() is None:
+        yield None  # no app test, or no browser to drive it: those tests skip
         return
     try:
         import gradio  # noqa: F401
+        import playwright  # noqa: F401
     except ImportError:
         yield None
         return
@@ -120,7 +122,9 @@ def _app_process(request, tmp_path_factory):
 def app_url(_app_process) -> str:
     """The running app's URL, once its page answers (started by :func:`_app_process`)."""
     pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'avgen[app]')")
-    assert _app_process is not None
+    pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
+    if _app_process is None:
+        pytest.skip("no Chromium installed (apt-get install chromium, or set AVGEN_CHROMIUM): the app tests need one")
     proc, url, log = _app_process["proc"], _app_process["url"], _app_process["log"]
     deadline = time.time() + 180
     while True:
