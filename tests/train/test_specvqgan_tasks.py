@@ -170,6 +170,12 @@ def test_transformer_trains_resumes_after_sigint_and_exports_a_pipeline_folder(t
                      from_pretrained(codebook_folder).state_dict())
     assert all(torch.equal(stored[k], given[k]) for k in given)  # the frozen codebook, unchanged
     assert gpt.sample(torch.randn(1, 2, FEATURE_DIM), top_k=1).shape == (1, 4)
+    from avgen.generate import SpecVQGANPipeline
+
+    pipe = SpecVQGANPipeline.from_pretrained(run / "final")  # the folder the pipeline reads
+    assert pipe.code_shape == (2, 2)
+    assert pipe.sample_codes(torch.randn(1, 5, FEATURE_DIM), top_k=1, generator=torch.Generator().manual_seed(0)
+                             ).shape[:2] == (1, 2)
 
 
 def test_transformer_loss_is_cross_entropy_on_the_code_positions(cache, codebook_folder, tmp_path):
@@ -179,6 +185,14 @@ def test_transformer_loss_is_cross_entropy_on_the_code_positions(cache, codebook
         f"data.path={cache}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]", "model.block_size=6"])
     task = SpecVQGANTransformerTask(cfg, feature_dim=FEATURE_DIM, n_mels=N_MELS, mel_preset="specvqgan")
     gpt = task.build_generator()
+    for override, message in (("model.code_shape=[2,3]", r"model.code_shape: \[2, 3\], but the codebook .* \[2, 2\]"),
+                              ("model.vocab_size=32", "model.vocab_size: 32, but the codebook .* 16 entries"),
+                              (f"loss.codebook={tmp_path / 'none'}", "loss.codebook: .*none: no such folder")):
+        bad = load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), [
+            f"data.path={cache}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]", "model.block_size=7",
+            override])
+        with pytest.raises(ConfigError, match=message):
+            SpecVQGANTransformerTask(bad, feature_dim=FEATURE_DIM, n_mels=N_MELS).build_generator()
     batch = collate([PreparedDataset(cache, segment_seconds=0.25)[i] for i in range(3)])
     loss, _ = task.generator_loss(batch, gpt, None)
     # the reference: codes of the centre 16 frames of 2 mel - 1, features by the release's protocol, then every
