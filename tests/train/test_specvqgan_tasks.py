@@ -17,8 +17,8 @@ from avgen.models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer, 
 from avgen.train.checkpoint import latest_checkpoint, load_checkpoint
 from avgen.train.config import load_config
 from avgen.train.engine import collate, train
-from avgen.train.specvqgan_losses import (LPAPS, MelGANMultiScaleDiscriminator, NLayerDiscriminator, VGGishish,
-                                          load_vggishish_weights)
+from avgen.train.specvqgan_losses import (LPAPS, MelGANAdversary, MelGANMultiScaleDiscriminator, NLayerDiscriminator,
+                                          VGGishish, adaptive_weight, hinge_d_loss, load_vggishish_weights)
 from avgen.train.tasks import TASKS
 from avgen.train.tasks.specvqgan import SpecVQGANTransformerTask, corrupt_codes
 
@@ -259,3 +259,22 @@ def test_release_layouts_of_the_training_networks(tmp_path):
     assert m["model.disc_2.model.layer_4.0.weight_v"].shape == (1024, 4, 41)  # groups 256
     assert m["model.disc_1.model.layer_5.0.weight_g"].shape == (1024, 1, 1)
     assert m["model.disc_0.model.layer_6.weight_v"].shape == (1, 1024, 3)
+
+
+def test_loss_formulas_on_known_values():
+    # hinge: (mean relu(1 - r) + mean relu(1 + f)) / 2
+    real, fake = torch.tensor([2.0, 0.5, -1.0]), torch.tensor([-2.0, 0.0, 1.0])
+    assert torch.isclose(hinge_d_loss(real, fake), torch.tensor(((0 + 0.5 + 2) / 3 + (0 + 1 + 2) / 3) / 2))
+    # adaptive weight: |grad nll| / (|grad g| + 1e-4), clamped, times disc_weight; constant when clamped to a point
+    w = torch.ones(4, requires_grad=True)
+    lam = adaptive_weight((2 * w).sum(), (3 * w).sum(), w, lo=0.0, hi=1e4, scale=0.8)
+    assert torch.isclose(lam, torch.tensor(0.8 * 4.0 / (6.0 + 1e-4)))
+    assert float(adaptive_weight((2 * w).sum(), (3 * w).sum(), w, lo=0.1, hi=0.5, scale=0.8)) == pytest.approx(0.4)
+    assert float(adaptive_weight((2 * w).sum(), (3 * w).sum(), w, lo=1.0, hi=1.0, scale=0.8)) == pytest.approx(0.8)
+    # MelGAN: hinge summed over scales, feature matching weighted 4 / (n_layers + 1) / num_D over all but the logits
+    adv = MelGANAdversary(num_D=2, ndf=4, n_layers=1, downsampling_factor=4, loss="hinge")
+    r = [[torch.zeros(3), torch.full((2,), 2.0)], [torch.ones(3), torch.zeros(2)]]
+    f = [[torch.ones(3), torch.full((2,), -0.5)], [torch.ones(3), torch.full((2,), 1.0)]]
+    assert float(adv.d_loss(r, f)) == pytest.approx((0 + 0.5) + (1 + 2))
+    assert float(adv.g_loss(f)) == pytest.approx(0.5 - 1.0)
+    assert float(adv.feature_matching(r, f)) == pytest.approx(4 / 2 / 2 * (1.0 + 0.0))
