@@ -1,6 +1,6 @@
 """avgen app in a real browser: the server starts on 127.0.0.1 from the CLI, the page loads without a request
-leaving the machine, and the video -> sound tab runs the bundled example end to end and shows a result Chromium can
-play, with its mel picture. Skips with the reason when Gradio (the app extra) is not installed."""
+leaving the machine, and the video -> sound tab runs the bundled example end to end with a progress bar and shows a
+result Chromium can play, with its mel picture; a bad input shows the CLI's one-line error. Skips with the reason when Gradio (the app extra) is not installed."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ def test_v2s_tab_runs_the_bundled_example(page, app_url, tmp_path):
     page.goto(app_url)
     run = page.locator("#v2s-run")
     run.wait_for(timeout=60_000)
+    # note any progress bar shown in the result while the job runs, however briefly (Gradio's status tracker)
+    page.evaluate("""() => { window.sawProgress = false;
+        new MutationObserver(() => { if (document.querySelector('#v2s-result .progress-level'))
+                                         window.sawProgress = true; })
+            .observe(document.body, {subtree: true, childList: true}); }""")
     run.click()
     # the bundled video and reference are preset: the result appears as a <video> in #v2s-result
     page.wait_for_selector("#v2s-result video", timeout=300_000)
@@ -59,6 +64,7 @@ def test_v2s_tab_runs_the_bundled_example(page, app_url, tmp_path):
     page.wait_for_selector("#v2s-mel img", timeout=30_000)
     assert page.evaluate("(() => { const i = document.querySelector('#v2s-mel img');"
                          " return i.complete && i.naturalWidth > 0; })()")
+    assert page.evaluate("window.sawProgress"), "no progress bar was shown while the job ran"
     assert not page.external_requests, page.external_requests  # offline: nothing but 127.0.0.1
     page.screenshot(path=os.path.join(os.environ.get("AVGEN_SCREENSHOT_DIR", str(tmp_path)), "app_v2s.png"),
                     full_page=True)
