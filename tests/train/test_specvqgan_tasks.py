@@ -237,6 +237,14 @@ def test_melgan_trains_resumes_after_sigint_and_loads_as_a_vocoder(tmp_path, mon
     assert wave.shape == (1, 6 * 256) and torch.isfinite(wave).all()
 
 
+class _Hostile:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
 def test_release_layouts_of_the_training_networks(tmp_path):
     """Parameter names and shapes of the release's VGGish-ish, patch discriminator and MelGAN discriminator."""
     with torch.device("meta"):  # names and shapes only: no memory, no initialisation work
@@ -251,8 +259,18 @@ def test_release_layouts_of_the_training_networks(tmp_path):
     torch.save({"model": sd, "epoch": 3}, tmp_path / "vggishish16.pt")
     load_vggishish_weights(small, tmp_path / "vggishish16.pt")
     assert torch.equal(small.features[28].weight, sd["features.28.weight"])
-    with pytest.raises(Exception, match=r"features.0.weight is \(2, 1, 3, 3\), .* loss.perceptual_channels has \(4, 1, 3, 3\)"):
+    from avgen.checkpoints import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"features.0.weight is \(2, 1, 3, 3\), .*perceptual_channels has \(4, 1, "):
         load_vggishish_weights(VGGishish((4, 2, 2, 2, 2)), tmp_path / "vggishish16.pt")
+    marker = tmp_path / "ran"
+    torch.save({"model": _Hostile(str(marker))}, tmp_path / "hostile.pt")  # unpickling it would create the marker
+    with pytest.raises(CheckpointError, match="hostile.pt: refused: it references io.open"):
+        load_vggishish_weights(small, tmp_path / "hostile.pt")
+    torch.save({"model": _Hostile(str(marker))}, tmp_path / "legacy.pt", _use_new_zipfile_serialization=False)
+    with pytest.raises(CheckpointError, match="legacy.pt: refused or unreadable as a weights-only"):
+        load_vggishish_weights(small, tmp_path / "legacy.pt")
+    assert not marker.exists()
     assert d["main.0.weight"].shape == (64, 1, 4, 4) and d["main.11.weight"].shape == (1, 512, 4, 4)
     assert "main.3.running_mean" in d and d["main.2.weight"].shape == (128, 64, 4, 4)
     assert m["model.disc_0.model.layer_0.1.weight_v"].shape == (16, 1, 15)

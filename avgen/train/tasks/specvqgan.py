@@ -72,7 +72,8 @@ class SpecVQGANCodebookLoss:
         if self.disc_ndf < 1 or self.disc_num_layers < 1:
             raise ValueError("disc_ndf and disc_num_layers: expected at least 1")
         if len(self.perceptual_channels) != 5 or min(self.perceptual_channels) < 1:
-            raise ValueError(f"perceptual_channels: expected five positive widths, got {list(self.perceptual_channels)}")
+            raise ValueError(f"perceptual_channels: expected five positive widths, got "
+                             f"{list(self.perceptual_channels)}")
 
 
 class SpecVQGANCodebookTask(Task):
@@ -303,7 +304,8 @@ class SpecVQGANTransformerTask(Task):
         greedy = model.sample(feats, top_k=1)
         cb = self._codebook(z.device)
         to01 = lambda x: ((x[0] + 1) / 2).clamp(0, 1)  # noqa: E731
-        return {"codebook": to01(cb.decode(sequence_to_grid(z, h))), "sampled": to01(cb.decode(sequence_to_grid(greedy, h)))}
+        return {"codebook": to01(cb.decode(sequence_to_grid(z, h))),
+                "sampled": to01(cb.decode(sequence_to_grid(greedy, h)))}
 
     def export(self, folder, generator, discriminator) -> bool:
         """A SpecVQGANPipeline folder: ``codebook/`` (the frozen stage 1), ``transformer/``, and ``config.json``
