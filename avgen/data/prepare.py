@@ -288,6 +288,9 @@ def prepare(
     items = read_manifest(inputs) if not isinstance(inputs, list) else inputs
     if not isinstance(inputs, list) and len(items) == 1 and os.path.abspath(items[0].path) == os.path.abspath(inputs):
         _check_single_file(items[0].path)  # one named file: a bad one is the run's error, not a summary line
+    if not isinstance(inputs, list) and not items:  # a wrong folder, not an empty corpus to cache
+        what = "no video files (searched recursively)" if os.path.isdir(inputs) else "the manifest lists no files"
+        raise AvgenError(f"{os.fspath(inputs)}: {what}")
     os.makedirs(os.path.join(out_dir, "items"), exist_ok=True)
     for stale in glob.glob(os.path.join(out_dir, "items", ".*.tmp.safetensors")):  # a killed run's half-written item
         os.remove(stale)

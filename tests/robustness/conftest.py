@@ -115,6 +115,35 @@ def _odd_media(files: dict, j, t) -> None:
     with open(j("huge_header.wav"), "wb") as f:
         f.write(bytes(data))
     files["huge_header_wav"] = j("huge_header.wav")
+    for name in ("empty.mp4", "empty.wav"):
+        open(j(name), "wb").close()
+    files["empty_mp4"], files["empty_wav"] = j("empty.mp4"), j("empty.wav")
+    files["dir_mp4"] = j("folder.mp4")  # a folder named like a video
+    os.makedirs(files["dir_mp4"], exist_ok=True)
+    files["truncated_tail_mp4"] = _truncated_moov_at_end(j("tail.mp4"), j("truncated_tail.mp4"))
+    files["missing_mp4"], files["missing_wav"] = j("missing.mp4"), j("missing.wav")  # never created
+
+
+def _truncated_moov_at_end(full, path):
+    """An mp4 laid out without faststart (the index after the data), cut in half: the index is gone."""
+    import av
+
+    with av.open(full, "w") as c:
+        s = c.add_stream("libx264", rate=8)
+        s.width, s.height, s.pix_fmt = 32, 32, "yuv420p"
+        for i, f in enumerate(_frames(16)):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            frame.pts = i
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    data = open(full, "rb").read()
+    os.remove(full)
+    assert data.find(b"moov") > len(data) // 2, "expected the index at the end"
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+    return path
 
 
 def build_bad_files(root: str) -> dict[str, str]:

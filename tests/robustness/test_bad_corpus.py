@@ -20,6 +20,28 @@ def _v2s(bad, ckpt, video, reference, out):
             reference, "--checkpoint", ckpt, "--vocoder", "griffin-lim", "-o", out]
 
 
+UNREADABLE = [("missing", "file not found"), ("empty", "empty file"), ("dir_mp4", "is a directory"),
+              ("truncated_tail_mp4", "truncated or corrupt"), ("truncated_mp4", "truncated")]
+
+
+@pytest.mark.parametrize("name, needle", UNREADABLE, ids=[u[0] for u in UNREADABLE])
+def test_unreadable_files_through_every_command(run_cli, bad, tiny_v2s, tmp_path, name, needle):
+    """Missing, empty, a folder, truncated with the index at the end (no index left) or at the start (faststart:
+    the data ends early): one line naming the file from info, v2s (as video and as reference), s2v and prepare."""
+    video = bad["missing_mp4" if name == "missing" else "empty_mp4" if name == "empty" else name]
+    audio = bad["missing_wav" if name == "missing" else "empty_wav" if name == "empty" else name]
+    out = tmp_path / "o.wav"
+    assert_one_line_error(run_cli(["info", video]), video, needle)
+    assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, video, "good_wav", out)), video, needle)
+    assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "quarter_mp4", audio, out)), audio, needle)
+    assert_one_line_error(run_cli(["s2v", audio, "-o", tmp_path / "o.mp4"]), audio, needle)
+    cache = tmp_path / "cache"
+    res = run_cli(["prepare", video, "-o", cache, "--workers", "0", "--no-progress"])
+    assert_one_line_error(res, video, "no video files" if name == "dir_mp4" else "not found" if name == "missing"
+                          else needle)
+    assert os.listdir(tmp_path) == []  # nothing written, no cache folder made
+
+
 @pytest.mark.parametrize("video", ["audio_only_mp4", "audio_only_m4a", "good_wav"])
 def test_audio_only_given_as_video(run_cli, bad, tiny_v2s, tmp_path, video):
     out = tmp_path / "o.wav"

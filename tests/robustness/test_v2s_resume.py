@@ -19,8 +19,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_v2s_manifest_killed_mid_batch_resumes(run_cli, bad, tiny_v2s, tmp_path):
-    # three rows with the same inputs: an uninterrupted run writes three equal files, so every output of the
-    # resumed batch, from either process, must equal the others
+    # two rows with the same inputs: an uninterrupted run writes two equal files, so the output of the killed
+    # process and that of the rerun must be equal
     from avgen.media import write_video
 
     from .conftest import _frames
@@ -28,7 +28,7 @@ def test_v2s_manifest_killed_mid_batch_resumes(run_cli, bad, tiny_v2s, tmp_path)
     clip = write_video(tmp_path / "quarter_second.mp4", _frames(3), 12.0)  # the cheapest item to generate
     m = tmp_path / "m.jsonl"
     m.write_text("".join(json.dumps({"video": clip, "reference": bad["good_wav"], "id": f"r{i}"}) + "\n"
-                         for i in range(3)))
+                         for i in range(2)))
     out = tmp_path / "batch"
     args = ["v2s", "--manifest", str(m), "-o", str(out), "--checkpoint", tiny_v2s, "--vocoder", "griffin-lim",
             "--format", "wav", "--no-progress"]
@@ -47,16 +47,16 @@ def test_v2s_manifest_killed_mid_batch_resumes(run_cli, bad, tiny_v2s, tmp_path)
             proc.kill()
             proc.wait()
     done = sorted(n for n in os.listdir(out) if not n.startswith("."))
-    assert "r0.wav" in done and len(done) < 3, done
+    assert done == ["r0.wav"], done
     first = os.stat(out / "r0.wav")
     (out / ".r1.wav.k2j4x9aa.tmp.wav").write_bytes(b"half")  # what a kill during a write leaves
     (out / ".notes.txt").write_text("not ours")  # not a temporary of this batch: kept
     res = run_cli(args, writes_in=str(out))
-    assert res.code == 0 and "3 of 3 written" in res.stdout, res.stderr
-    assert sorted(os.listdir(out)) == [".notes.txt", "r0.wav", "r1.wav", "r2.wav"]
+    assert res.code == 0 and "2 of 2 written" in res.stdout, res.stderr
+    assert sorted(os.listdir(out)) == [".notes.txt", "r0.wav", "r1.wav"]
     again = os.stat(out / "r0.wav")
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # finished items are skipped
     # equal within float rounding: the killed process and this one may run torch with different thread counts
-    waves = [read_audio(out / n)[0] for n in ("r0.wav", "r1.wav", "r2.wav")]
+    waves = [read_audio(out / n)[0] for n in ("r0.wav", "r1.wav")]
     assert all(w.shape == waves[0].shape and np.abs(w - waves[0]).max() < 2e-3 for w in waves)
     assert np.abs(waves[0]).max() > 0.01  # not silence
