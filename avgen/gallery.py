@@ -295,6 +295,10 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
+# no random segment id, no date, no encoder version string: a rebuild from the same inputs gives the same bytes
+_BITEXACT = {"fflags": "+bitexact"}
+
+
 def _opus_stream(container, channels: int):
     s = container.add_stream("libopus", rate=GALLERY_SAMPLE_RATE, layout="mono" if channels == 1 else "stereo")
     s.bit_rate = 64_000 * channels
@@ -339,7 +343,7 @@ def write_web_audio(src: str, dst: str) -> str:
         raise AvgenError(f"{src}: no audio stream")
     audio = audio[:2]
     with atomic_output(dst) as tmp:
-        with av.open(tmp, "w", format="webm") as c:
+        with av.open(tmp, "w", format="webm", options=_BITEXACT) as c:
             s = _opus_stream(c, audio.shape[0])
             for packet in _opus_packets(s, audio):
                 c.mux(packet)
@@ -362,7 +366,7 @@ def write_web_video(src: str, dst: str, *, max_size: int = 320) -> str:
     fps = Fraction(info.fps or 25).limit_denominator(1000)
     audio = _read_audio_or_none(src, GALLERY_SAMPLE_RATE, mono=False)
     with atomic_output(dst) as tmp:
-        with av.open(tmp, "w", format="webm") as c:
+        with av.open(tmp, "w", format="webm", options=_BITEXACT) as c:
             vs = c.add_stream("libvpx-vp9", rate=fps)
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
             # constant quality, fastest settings: the gallery is for looking, not archiving
@@ -402,7 +406,9 @@ def write_mel_picture(wav: np.ndarray, dst: str) -> str:
 # -- per-clip figures ----------------------------------------------------------------------------------------------
 
 METRIC_HELP = {
-    "duration_s": "length of the output (s)",
+    "duration_s": "length of the output's sound (s)",
+    "frames": "video frames of the output (video outputs)",
+    "fps": "frame rate of the output (video outputs)",
     "level_dbfs": "RMS level of the whole output (dBFS)",
     "onsets": "onsets detected in the output (spectral flux peaks, as avgen eval v2s)",
     "onset_f1_truth": "onset F1 against the input video's own track, one-to-one within +-50 ms",
@@ -672,7 +678,8 @@ def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLi
             if src is None:
                 tick(f"{c.id}: {s.name} (none)")
                 continue
-            has_video = probe(src).has_video
+            info = probe(src)
+            has_video = info.has_video
             dst = os.path.join(folder, slug + ".webm")
             media = write_web_video(src, dst, max_size=max_size) if has_video else write_web_audio(src, dst)
             wav = mono(src)
@@ -681,6 +688,9 @@ def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLi
                 entry["mel"] = rel(write_mel_picture(wav, os.path.join(folder, slug + "_mel.png")))
                 entry["metrics"] = clip_metrics(wav, truth=mono(own_video), reference=mono(own_ref),
                                                 events=own_events)
+            if has_video:  # a generated video (s2v) is also judged by its length in frames and its rate
+                entry["metrics"].update({"frames": float(info.num_frames or 0) or float("nan"),
+                                         "fps": float(info.fps or "nan")})
             entry["metrics"].update(s.recorded.get(c.id, {}))
             for m in entry["metrics"]:
                 if m not in metric_names[s.name]:

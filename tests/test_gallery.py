@@ -98,8 +98,12 @@ def test_rebuild_replaces_the_page_atomically(runs, tmp_path):
     out = str(tmp_path / "g")
     one = os.path.join(runs["sys_a"], "c0_mid.wav")
     build_gallery([one], out, title="first")
+    media = lambda: {os.path.join(d, p): open(os.path.join(d, p), "rb").read()  # noqa: E731
+                     for d, _, names in os.walk(os.path.join(out, "media")) for p in names}
+    first = media()
     index = build_gallery([one], out, title="again")
     assert "<title>again</title>" in open(index, encoding="utf-8").read()
+    assert media() == first  # bit-exact media: a rebuild from the same inputs changes no file
     assert not [n for n in os.listdir(out) if n.startswith(".")]  # no temporary file left behind
 
 
@@ -197,3 +201,10 @@ def test_big_pages_preload_only_headers():
     assert page(PRELOAD_ALL_UP_TO).count('preload="auto"') == PRELOAD_ALL_UP_TO
     big = page(PRELOAD_ALL_UP_TO + 1)
     assert 'preload="auto"' not in big and big.count('preload="metadata"') == PRELOAD_ALL_UP_TO + 1
+
+
+def test_video_outputs_report_frames_and_rate(built):
+    _, _, data = built
+    b = data["clips"][0]["outputs"]["B"]["metrics"]
+    assert b["frames"] == 10 and b["fps"] == 10  # the fixture's muxed outputs: 10 frames at 10 fps
+    assert "frames" not in data["clips"][0]["outputs"]["A"]["metrics"]  # a sound has no frames
