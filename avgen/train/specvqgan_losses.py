@@ -266,6 +266,8 @@ class WNConv1dD(nn.Module):
     def __init__(self, cin: int, cout: int, kernel: int, *, stride: int = 1, padding: int = 0, groups: int = 1):
         super().__init__()
         fan_in = cin // groups * kernel
+        # Conv1d's default init; the release's weights_init writes N(0, 0.02) into the derived .weight, which
+        # weight norm recomputes from g and v at the next forward, so its convs keep this initialisation too
         bound = 1.0 / math.sqrt(fan_in)
         self.weight_v = nn.Parameter(torch.empty(cout, cin // groups, kernel).uniform_(-bound, bound))
         self.weight_g = nn.Parameter(self.weight_v.detach().flatten(1).norm(dim=1)[:, None, None].clone())
