@@ -221,10 +221,11 @@ def run_s2v(audio: str | None, *, text: str | None = None, seed: float | int | N
 
 def run_edit(source: str | None, *, last_result=None, text: str | None, steps: float | int = 30,
              strength: float = 1.0, levels: Sequence[str] | str | None = MIX_LEVELS, seed: float | int | None = 0,
-             max_frames: int = 16, checkpoint: str | None = None, device: str | None = None,
-             output_dir: str | os.PathLike | None = None, progress: Progress = _no_progress) -> tuple[str, str]:
+             invert_steps: float | int = 100, max_frames: int = 16, checkpoint: str | None = None,
+             device: str | None = None, output_dir: str | os.PathLike | None = None,
+             progress: Progress = _no_progress) -> tuple[str, str]:
     """Text-constrained edit in W+: ``(edited.mp4, a one-line CLIP summary)``. ``source``: an uploaded image or video
-    (inverted first: slow); None edits ``last_result`` (the sound -> video tab's result: its own W+ trajectory)."""
+    (inverted first with ``invert_steps`` projector steps for the first frame: slow); None edits ``last_result`` (the sound -> video tab's result: its own W+ trajectory)."""
     from .generate import edit_video
     from .media import IMAGE_EXTENSIONS
 
@@ -240,8 +241,9 @@ def run_edit(source: str | None, *, last_result=None, text: str | None, steps: f
             _need(source, "video", "an image or video")
     _check_folder(checkpoint)
     _check_finite(strength, "strength")
-    if steps is None or int(steps) < 1:
-        raise AvgenError(f"steps {steps}: must be at least 1")
+    for what, value in (("steps", steps), ("inversion steps", invert_steps)):
+        if value is None or int(value) < 1:
+            raise AvgenError(f"{what} {value}: must be at least 1")
     chosen = _levels(levels)
     if not chosen:
         raise AvgenError("choose at least one of coarse, mid, fine for the edit")
@@ -249,8 +251,8 @@ def run_edit(source: str | None, *, last_result=None, text: str | None, steps: f
     out = _job_dir(output_dir)
     progress(0.05, desc="loading the model" + (" and inverting the source" if source else ""))
     res = edit_video(source if source is not None else last_result, text=text, checkpoint=checkpoint,
-                     levels=chosen, steps=int(steps), strength=float(strength), max_frames=max_frames, seed=seed,
-                     progress=False, device=device)
+                     levels=chosen, steps=int(steps), strength=float(strength), invert_steps=int(invert_steps),
+                     max_frames=max_frames, seed=seed, progress=True, device=device)
     progress(0.9, desc="writing the video")
     mp4 = res.save(os.path.join(out, "edit.mp4"))
     summary = (f"CLIP similarity to '{text}': {float(res.clip_before.mean()):.3f} before, "
@@ -301,9 +303,10 @@ def build_app(*, device: str | None = None, output_dir: str | os.PathLike | None
                            mix_levels=mix_levels, checkpoint=checkpoint, progress=progress)
         return mp4, res
 
-    def edit(source, last, text, steps, strength, levels, seed, checkpoint, progress=gr.Progress(track_tqdm=True)):
+    def edit(source, last, text, steps, strength, levels, invert_steps, seed, checkpoint,
+             progress=gr.Progress(track_tqdm=True)):
         return guarded(run_edit, source, last_result=last, text=text, steps=steps, strength=strength,
-                       levels=levels, seed=seed, checkpoint=checkpoint, progress=progress)
+                       levels=levels, invert_steps=invert_steps, seed=seed, checkpoint=checkpoint, progress=progress)
 
     with gr.Blocks(title="avgen", analytics_enabled=False) as demo:
         gr.Markdown("# avgen\nVideo → sound with timbre control, sound → video, and text editing, on the bundled "
@@ -354,13 +357,15 @@ def build_app(*, device: str | None = None, output_dir: str | os.PathLike | None
                     e_strength = gr.Slider(0, 2, value=1.0, step=0.05, label="strength")
                     e_levels = gr.CheckboxGroup(choices=list(MIX_LEVELS), value=list(MIX_LEVELS),
                                                 label="W+ levels the edit may change")
+                    e_invert = gr.Slider(1, 300, value=100, step=1,
+                                         label="inversion steps (uploads: projector steps for the first frame)")
                     e_seed = gr.Number(value=0, precision=0, label="seed")
                     e_ckpt = gr.Textbox(label="checkpoint folder (empty: the bundled nature-scenes model)", value="")
                     e_run = gr.Button("Edit", variant="primary", elem_id="edit-run")
                 with gr.Column():
                     e_out = gr.Video(label="edited video", elem_id="edit-result", interactive=False)
                     e_info = gr.Textbox(label="CLIP similarity", interactive=False)
-            e_run.click(edit, inputs=[e_src, last, e_text, e_steps, e_strength, e_levels, e_seed, e_ckpt],
+            e_run.click(edit, inputs=[e_src, last, e_text, e_steps, e_strength, e_levels, e_invert, e_seed, e_ckpt],
                         outputs=[e_out, e_info])
     demo.avgen_output_dir = out_root
     return demo

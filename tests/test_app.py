@@ -82,6 +82,24 @@ def test_s2v_then_edit_on_the_bundled_model(tmp_path):
     assert probe(edited).num_frames == len(res.frames) and "CLIP similarity to 'a forest'" in summary
 
 
+def test_edit_an_uploaded_image(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from avgen.media import probe
+
+    img = tmp_path / "upload.png"
+    Image.fromarray(np.full((64, 64, 3), (40, 120, 200), np.uint8)).save(img)  # a blue square: sky or lake
+    mp4, summary = app.run_edit(str(img), text="a forest", steps=1, invert_steps=2, levels=["fine"],
+                                output_dir=tmp_path)
+    assert probe(mp4).has_video and "(1 frames)" in summary
+    with pytest.raises(AvgenError, match="inversion steps 0: must be at least 1"):
+        app.run_edit(str(img), text="a forest", invert_steps=0, output_dir=tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(AvgenError, match="notes.txt: not a media file"):
+        app.run_edit(str(tmp_path / "notes.txt"), text="a forest", output_dir=tmp_path)
+
+
 def test_s2v_passes_prompt_and_mixing_through(monkeypatch, tmp_path):
     # the prompt search itself is the facade's (tests/test_s2v_default.py); here: the app hands it over unchanged
     import avgen.generate
