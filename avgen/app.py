@@ -225,7 +225,8 @@ def run_edit(source: str | None, *, last_result=None, text: str | None, steps: f
              device: str | None = None, output_dir: str | os.PathLike | None = None,
              progress: Progress = _no_progress) -> tuple[str, str]:
     """Text-constrained edit in W+: ``(edited.mp4, a one-line CLIP summary)``. ``source``: an uploaded image or video
-    (inverted first with ``invert_steps`` projector steps for the first frame: slow); None edits ``last_result`` (the sound -> video tab's result: its own W+ trajectory)."""
+    (inverted first with ``invert_steps`` projector steps for the first frame: slow); None edits ``last_result``
+    (the sound -> video tab's result: its own W+ trajectory)."""
     from .generate import edit_video
     from .media import IMAGE_EXTENSIONS
 
