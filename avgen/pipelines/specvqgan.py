@@ -56,14 +56,19 @@ def window_starts(columns: int, window: int, overlap: int) -> list[int]:
     return starts + [columns - window]
 
 
+def _from_network_range(x: torch.Tensor) -> torch.Tensor:
+    """The codebook decoder's ``[-1, 1]`` mel -> the preset's [0, 1] range (the release's ``(spec + 1) / 2``)."""
+    return (x + 1) / 2
+
 class SpecVQGANPipeline:
     """A SpecVQGAN codebook and transformer, the vocoder for their mels and the feature backbone their features
     came from. Load with :meth:`from_public` (the release's run folders) or :meth:`from_pretrained` (what
     :meth:`save_pretrained` and ``tools/convert_specvqgan.py`` write).
 
-    - ``codebook.encode(mel [B, 80, T]) -> codes [B, H, W]``, ``codebook.decode(codes) -> mel [B, 80, W f]``;
+    - :meth:`encode_mel` (a mel in the preset's [0, 1] range -> codes ``[B, H, W]``) and :meth:`decode_codes`
+      (codes of any width -> a [0, 1] mel, window by window); ``codebook.encode/decode`` are the raw network, which
+      works on ``2 mel - 1`` as the release trained it (its decoded mels are brought back with ``(x + 1) / 2``);
     - :meth:`sample_codes` (features -> codes, window by window past the trained length);
-    - :meth:`decode_codes` (codes of any width -> mel, window by window);
     - ``vocoder(mel [B, 80, T]) -> waveform [B, T * 256]``;
     - ``pipe(video or features)`` -> :class:`~avgen.pipelines.video_to_sound.V2SResult`.
     """
@@ -327,8 +332,16 @@ class SpecVQGANPipeline:
         return codes
 
     @torch.no_grad()
+    def encode_mel(self, mel: torch.Tensor) -> torch.Tensor:
+        """A mel ``[B, 80, W f]`` in the preset's [0, 1] range -> codes ``[B, H, W]`` (the network sees ``2 mel - 1``,
+        the range the release's codebooks were trained on)."""
+        dev = next(self.codebook.parameters()).device
+        return self.codebook.encode(2 * mel.to(dev) - 1)
+
+    @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor, *, overlap_seconds: float | None = None) -> torch.Tensor:
-        """Codes ``[B, H, C]`` -> mel ``[B, 80, C f]`` (float32, CPU): up to W columns in one pass of the codebook
+        """Codes ``[B, H, C]`` -> mel ``[B, 80, C f]`` in the preset's [0, 1] range (the network's ``[-1, 1]``
+        output mapped back by ``(x + 1) / 2``, unclamped as in the release; float32, CPU): up to W columns in one pass of the codebook
         decoder, wider grids window by window (the windows of :meth:`sample_codes`) with the mels cross-faded
         linearly over the columns two windows share."""
         if codes.ndim != 3 or codes.shape[1] != self.code_shape[0]:
@@ -338,12 +351,12 @@ class SpecVQGANPipeline:
         w, f = self.code_shape[1], cb.downsample_factor
         columns = codes.shape[2]
         if columns <= w:
-            return cb.decode(codes.to(dev)).float().cpu()
+            return _from_network_range(cb.decode(codes.to(dev)).float().cpu())
         starts = window_starts(columns, w, self._overlap_columns(overlap_seconds))
         out = torch.zeros(codes.shape[0], self.code_shape[0] * f, columns * f)  # [B, 80, C f]
         weight = torch.zeros(columns * f)
         for i, c in enumerate(starts):
-            piece = cb.decode(codes[:, :, c:c + w].to(dev)).float().cpu()  # [B, 80, W f]
+            piece = _from_network_range(cb.decode(codes[:, :, c:c + w].to(dev)).float().cpu())  # [B, 80, W f]
             ramp = torch.ones(w * f)
             if i > 0:  # fade in over the columns shared with the previous window
                 n = (starts[i - 1] + w - c) * f
