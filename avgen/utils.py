@@ -51,9 +51,10 @@ def atomic_output(path: str | os.PathLike):
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600
     try:
         yield tmp
+        # after the write: mkstemp makes 0600, and some writers (safetensors) replace the file with their own 0600 one
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, p)

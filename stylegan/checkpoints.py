@@ -260,8 +260,11 @@ def _durable(path: str, write) -> None:
     """``write(tmp)`` beside ``path``, fsync it, rename it over ``path``, fsync the folder: a crash keeps either
     the old file or the new one, whole (this package's own copy of avgen.utils.atomic_output: it imports no avgen)."""
     tmp = f"{path}.{os.getpid()}.tmp"
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors writes its files 0600 whatever the umask
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

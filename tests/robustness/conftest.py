@@ -97,7 +97,8 @@ def _odd_media(files: dict, j, t) -> None:
 
     tone = (0.1 * np.sin(2 * np.pi * 330 * t)).astype(np.float32)[None]  # 2 s
     quarter = tone[:, : 22050 // 4]
-    files["quarter_mp4"] = write_video(j("quarter.mp4"), _frames(3), 12.0, quarter, 22050)  # 0.25 s with sound
+    # 0.25 s with sound: the cheapest full v2s run and prepare item
+    files["quarter_mp4"] = write_video(j("quarter.mp4"), _frames(3), 12.0, quarter, 22050)
     files["one_px_mp4"] = _one_pixel_video(j("one_px.mp4"), quarter, 22050)
     files["fps1000_mp4"] = write_video(j("fps1000.mp4"), _frames(250, 16, 16), 1000.0, quarter, 22050)
     files["fps05_mp4"] = write_video(j("fps05.mp4"), _frames(1), 0.5, tone, 22050)  # one frame lasting 2 s
@@ -154,7 +155,6 @@ def build_bad_files(root: str) -> dict[str, str]:
     t = np.arange(22050 * 2) / 22050
     files["good_wav"] = write_audio(j("good.wav"), (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], 22050)
     files["good_mp4"] = write_video(j("good.mp4"), _frames(16), 8.0)
-    files["short_mp4"] = write_video(j("short.mp4"), _frames(6), 12.0)  # 0.5 s: the cheapest full v2s run
     with open(j("text.mp4"), "w") as f:
         f.write("this is not a video\n" * 10)
     files["text_mp4"] = j("text.mp4")

@@ -115,7 +115,7 @@ def test_v2s_manifest_refusals(run_cli, bad, tiny_v2s, tmp_path):
 def test_v2s_manifest_rawvideo_fails_that_item_only(run_cli, bad, tiny_v2s, tmp_path):
     m = tmp_path / "m.jsonl"
     m.write_text("".join(json.dumps({"video": bad[v], "reference": bad["good_wav"], "id": i}) + "\n"
-                         for v, i in (("rawvideo_avi", "raw"), ("short_mp4", "good"))))
+                         for v, i in (("rawvideo_avi", "raw"), ("quarter_mp4", "good"))))
     out = tmp_path / "batch"
     res = run_cli(["v2s", "--manifest", m, "-o", out, "--checkpoint", tiny_v2s, "--vocoder", "griffin-lim",
                    "--no-progress"], writes_in=str(out))
