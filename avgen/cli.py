@@ -328,7 +328,14 @@ def _run_s2v(args) -> int:
         raise AvgenError(f"{args.audio}: no audio stream")
     from tqdm.auto import tqdm
 
+    from .checkpoints import read_config
     from .generate import _s2v_pipeline
+    from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, checked_audio
+
+    # the audio is decoded and checked before the model loads, so a bad file is one line and no bar
+    fps = args.fps or (read_config(args.checkpoint or DEFAULT_S2V_CHECKPOINT).get("data") or {}).get("fps")
+    if isinstance(fps, (int, float)) and fps > 0:
+        checked_audio(args.audio, fps=float(fps), num_frames=args.num_frames)
 
     with tqdm(total=1, desc="s2v: load model", unit="model", disable=args.quiet, file=sys.stderr) as bar:
         _s2v_pipeline(args.checkpoint, args.device)  # cached: sound_to_video below reuses it

@@ -104,6 +104,9 @@ class FeatureToMelPipeline:
             raise AvgenError(f"{path}: no video stream")
         duration = float(info.video_duration)
         p = get_preset(self.mel_preset)
+        if self.encoder.feature_dim != self.model.config.feature_dim:  # before any bar: one line, no work done
+            raise AvgenError(f"{self.folder}: the model takes {self.model.config.feature_dim}-d features, the "
+                             f"'{self.backbone}' encoder gives {self.encoder.feature_dim}-d")
         expected = max(1, math.floor(duration * self.fps + 1e-6))
         feats, batch = [], []
         with _bar(expected, "features", "frame", progress) as bar:
@@ -119,9 +122,6 @@ class FeatureToMelPipeline:
         if not feats:
             raise AvgenError(f"{path}: no frames decoded")
         features = torch.cat(feats)  # [T_v, D]
-        if features.shape[1] != self.model.config.feature_dim:
-            raise AvgenError(f"{self.folder}: the model takes {self.model.config.feature_dim}-d features, the "
-                             f"'{self.backbone}' encoder gives {features.shape[1]}-d")
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
         with _bar(1, "synthesis", "clip", progress) as bar:

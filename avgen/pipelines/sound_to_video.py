@@ -25,7 +25,7 @@ from ..media import MUXED_OUTPUT_EXTENSIONS, read_audio, write_video
 from ..models.s2v.sound_inversion import SoundToVideo
 from ..utils import require_finite
 
-__all__ = ["DEFAULT_S2V_CHECKPOINT", "S2VResult", "SoundToVideoPipeline", "levels_to_layers"]
+__all__ = ["DEFAULT_S2V_CHECKPOINT", "S2VResult", "SoundToVideoPipeline", "checked_audio", "levels_to_layers"]
 
 
 @dataclass
@@ -102,6 +102,26 @@ def _load_stylegan(path: str, device):
         raise AvgenError(f"{path}: StyleGAN: {reason}") from None
 
 
+def checked_audio(audio, *, sample_rate: int | None = None, fps: float,
+                  num_frames: int | None = None) -> tuple[np.ndarray, int]:
+    """(mono float32 waveform, rate) of ``audio`` (a path, or a waveform with ``sample_rate``), refused in one
+    :class:`AvgenError` when it holds non-finite samples or, without ``num_frames``, is shorter than one frame at
+    ``fps``. The CLI calls it before the model loads; :meth:`SoundToVideoPipeline.__call__` before its first bar."""
+    if isinstance(audio, (str, os.PathLike)):
+        wav, sr = read_audio(audio, mono=True)
+    else:
+        if sample_rate is None:
+            raise AvgenError("sound_to_video: pass sample_rate= with a waveform")
+        wav, sr = np.asarray(audio, dtype=np.float32).reshape(-1), int(sample_rate)
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    name = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "audio"
+    require_finite(wav, name)
+    duration = len(wav) / sr
+    if duration * fps < 1 and num_frames is None:
+        raise AvgenError(f"{name}: {duration:.3f} s of audio is shorter than one frame at {fps:g} fps")
+    return wav, sr
+
+
 class SoundToVideoPipeline:
     """A trained sound-to-video pipeline folder (the inversion model) with its frozen StyleGAN (and, for text prompts,
     its CLIP teacher)."""
@@ -176,8 +196,8 @@ class SoundToVideoPipeline:
                  progress: bool = False) -> S2VResult:
         """``mix_seed``: style mixing at generation -- the ``mix_levels`` groups (coarse/mid/fine) of the start
         latent come from that seed's latent. ``start_ws`` [1, num_ws, w_dim]: start from this latent instead (e.g.
-        an inverted real image). ``progress``: a tqdm bar on stderr per stage (audio encoding: decode + mels,
-        start latent, W+ trajectory; synthesis: frames)."""
+        an inverted real image). ``progress``: a tqdm bar on stderr per stage (audio encoding: mels, start
+        latent, W+ trajectory; synthesis: frames); the audio is decoded and checked before the first."""
         d = self.config["data"]
         # explicit values are checked, never replaced by defaults (fps=0 / num_frames=0 are errors)
         if fps is not None and not (math.isfinite(fps) and fps > 0):
@@ -189,10 +209,11 @@ class SoundToVideoPipeline:
         if start_ws is not None and tuple(start_ws.shape) != (1, self.G.num_ws, self.G.w_dim):
             raise AvgenError(f"start_ws must be [1, {self.G.num_ws}, {self.G.w_dim}], got {tuple(start_ws.shape)}")
         fps = float(d["fps"] if fps is None else fps)
+        wav, sr = checked_audio(audio, sample_rate=sample_rate, fps=fps, num_frames=num_frames)  # before any bar
         with _bar(3, "s2v: encode audio", "step", progress) as encode:
-            ws, wav, sr = self._trajectory(audio, sample_rate=sample_rate, num_frames=num_frames, fps=fps, text=text,
-                                           seed=seed, truncation_psi=truncation_psi, use_sound=use_sound,
-                                           mix_seed=mix_seed, mix_levels=mix_levels, start_ws=start_ws, bar=encode)
+            ws = self._trajectory(wav, sr, num_frames=num_frames, fps=fps, text=text, seed=seed,
+                                  truncation_psi=truncation_psi, use_sound=use_sound, mix_seed=mix_seed,
+                                  mix_levels=mix_levels, start_ws=start_ws, bar=encode)
         t = len(ws)
         # stylegan.render_frames' loop (same chunks, so the same pixels), one bar step per chunk
         chunk, parts = 16, []
@@ -202,23 +223,12 @@ class SoundToVideoPipeline:
                 bar.update(len(parts[-1]))
         return S2VResult(frames=np.concatenate(parts), fps=fps, ws=ws.cpu(), audio=wav, sample_rate=sr)
 
-    def _trajectory(self, audio, *, sample_rate, num_frames, fps: float, text, seed, truncation_psi, use_sound,
-                    mix_seed, mix_levels, start_ws, bar) -> tuple[torch.Tensor, np.ndarray, int]:
-        """The audio-encoding stage of :meth:`__call__`: (W+ trajectory [T, num_ws, w_dim], mono waveform, rate),
-        one ``bar`` step each for decode + mels, the start latent and the trajectory."""
+    def _trajectory(self, wav: np.ndarray, sr: int, *, num_frames, fps: float, text, seed, truncation_psi,
+                    use_sound, mix_seed, mix_levels, start_ws, bar) -> torch.Tensor:
+        """The audio-encoding stage of :meth:`__call__`: the W+ trajectory [T, num_ws, w_dim] of a checked mono
+        waveform, one ``bar`` step each for the mels, the start latent and the trajectory."""
         d = self.config["data"]
-        if isinstance(audio, (str, os.PathLike)):
-            wav, sr = read_audio(audio, mono=True)
-        else:
-            if sample_rate is None:
-                raise AvgenError("sound_to_video: pass sample_rate= with a waveform")
-            wav, sr = np.asarray(audio, dtype=np.float32).reshape(-1), int(sample_rate)
-        wav = np.asarray(wav, dtype=np.float32).reshape(-1)
-        require_finite(wav, os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "audio")
         duration = len(wav) / sr
-        if duration * fps < 1 and num_frames is None:
-            raise AvgenError(f"{audio if isinstance(audio, (str, os.PathLike)) else 'audio'}: {duration:.3f} s of "
-                             f"audio is shorter than one frame at {fps:g} fps")
         t = int(num_frames if num_frames is not None else int(np.floor(duration * fps)))
         mels = segment_mels(wav, sr, np.arange(t) / fps, d["audio_window"], d.get("mel_preset", CLIP_MEL_PRESET))
         mels = mels.reshape(t, *mels.shape[-2:])  # one frame: the mel comes back without its frame axis
@@ -236,4 +246,4 @@ class SoundToVideoPipeline:
         bar.update(1)
         ws = self.model(mels[None].to(self.device), w, use_sound=use_sound)[0]  # [T, num_ws, w_dim]
         bar.update(1)
-        return ws, wav, sr
+        return ws
