@@ -280,8 +280,15 @@ def _add_v2s(sub) -> None:
                                                        "initialisation (default 0)")
     p.add_argument("--chunk-seconds", type=float, default=None, help="chunk length for long videos (default: the "
                                                                      "training segment length)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar (--manifest)")
+    p.add_argument("--device", default=None,
+                   help="where the visual encoder, the generator and the vocoder run: cpu, cuda or cuda:N (default: "
+                        "cuda when available, else cpu); checked before any work")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bars (shown on stderr when it is a terminal: a single run shows one per "
+                        "stage, features, synthesis, vocoder and mux, with the ETA; --manifest one over the rows)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars and no summary line on stdout ('wrote ...', 'N of M written'); errors "
+                        "still go to stderr")
 
 
 def _add_s2v(sub) -> None:
@@ -494,10 +501,19 @@ def _run_v2s(args) -> int:
             raise AvgenError(f"{reference}: no audio stream")
         if os.path.splitext(args.output)[1].lower() in MUXED_OUTPUT_EXTENSIONS:
             check_stream_copy(video, args.output)
+        progress = False if args.quiet or args.no_progress else None  # None: bars when stderr is a terminal
         pipe = _load_v2s(VideoToSoundPipeline, args)
-        result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds, gain_db=args.gain)
-        print(f"wrote {result.save(args.output)} ({result.duration:.2f} s at {result.sample_rate} Hz, "
-              f"vocoder {pipe.vocoder_name})")
+        result = pipe(video, reference, seed=args.seed, chunk_seconds=args.chunk_seconds, gain_db=args.gain,
+                      progress=progress)
+        from tqdm.auto import tqdm
+
+        # writing: the sound file, or the input video's stream copied with the new track
+        with tqdm(total=1, desc="v2s mux" if os.path.splitext(args.output)[1].lower() in MUXED_OUTPUT_EXTENSIONS
+                  else "v2s write", unit="file", disable=None if progress is None else True, file=sys.stderr) as bar:
+            written = result.save(args.output)
+            bar.update(1)
+        if not args.quiet:
+            print(f"wrote {written} ({result.duration:.2f} s at {result.sample_rate} Hz, vocoder {pipe.vocoder_name})")
         return 0
     from tqdm.auto import tqdm
 
@@ -515,7 +531,7 @@ def _run_v2s(args) -> int:
         if n.startswith(".") and n.endswith(tail) and n[1:-len(tail)].rsplit(".", 1)[0] in names:
             os.remove(os.path.join(args.output, n))
     failed = 0
-    for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress), outputs):
+    for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress or args.quiet, file=sys.stderr), outputs):
         if os.path.exists(out):  # resumable: finished outputs are kept
             continue
         try:
@@ -529,7 +545,8 @@ def _run_v2s(args) -> int:
             print(f"avgen v2s: {row['id']}: {detail.splitlines()[0] if detail else type(e).__name__}",
                   file=sys.stderr)
     written = sum(os.path.exists(o) for o in outputs)  # files actually there, not attempts
-    print(f"{written} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
+    if not args.quiet:
+        print(f"{written} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
     return 0 if failed == 0 else 1
 
 

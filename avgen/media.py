@@ -32,6 +32,7 @@ __all__ = [
     "read_video",
     "iter_video",
     "read_audio",
+    "iter_audio",
     "write_audio",
     "write_video",
     "replace_audio",
@@ -346,6 +347,57 @@ def _decode_audio(container, name: str) -> tuple[np.ndarray, int]:
         # fresh encode the edit list also drops the encoder's priming samples, as FFmpeg's CLI does.
         wav = wav[:, : max(1, round(declared * native_sr))]
     return wav, native_sr
+
+
+class iter_audio:  # noqa: N801 - used like a function: ``for block in iter_audio(path)``
+    """Stream the first audio stream of a file as float32 ``[C, n]`` blocks of about ``block_seconds`` at its native
+    rate (``.sample_rate``), the samples :func:`read_audio` would decode (cut to the declared duration, the same
+    truncation check at the end); memory: one block."""
+
+    def __init__(self, path: str | os.PathLike, *, block_seconds: float = 10.0):
+        if not (math.isfinite(block_seconds) and block_seconds > 0):
+            raise ConfigError(f"block_seconds must be a positive number, got {block_seconds}")
+        self.path = os.fspath(path)
+        info = probe(self.path)
+        if not info.has_audio:
+            raise NoAudioStreamError(self.path)
+        self.sample_rate = int(info.sample_rate)
+        self.block = max(1, round(block_seconds * self.sample_rate))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        av = _import_av()
+        p = self.path
+        with _open(p) as c:
+            if not c.streams.audio:
+                raise NoAudioStreamError(p)
+            stream = c.streams.audio[0]
+            sr = stream.codec_context.sample_rate
+            declared = _stream_duration(stream)
+            # codec padding past the declared (edit-list) duration is not signal (as in _decode_audio)
+            limit = max(1, round(declared * sr)) if declared else None
+            pending, n_pending, decoded, kept = [], 0, 0, 0
+            try:
+                for frame in c.decode(stream):
+                    a = _frame_to_float(frame)  # [C, n]
+                    decoded += a.shape[1]
+                    if limit is not None:
+                        a = a[:, :max(0, limit - kept)]
+                    if not a.shape[1]:
+                        continue
+                    kept += a.shape[1]
+                    pending.append(a)
+                    n_pending += a.shape[1]
+                    if n_pending >= self.block:
+                        yield np.concatenate(pending, axis=1)
+                        pending, n_pending = [], 0
+            except av.error.FFmpegError as e:
+                raise CorruptMediaError(p, f"audio decoding failed: {e.strerror or e}") from None
+            if pending:
+                yield np.concatenate(pending, axis=1)
+            if decoded == 0:
+                raise ZeroDurationError(p, "the audio stream holds no samples")
+            if declared and decoded / sr < 0.9 * declared - 0.05:
+                raise CorruptMediaError(p, f"truncated: decoded {decoded / sr:.2f} s of {declared:.2f} s")
 
 
 def read_audio(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch.nn.functional as F
 from ..errors import AvgenError, WeightsNotFoundError
 from ..models.backbones.efficientnet_lite import EfficientNetLite0
 from ..utils import file_sha256
+from .frames import FrameResizer
 
 __all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path", "load_efficientnet_lite0"]
 
@@ -252,6 +254,44 @@ class VisualEncoder(nn.Module):
         return torch.cat(out)
 
     forward = encode
+
+    @torch.no_grad()
+    def encode_stream(self, frames: Iterable, *, batch_size: int = 32) -> torch.Tensor:
+        """uint8 frames ``[H, W, 3]`` one at a time (a decoder, e.g. :class:`avgen.media.iter_video`, or an array's
+        rows) -> float32 ``[T, feature_dim]`` on CPU, equal to :meth:`encode` within float rounding (1e-5).
+
+        Each frame is resized and cropped as it arrives (:class:`~avgen.encoders.frames.FrameResizer`: only the
+        pixels the crop keeps, no full-size float copy); crops are batched ``batch_size`` at a time into a
+        ``channels_last`` buffer for the backbone. Memory: one decoded frame plus one batch of crops, whatever the
+        video's length or resolution."""
+        if batch_size < 1:
+            raise AvgenError(f"batch_size must be at least 1, got {batch_size}")
+        crop = self.pre.crop
+        buf = torch.empty(batch_size, crop, crop, 3)  # [B, crop, crop, 3]: channels_last once permuted
+        resizers: dict[tuple[int, int], FrameResizer] = {}
+        out, n = [], 0
+        autocast = self.dtype != torch.float32
+
+        def flush(count: int) -> None:
+            x = buf[:count].permute(0, 3, 1, 2).to(self.device)  # [b, 3, crop, crop], channels_last strides
+            with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+                out.append(self._embed(x).float().cpu())
+
+        for frame in frames:
+            hw = tuple(frame.shape[:2])
+            if hw not in resizers:  # one set of filter taps per frame size (a video has one)
+                resizers[hw] = FrameResizer(hw[0], hw[1], resize=self.pre.resize, crop=crop, mean=self.pre.mean,
+                                            std=self.pre.std, interpolation=self.pre.interpolation)
+            resizers[hw](frame, out=buf[n])
+            n += 1
+            if n == batch_size:
+                flush(n)
+                n = 0
+        if n:
+            flush(n)
+        if not out:
+            return torch.zeros(0, self.feature_dim)
+        return torch.cat(out)
 
     def describe(self) -> dict:
         """Settings that change the features (used to key caches)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,17 +19,21 @@ from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_compo
                            save_pretrained)
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, WeightsNotFoundError
-from ..media import MUXED_OUTPUT_EXTENSIONS, iter_video, probe, read_audio, replace_audio, write_audio, write_video
+from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, iter_video, probe, read_audio, replace_audio, write_audio,
+                     write_video)
 from ..models.v2s.varietysound import VarietySound
 from ..models.vocoders.hifigan import HiFiGANGenerator
 from ..utils import require_finite
+from .reference_stream import SoundingLevel, StreamMel, StreamResampler, streamed_timbre
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "STREAM_REFERENCE_SECONDS", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
 
 DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "varietysound_foley_small")
 # config.json entries that describe the folder or the generator, not the pipeline's settings
 _NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim", "n_mels")
 _SETTINGS = ("task", "data")  # what the pipeline reads; anything else in a config.json is refused
+# references longer than this are summarised block by block (memory bounded); shorter ones in one piece
+STREAM_REFERENCE_SECONDS = 60.0
 
 
 @dataclass
@@ -76,6 +81,26 @@ def _overlap_add(out: torch.Tensor, weight: torch.Tensor, piece: torch.Tensor, s
         w[-len(fade_out):] = torch.minimum(w[-len(fade_out):], fade_out)
     out[..., start:start + n] += piece * w
     weight[start:start + n] += w
+
+
+def _stage_bar(enabled: bool | None, stage: str, total: int, unit: str):
+    """One stage's progress bar on stderr (with tqdm's rate and ETA). ``enabled``: True shows it, False hides it,
+    None shows it only when stderr is a terminal (logs and pipes stay clean)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"v2s {stage}", unit=unit, disable=None if enabled is None else not enabled,
+                file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def _counted(items, bar):
+    """``items`` unchanged, ticking ``bar`` once per item (the bar stops at its total: a decoder may yield one
+    frame more or fewer than the header's duration says)."""
+    for item in items:
+        if bar.n < bar.total:
+            bar.update(1)
+        yield item
+    bar.n = bar.total  # the stage is over, whatever the header promised
+    bar.refresh()
 
 
 class VideoToSoundPipeline:
@@ -148,35 +173,34 @@ class VideoToSoundPipeline:
         return self._encoder
 
     @torch.no_grad()
-    def video_features(self, video, *, fps: float | None = None, batch_size: int = 64) -> tuple[torch.Tensor, float]:
-        """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path (streamed), or
-        uint8 frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate)."""
-
+    def video_features(self, video, *, fps: float | None = None, batch_size: int = 32,
+                       progress: bool | None = False) -> tuple[torch.Tensor, float]:
+        """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path, or uint8
+        frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate). Frames are streamed from the decoder and
+        resized one at a time into batches of ``batch_size`` (:meth:`VisualEncoder.encode_stream`), so memory
+        follows the batch, not the video's length or resolution. ``progress``: a bar on stderr."""
         if isinstance(video, (str, os.PathLike)):
             info = probe(video)
-            chunks, batch = [], []
-            for frame in iter_video(video, fps=self.fps):
-                batch.append(frame)
-                if len(batch) == batch_size:
-                    chunks.append(self.encoder.encode(np.stack(batch)))
-                    batch = []
-            if batch:
-                chunks.append(self.encoder.encode(np.stack(batch)))
-            feats = torch.cat(chunks)
             if not info.has_video:
                 raise AvgenError(f"{video}: no video stream")
-            return feats, float(info.video_duration)
-        frames = np.asarray(video)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {frames.dtype} {frames.shape}")
-        if min(frames.shape[:3]) == 0:
-            raise AvgenError(f"video frames: empty array {frames.shape}")
-        src_fps = float(fps or self.fps)
-        duration = len(frames) / src_fps
-        n = max(1, math.floor(duration * self.fps + 1e-6))
-        idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(frames) - 1)
-        return torch.cat([self.encoder.encode(frames[idx[i:i + batch_size]])
-                          for i in range(0, n, batch_size)]), duration
+            duration = float(info.video_duration)
+            frames = iter_video(video, fps=self.fps)
+        else:
+            array = np.asarray(video)
+            if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
+                raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {array.dtype} {array.shape}")
+            if min(array.shape[:3]) == 0:
+                raise AvgenError(f"video frames: empty array {array.shape}")
+            src_fps = float(fps or self.fps)
+            duration = len(array) / src_fps
+            n = max(1, math.floor(duration * self.fps + 1e-6))
+            # nearest source frame for each model-rate frame
+            idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(array) - 1)
+            frames = (array[i] for i in idx)
+        expected = max(1, math.floor(duration * self.fps + 1e-6))
+        with _stage_bar(progress, "features", expected, "frame") as bar:
+            feats = self.encoder.encode_stream(_counted(frames, bar), batch_size=batch_size)
+        return feats, duration
 
     def reference_waveform(self, reference, *, sample_rate: int | None = None) -> np.ndarray:
         """``[1, N]`` float32 mono reference at the mel preset's rate: a path (audio, or a video's audio track) or a
@@ -202,6 +226,63 @@ class VideoToSoundPipeline:
             raise AvgenError(f"reference too short: {wav.shape[-1]} samples (need at least {preset.n_fft})")
         return wav
 
+    def reference_summary(self, reference, *, sample_rate: int | None = None, progress: bool | None = False
+                          ) -> tuple[torch.Tensor | None, torch.Tensor | None, float]:
+        """What synthesis needs from a reference: ``(mel [80, T_r], None, level)`` for one up to
+        :data:`STREAM_REFERENCE_SECONDS` long (the whole-signal path), ``(None, timbre [1, D], level)`` for a longer
+        one, decoded, resampled, turned into a mel and encoded block by block
+        (:mod:`avgen.pipelines.reference_stream`: equal to the whole-signal result within float rounding) so that
+        memory follows the block, not the reference. ``level``: the reference's
+        :func:`~avgen.audio.sounding_rms`."""
+        preset = get_preset(self.mel_preset)
+        if isinstance(reference, (str, os.PathLike)):
+            name = os.fspath(reference)
+            long = probe(name).duration > STREAM_REFERENCE_SECONDS
+        else:
+            name = "reference"
+            arr = reference.detach().cpu() if torch.is_tensor(reference) else reference
+            long = (sample_rate is not None and np.asarray(arr).ndim in (1, 2) and math.isfinite(float(sample_rate))
+                    and sample_rate > 0 and np.asarray(arr).shape[-1] / sample_rate > STREAM_REFERENCE_SECONDS)
+        if not long:
+            wav = self.reference_waveform(reference, sample_rate=sample_rate)
+            mel = mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=preset.sample_rate)
+            return mel, None, sounding_rms(wav, preset.sample_rate)
+        if isinstance(reference, (str, os.PathLike)):
+            source = iter_audio(name, block_seconds=10.0)
+            rate, total = source.sample_rate, probe(name).duration
+        else:
+            wav = np.asarray(arr, np.float32)
+            wav = wav.reshape(-1, wav.shape[-1])
+            rate, total = int(sample_rate), wav.shape[-1] / sample_rate
+            source = (wav[:, a:a + 10 * rate] for a in range(0, wav.shape[-1], 10 * rate))
+        resampler, mels, level = StreamResampler(rate, preset.sample_rate), StreamMel(preset), SoundingLevel(
+            preset.sample_rate)
+        bar = _stage_bar(progress, "reference", round(total), "s")
+
+        def mel_blocks():
+            seen = 0
+            for block in source:
+                mono = block.mean(0)  # [n] at the source rate
+                bad = ~np.isfinite(mono)
+                if bad.any():  # named at the file's rate, before resampling spreads it
+                    raise AvgenError(f"{name}: non-finite value(s) (NaN/inf), the first at sample "
+                                     f"{seen + int(np.argmax(bad))}")
+                seen += mono.size
+                piece = resampler.push(mono)  # [n'] at the preset's rate
+                level.push(piece)
+                yield mels.push(piece)
+                bar.update(min(round(seen / rate), bar.total) - bar.n)
+            piece = resampler.finish()
+            level.push(piece)
+            yield mels.push(piece)
+            yield mels.finish()
+
+        try:
+            timbre = streamed_timbre(self.generator.acoustic, mel_blocks())
+        finally:
+            bar.close()
+        return None, timbre, level.value()
+
     def reference_mel(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
         """``[80, T_r]`` mel of a reference (see :meth:`reference_waveform`)."""
         preset = get_preset(self.mel_preset)
@@ -209,13 +290,13 @@ class VideoToSoundPipeline:
         return mel_spectrogram(torch.as_tensor(wav), preset, sample_rate=preset.sample_rate)
 
     @staticmethod
-    def _output_gain(wav: torch.Tensor, reference: np.ndarray, sample_rate: int, gain_db: float | None) -> float:
+    def _output_gain(wav: torch.Tensor, ref_rms: float, sample_rate: int, gain_db: float | None) -> float:
         """The factor applied to the vocoder's output: ``10^(gain_db / 20)``, or the reference's sounding-frame RMS
         over the output's, capped so the peak stays at 0.99 (1 when the output or the reference is digital
         silence: there is no level to match)."""
         if gain_db is not None:
             return 10.0 ** (gain_db / 20.0)
-        out_rms, ref_rms = sounding_rms(wav.numpy(), sample_rate), sounding_rms(reference, sample_rate)
+        out_rms = sounding_rms(wav.numpy(), sample_rate)  # ref_rms: the reference's sounding_rms
         peak = float(wav.abs().max())
         if out_rms <= 0.0 or ref_rms <= 0.0 or peak <= 0.0:
             return 1.0
@@ -223,49 +304,83 @@ class VideoToSoundPipeline:
 
     # -- synthesis ---------------------------------------------------------------------------------------------
     @torch.no_grad()
-    def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor, mel_frames: int, *,
+    def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor | None, mel_frames: int, *,
+                       timbre: torch.Tensor | None = None,
                        chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+                       generator: torch.Generator | None = None, progress: bool | None = False) -> torch.Tensor:
         """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
         (default: the training segment length) overlapping by ``overlap_seconds``; chunk mels are cross-faded
-        linearly in the overlaps."""
+        linearly in the overlaps. ``timbre``: instead of ``reference_mel``, the acoustic encoder's output ``[1, D]``
+        for it (what :meth:`reference_summary` streams from a long reference). ``progress``: a bar over the chunks
+        on stderr."""
 
         g = self.generator
         p = get_preset(self.mel_preset)
         mel_fps = p.sample_rate / p.hop_length
-        timbre = g.encode_timbre(reference_mel[None].to(self.device), generator)
+        if timbre is None:
+            timbre = g.encode_timbre(reference_mel[None].to(self.device), generator)
+        else:  # the encoder ran already (streamed); its ablation, if any, is applied here as encode_timbre would
+            timbre = g._maybe_ablate("timbre", timbre.to(self.device), generator)
         back = g.encode_background(None, 1, generator)
         t_v = features.shape[0]
         chunk = max(2, round((chunk_seconds or self.segment_seconds) * self.fps))
         overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
         if t_v <= chunk:
-            return g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
+            with _stage_bar(progress, "synthesis", 1, "chunk") as bar:
+                mel = g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
+                bar.update(1)
+            return mel
         out = torch.zeros(self.generator.n_mels, mel_frames)
         weight = torch.zeros(mel_frames)
         starts = _chunk_starts(t_v, chunk, overlap)
         fade = max(1, round(overlap / self.fps * mel_fps))
-        for s in starts:
+        bar = _stage_bar(progress, "synthesis", len(starts), "chunk")
+        for s in _counted(starts, bar):
             m0 = round(s / self.fps * mel_fps)
             m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
             piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
             _overlap_add(out, weight, piece, m0,
                          fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
                          fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
+        bar.close()
         return out / weight.clamp_min(1e-6)
 
-    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None
-               ) -> torch.Tensor:
+    def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
+               progress: bool | None = False) -> torch.Tensor:
         """Mel ``[80, T]`` -> ``[1, num_samples]`` with the pipeline's vocoder (chunked with context and
-        cross-faded by :class:`~avgen.vocoders.Vocoder`, so memory follows the chunk)."""
-        return fit_length(self.vocoder(mel[None], generator=generator), num_samples)
+        cross-faded by :class:`~avgen.vocoders.Vocoder`, so memory follows the chunk). ``progress``: a bar over
+        the vocoder's chunks on stderr."""
+        voc = self.vocoder
+        pieces = 1 if mel.shape[-1] <= voc.chunk_frames else len(voc.chunks(mel.shape[-1]))
+        with _stage_bar(progress, "vocoder", pieces, "chunk") as bar:
+            if bar.disable:
+                return fit_length(voc(mel[None], generator=generator), num_samples)
+            # the vocoder renders its chunks through render(): count them there, for the bar's ETA
+            own = "render" in voc.__dict__
+            render = voc.render
+
+            def counted_render(piece, gen):
+                result = render(piece, gen)
+                bar.update(1)
+                return result
+
+            voc.render = counted_render
+            try:
+                return fit_length(voc(mel[None], generator=generator), num_samples)
+            finally:
+                if own:
+                    voc.render = render
+                else:
+                    del voc.render  # back to the class's method
 
     def __call__(self, video, reference, *, video_fps: float | None = None, reference_sample_rate: int | None = None,
                  seed: int | None = None, chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
-                 gain_db: float | None = None) -> V2SResult:
+                 gain_db: float | None = None, progress: bool | None = False) -> V2SResult:
         """Generate the track (see :func:`avgen.generate.video_to_sound`). Level: with ``gain_db=None`` the output
         is scaled so that the RMS of its sounding frames equals the reference's (:func:`avgen.audio.sounding_rms`),
         and lowered further if its peak would pass 0.99; ``gain_db`` instead applies that fixed gain to the
-        vocoder's output. Either way the result is clipped to [-1, 1]."""
+        vocoder's output. Either way the result is clipped to [-1, 1]. ``progress``: one bar per stage (features,
+        synthesis, vocoder) on stderr, with tqdm's ETA; None: only when stderr is a terminal."""
         if gain_db is not None and not math.isfinite(gain_db):
             raise AvgenError(f"gain_db must be a finite number of dB, got {gain_db}")
         if video_fps is not None and not (math.isfinite(video_fps) and video_fps > 0):
@@ -276,15 +391,15 @@ class VideoToSoundPipeline:
 
         gen = torch.Generator().manual_seed(seed if seed is not None else 0)
         p = get_preset(self.mel_preset)
-        ref_wav = self.reference_waveform(reference, sample_rate=reference_sample_rate)  # checked before the video
-        ref = mel_spectrogram(torch.as_tensor(ref_wav), p, sample_rate=p.sample_rate)
-        feats, duration = self.video_features(video, fps=video_fps)
+        # the reference is read (and checked) before the video; a long one is summarised in bounded memory
+        ref, timbre, ref_rms = self.reference_summary(reference, sample_rate=reference_sample_rate, progress=progress)
+        feats, duration = self.video_features(video, fps=video_fps, progress=progress)
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
-        mel = self.synthesize_mel(feats, ref, mel_frames, chunk_seconds=chunk_seconds,
-                                  overlap_seconds=overlap_seconds, generator=gen)
-        wav = self.vocode(mel, num_samples, generator=gen).float()
-        wav = (wav * self._output_gain(wav, ref_wav, p.sample_rate, gain_db)).clamp(-1, 1)
+        mel = self.synthesize_mel(feats, ref, mel_frames, timbre=timbre, chunk_seconds=chunk_seconds,
+                                  overlap_seconds=overlap_seconds, generator=gen, progress=progress)
+        wav = self.vocode(mel, num_samples, generator=gen, progress=progress).float()
+        wav = (wav * self._output_gain(wav, ref_rms, p.sample_rate, gain_db)).clamp(-1, 1)
         is_path = isinstance(video, (str, os.PathLike))
         return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
                          video_path=os.fspath(video) if is_path else None,
