@@ -5,9 +5,9 @@
 
 Input: a 10 s synthetic 25 fps 320x240 video (or --video). The visual features are timed twice per repeat,
 interleaved so both see the same machine load: the previous path (decode full-size frames, stack 64 of them, convert
-the batch to float and resize it: ``VisualEncoder.encode``) and the current one (each frame resized and cropped as
-it is decoded, channels-last batches: ``VideoToSoundPipeline.video_features``); their ratio is printed, with the
-largest feature difference between them. The same run also times the baseline FeatureToMel regressor (same features,
+the batch to float and resize it, then EfficientNet-Lite0 op by op) and the current one (frames resized a few at a
+time as they are decoded, channels-last batches of 32, batch norms folded: ``VideoToSoundPipeline.video_features``);
+their ratio is printed, with the largest feature difference between them. The same run also times the baseline FeatureToMel regressor (same features,
 same mel length) so the mel-synthesis figure has a peer, and reports every stage as a real-time factor (seconds of
 compute per second of audio), and the `avgen v2s` work without the vocoder (reference mel + features + synthesis).
 Prints the command, the machine (with its load average) and torch's threads; best of --repeats.
@@ -38,18 +38,27 @@ def _timed(fn, repeats):
 
 
 def old_video_features(pipe, video, batch_size: int = 64):
-    """The feature path `avgen v2s` used before frames were resized as they are decoded: full-size frames stacked
-    64 at a time, the whole batch converted to float and resized by ``VisualEncoder.preprocess``."""
+    """The feature path `avgen v2s` used before (#18): full-size frames stacked 64 at a time, the whole batch
+    converted to float and resized by ``VisualEncoder.preprocess``, then the backbone op by op (EfficientNet-Lite0's
+    ``features_reference``: convolution, batch norm, ReLU6, contiguous tensors)."""
     from avgen.media import iter_video, probe
+
+    enc = pipe.encoder
+    embed = getattr(enc.net, "features_reference", None) if enc.backbone_name == "efficientnet-lite0" else None
+    embed = embed or enc._embed
+
+    def encode(frames):
+        with torch.no_grad():
+            return embed(enc.preprocess(np.stack(frames))).float().cpu()
 
     chunks, batch = [], []
     for frame in iter_video(video, fps=pipe.fps):
         batch.append(frame)
         if len(batch) == batch_size:
-            chunks.append(pipe.encoder.encode(np.stack(batch)))
+            chunks.append(encode(batch))
             batch = []
     if batch:
-        chunks.append(pipe.encoder.encode(np.stack(batch)))
+        chunks.append(encode(batch))
     return torch.cat(chunks), float(probe(video).video_duration)
 
 

@@ -57,7 +57,10 @@ def test_new_feature_path_equals_the_old_on_real_clips(encoder, clip):
     path = os.path.join(SAMPLES, clip)
     n = 24  # about 1 s at 21.5 fps: a full and a partial batch of 16
     frames, _ = read_video(path, fps=21.5, max_frames=n)
-    old = encoder.encode(frames)  # the path avgen v2s used: whole batches of full-size frames
-    new = encoder.encode_stream(iter_video(path, fps=21.5, max_frames=n), batch_size=16)
-    assert new.shape == old.shape == (n, 1280)
-    assert (new - old).abs().max().item() < 1e-4
+    with torch.no_grad():  # the path avgen v2s used: whole batches of full-size frames, the backbone op by op
+        old = encoder.net.features_reference(encoder.preprocess(frames))
+    # the default budget resizes a few frames together; a tiny one sends every frame through FrameResizer
+    for budget in (64.0, 0.5):
+        new = encoder.encode_stream(iter_video(path, fps=21.5, max_frames=n), batch_size=16, resize_budget_mb=budget)
+        assert new.shape == old.shape == (n, 1280)
+        assert (new - old).abs().max().item() < 1e-4

@@ -256,39 +256,63 @@ class VisualEncoder(nn.Module):
     forward = encode
 
     @torch.no_grad()
-    def encode_stream(self, frames: Iterable, *, batch_size: int = 32) -> torch.Tensor:
+    def encode_stream(self, frames: Iterable, *, batch_size: int = 32, resize_budget_mb: float = 64.0
+                      ) -> torch.Tensor:
         """uint8 frames ``[H, W, 3]`` one at a time (a decoder, e.g. :class:`avgen.media.iter_video`, or an array's
         rows) -> float32 ``[T, feature_dim]`` on CPU, equal to :meth:`encode` within float rounding (1e-5).
 
-        Each frame is resized and cropped as it arrives (:class:`~avgen.encoders.frames.FrameResizer`: only the
-        pixels the crop keeps, no full-size float copy); crops are batched ``batch_size`` at a time into a
-        ``channels_last`` buffer for the backbone. Memory: one decoded frame plus one batch of crops, whatever the
-        video's length or resolution."""
+        Frames are resized and cropped as they arrive, a few at a time: as many as fit ``resize_budget_mb`` once
+        converted to float go through :meth:`preprocess` together (torch's batched antialiased resize, the
+        reference computation); a frame larger than the budget on its own (4K) is resized by
+        :class:`~avgen.encoders.frames.FrameResizer`, which never makes a full-size float copy. The crops fill a
+        ``channels_last`` buffer of ``batch_size`` for the backbone. Memory: the budget plus one batch of crops,
+        whatever the video's length or resolution."""
         if batch_size < 1:
             raise AvgenError(f"batch_size must be at least 1, got {batch_size}")
         crop = self.pre.crop
         buf = torch.empty(batch_size, crop, crop, 3)  # [B, crop, crop, 3]: channels_last once permuted
         resizers: dict[tuple[int, int], FrameResizer] = {}
-        out, n = [], 0
+        out, pending, n = [], [], 0
+        budget = resize_budget_mb * 2 ** 20
         autocast = self.dtype != torch.float32
 
-        def flush(count: int) -> None:
-            x = buf[:count].permute(0, 3, 1, 2).to(self.device)  # [b, 3, crop, crop], channels_last strides
+        def run_backbone() -> None:
+            nonlocal n
+            x = buf[:n].permute(0, 3, 1, 2).to(self.device)  # [b, 3, crop, crop], channels_last strides
             with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
                 out.append(self._embed(x).float().cpu())
+            n = 0
+
+        def resize_pending() -> None:
+            nonlocal n, pending
+            x = self.preprocess(np.stack(pending)).to("cpu", torch.float32)  # [k, 3, crop, crop]
+            buf[n:n + len(pending)] = x.permute(0, 2, 3, 1)
+            n += len(pending)
+            pending = []
 
         for frame in frames:
-            hw = tuple(frame.shape[:2])
-            if hw not in resizers:  # one set of filter taps per frame size (a video has one)
-                resizers[hw] = FrameResizer(hw[0], hw[1], resize=self.pre.resize, crop=crop, mean=self.pre.mean,
-                                            std=self.pre.std, interpolation=self.pre.interpolation)
-            resizers[hw](frame, out=buf[n])
-            n += 1
+            h, w = frame.shape[:2]
+            group = int(budget // (h * w * 3 * 4))  # frames whose float copies fit the budget together
+            if group >= 1:
+                pending.append(np.asarray(frame))
+                if len(pending) >= min(group, batch_size - n):
+                    resize_pending()
+            else:  # one frame alone is over the budget: resize it without a full-size float copy
+                if pending:
+                    resize_pending()
+                    if n == batch_size:
+                        run_backbone()
+                if (h, w) not in resizers:
+                    resizers[(h, w)] = FrameResizer(h, w, resize=self.pre.resize, crop=crop, mean=self.pre.mean,
+                                                    std=self.pre.std, interpolation=self.pre.interpolation)
+                resizers[(h, w)](frame, out=buf[n])
+                n += 1
             if n == batch_size:
-                flush(n)
-                n = 0
+                run_backbone()
+        if pending:
+            resize_pending()
         if n:
-            flush(n)
+            run_backbone()
         if not out:
             return torch.zeros(0, self.feature_dim)
         return torch.cat(out)
