@@ -56,6 +56,24 @@ def test_streamed_reference_equals_the_whole_signal_summary(monkeypatch, tmp_pat
     assert (timbre_a - want).abs().max().item() < 1e-4 and math.isclose(level_a, whole_level, rel_tol=1e-3)
 
 
+@pytest.mark.parametrize("rates", [(48000, 22050), (44100, 22050), (16000, 22050), (22050, 22050)])
+def test_stream_resampler_and_mel_equal_the_whole_signal(rates):
+    from avgen.audio import mel_spectrogram, resample
+    from avgen.pipelines.reference_stream import StreamMel, StreamResampler, iter_blocks
+
+    x = _signal(3.0, rates[0], seed=1)
+    whole = resample(x[None], *rates)[0]
+    for block in (1000, 4096, 10**6):
+        r = StreamResampler(*rates)
+        got = np.concatenate([r.push(b) for b in iter_blocks(x, block)] + [r.finish()])
+        assert got.shape == whole.shape and np.abs(got - whole).max() < 1e-6
+    for preset in ("specvqgan", "hifigan"):
+        want = mel_spectrogram(torch.from_numpy(whole), preset)
+        m = StreamMel(preset)
+        got = torch.cat([m.push(b) for b in iter_blocks(whole, 3000)] + [m.finish()], 1)
+        assert got.shape == want.shape and (got - want).abs().max().item() < 2e-6
+
+
 def test_streamed_reference_refuses_non_finite_samples(monkeypatch, tmp_path):
     from avgen.errors import AvgenError
 
