@@ -112,7 +112,7 @@ def main() -> int:
     print(f"video: {duration:.2f} s; best of {a.repeats}; seconds per 10 s of audio:")
     total = t_feat + t_mel + t_voc
     for name, t in (("visual features", t_feat), ("mel synthesis (VarietySound)", t_mel),
-                    ("vocoder (Griffin-Lim, 64 it.)", t_voc), ("total", total)):
+                    (f"vocoder ({pipe.vocoder_name})", t_voc), ("total", total)):
         print(f"  {name:32s} {t * scale:8.3f} s   (real-time factor {t / duration:.3f})")
     print(f"  {'peer: FeatureToMel baseline':32s} {t_base * scale:8.3f} s   "
           f"(VarietySound / baseline = {t_mel / t_base:.1f}x)")
