@@ -30,7 +30,7 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     path = chromium_path()
     if path is None:
@@ -87,7 +87,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _app_process(request, tmp_path_factory):
     """Starts ``avgen app`` (not waiting for it) as soon as a session with app tests begins, so its start-up (and its
     preload of the bundled model) overlaps the gallery tests. None when no app test runs or Gradio is missing."""
@@ -118,7 +118,7 @@ def _app_process(request, tmp_path_factory):
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def app_url(_app_process) -> str:
     """The running app's URL, once its page answers (started by :func:`_app_process`)."""
     pytest.importorskip("gradio", reason="the app extra is not installed (pip install 'avgen[app]')")
