@@ -19,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
+import zipfile
 
 import torch
 import torch.nn as nn
@@ -36,7 +38,8 @@ from .utils import atomic_write_text, save_safetensors
 
 __all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "MODELS", "CheckpointError", "load_error_reason", "read_config", "save_pretrained",
            "from_pretrained", "read_model_folder", "model_config", "save_pipeline_config", "read_pipeline_config",
-           "load_pipeline_component", "load_weights", "check_state_dict", "read_json_object"]
+           "load_pipeline_component", "load_weights", "check_state_dict", "read_json_object",
+           "load_torch_weights_only"]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -291,3 +294,53 @@ def read_pipeline_config(folder: str | os.PathLike, pipeline_class: str) -> dict
             raise CheckpointError(f"{path}: component {name!r}: folder {sub!r} not found")
     return cfg
 
+
+
+def _torch_load_reason(error: BaseException) -> str:
+    """Why torch's weights-only unpickler gave up, in a few words (the refused global's name when it says one)."""
+    if isinstance(error, EOFError):
+        return "empty or truncated file"
+    text = str(error)
+    named = re.search(r"GLOBAL ([\w.]+)", text)
+    if named:
+        return f"it references {named.group(1)}, beyond tensors and plain containers; nothing was run"
+    if "Unsupported operand" in text:
+        return "not pickle data a torch checkpoint could hold (truncated or not a checkpoint)"
+    return load_error_reason(error)
+
+
+def load_torch_weights_only(path: str | os.PathLike, *, allowed: dict[str, type] | None = None,
+                            holds: str = "tensors and plain containers",
+                            passthrough: tuple[type[BaseException], ...] = ()) -> object:
+    """A foreign ``torch.save`` file (a public release's ``.ckpt``/``.pt``) read without running anything from it.
+
+    A zip-format file's globals are listed first without unpickling
+    (``torch.serialization.get_unsafe_globals_in_checkpoint``); any beyond torch's weights-only set and the names in
+    ``allowed`` refuses it. It is then read with ``torch.load(weights_only=True)`` (memory-mapped, so optimizer
+    states a file carries are not read into memory), each name in ``allowed`` bound to its class there; legacy
+    (non-zip) files rely on the weights-only unpickler alone. ``holds`` says what such a file may contain (for the
+    message); exceptions of the ``passthrough`` types (raised by an ``allowed`` stand-in) reach the caller as they
+    are. Every other problem is one :class:`CheckpointError` naming the file."""
+    path = os.fspath(path)
+    allowed = dict(allowed or {})
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: file not found")
+    zipped = zipfile.is_zipfile(path)
+    if zipped:
+        try:
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        except Exception as e:  # a broken archive
+            raise CheckpointError(f"{path}: not a readable PyTorch file ({load_error_reason(e)})") from None
+        foreign = sorted(n for n in names if n not in allowed)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise CheckpointError(f"{path}: refused: it references {shown}; avgen reads {holds} only, and never "
+                                  "runs a file's code")
+    try:
+        with torch.serialization.safe_globals([(cls, name) for name, cls in allowed.items()]):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
+    except passthrough:
+        raise
+    except Exception as e:  # refused globals (legacy format), truncated or foreign files
+        raise CheckpointError(f"{path}: refused or unreadable as a weights-only PyTorch file "
+                              f"({_torch_load_reason(e)})") from None

@@ -16,9 +16,9 @@ What is read, and how:
   "optimizer_states", "lr_schedulers", "state_dict"}``; everything is tensors and plain containers except the keys
   of ``callbacks``, which are the callback *classes* (``pytorch_lightning.callbacks.model_checkpoint
   .ModelCheckpoint``, ``...early_stopping.EarlyStopping``). The file's globals are listed first without
-  unpickling (``torch.serialization.get_unsafe_globals_in_checkpoint``); anything beyond torch's weights-only set
-  and those callback names refuses the file. It is then read with ``torch.load(weights_only=True)``, the callback
-  names bound to inert placeholder classes of this module (used as dict keys; instantiating one is refused).
+  unpickling (``torch.serialization.get_unsafe_globals_in_checkpoint``, through
+  :func:`avgen.checkpoints.load_torch_weights_only`); anything beyond torch's weights-only set and those callback
+  names refuses the file. It is then read with ``torch.load(weights_only=True)``, the callback names bound to inert placeholder classes of this module (used as dict keys; instantiating one is refused).
   Lightning is never imported.
 - ``*-project.yaml``: ``yaml.safe_load`` (plain YAML); ``args.yml``: a safe loader that knows exactly two python
   tags, ``argparse.Namespace`` (read as a mapping) and ``pathlib.PosixPath`` (read as a path string); any other
@@ -32,13 +32,11 @@ from __future__ import annotations
 
 import glob
 import os
-import re
-import zipfile
 from dataclasses import dataclass
 
 import torch
 
-from .checkpoints import CheckpointError, check_state_dict, load_error_reason, read_config
+from .checkpoints import CheckpointError, check_state_dict, load_torch_weights_only, read_config
 from .errors import ConfigError
 from .models.v2s.specvqgan import (SpecVQGANCodebook, SpecVQGANCodebookConfig, SpecVQGANTransformer,
                                    SpecVQGANTransformerConfig, column_major_index)
@@ -75,46 +73,16 @@ class _CallbackKey:
 _STUBS = {name: type("LightningCallbackKey", (_CallbackKey,), {"qualified": name}) for name in _CALLBACK_CLASSES}
 
 
-def _load_reason(error: BaseException) -> str:
-    """A short reason for a refused or unreadable torch file (never torch's advice to drop weights_only)."""
-    if isinstance(error, EOFError):
-        return "empty or truncated file"
-    text = str(error)
-    named = re.search(r"GLOBAL ([\w.]+)", text)
-    if named:
-        return f"it references {named.group(1)}, beyond tensors and plain containers; nothing was run"
-    if "Unsupported operand" in text:
-        return "not pickle data a torch checkpoint could hold (truncated or not a checkpoint)"
-    return load_error_reason(error)
-
-
 def read_lightning_checkpoint(path: str | os.PathLike) -> dict:
     """A Lightning ``.ckpt`` as a dict (``state_dict``: str -> tensor; callback keys become their class names as
     strings), read without running anything from the file; one CheckpointError otherwise."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: file not found")
-    zipped = zipfile.is_zipfile(path)
-    if zipped:  # torch >= 1.6 format: list its globals before unpickling anything
-        try:
-            names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception as e:  # a broken archive
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({load_error_reason(e)})") from None
-        foreign = sorted(n for n in names if n not in _STUBS)
-        if foreign:
-            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-            raise CheckpointError(f"{path}: refused: it references {shown}; avgen reads tensors, plain containers "
-                                  "and Lightning callback names only, and never runs a checkpoint's code")
     try:
-        with torch.serialization.safe_globals([(cls, name) for name, cls in _STUBS.items()]):
-            # memory-mapped: the optimizer states (twice the weights for Adam) are never read into memory
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
+        data = load_torch_weights_only(path, allowed=_STUBS, passthrough=(_Instantiated,),
+                                       holds="tensors, plain containers and Lightning callback names")
     except _Instantiated as e:
         raise CheckpointError(f"{path}: refused: it instantiates {e}, which a Lightning checkpoint only names") \
             from None
-    except Exception as e:  # refused globals (legacy format), truncated or foreign files
-        raise CheckpointError(f"{path}: refused or unreadable as a weights-only PyTorch checkpoint "
-                              f"({_load_reason(e)})") from None
     if not isinstance(data, dict) or "state_dict" not in data:
         what = f"keys {', '.join(map(str, list(data)[:5]))}" if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no 'state_dict'; {what})")
@@ -457,19 +425,7 @@ def load_melgan_folder(folder: str | os.PathLike) -> MelGANGenerator:
     config = _typed(MelGANConfig, data, args_path)
     if not os.path.isfile(ckpt):
         raise CheckpointError(f"{ckpt}: file not found")
-    if zipfile.is_zipfile(ckpt):
-        try:
-            foreign = torch.serialization.get_unsafe_globals_in_checkpoint(ckpt)
-        except Exception as e:
-            raise CheckpointError(f"{ckpt}: not a readable PyTorch file ({load_error_reason(e)})") from None
-        if foreign:
-            raise CheckpointError(f"{ckpt}: refused: it references {', '.join(sorted(foreign)[:3])}; a generator "
-                                  "state dict holds tensors only")
-    try:
-        sd = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"{ckpt}: refused or unreadable as a weights-only PyTorch file "
-                              f"({_load_reason(e)})") from None
+    sd = load_torch_weights_only(ckpt, holds="tensors")
     if not isinstance(sd, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in sd.items()):
         raise CheckpointError(f"{ckpt}: not a state dict of tensors")
     return _load_into(MelGANGenerator(config), dict(sd), ckpt, f"the MelGAN generator {args_path} describes")

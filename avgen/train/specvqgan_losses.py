@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import zipfile
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoints import CheckpointError, load_error_reason
+from ..checkpoints import CheckpointError, load_torch_weights_only
 from ..errors import ConfigError
 
 __all__ = ["hinge_d_loss", "hinge_g_loss", "vanilla_d_loss", "VGGishish", "LPAPS", "load_vggishish_weights",
@@ -95,20 +94,7 @@ def load_vggishish_weights(net: VGGishish, path: str | os.PathLike, *, option: s
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ConfigError(f"{option}: {path}: file not found")
-    zipped = zipfile.is_zipfile(path)
-    if zipped:  # list the globals before unpickling anything
-        try:
-            foreign = torch.serialization.get_unsafe_globals_in_checkpoint(path)
-        except Exception as e:
-            raise CheckpointError(f"{path}: not a readable PyTorch file ({load_error_reason(e)})") from None
-        if foreign:
-            raise CheckpointError(f"{path}: refused: it references {', '.join(sorted(foreign)[:3])}; avgen reads "
-                                  "tensors and plain containers only")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=zipped)
-    except Exception as e:
-        raise CheckpointError(f"{path}: refused or unreadable as a weights-only PyTorch file "
-                              f"({load_error_reason(e)})") from None
+    data = load_torch_weights_only(path)
     sd = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(sd, dict):
         raise CheckpointError(f"{path}: not a VGGish-ish state dict (expected a dict, or one under 'model')")
