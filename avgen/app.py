@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .cli_checks import check_checkpoint_folder, check_number, check_seed
 from .errors import AvgenError
 
 __all__ = ["APP_INSTALL_HINT", "run_v2s", "run_s2v", "run_edit", "build_app", "launch", "preload",
@@ -44,25 +45,6 @@ def bundled_examples() -> dict[str, str]:
             "s2v_audio": os.path.join(ASSETS, "s2v_default", "example_lake.wav")}
 
 
-# -- input checks (the CLI's rules and wording; avgen.cli imports this module, so they are not imported from it) ---
-
-
-def _check_folder(path: str | None, what: str = "checkpoint") -> None:
-    if path is None:
-        return
-    if not os.path.exists(path):
-        raise AvgenError(f"{what} {path}: no such folder")
-    if not os.path.isdir(path):
-        raise AvgenError(f"{what} {path}: is a file, not a pipeline folder (config.json + component folders)")
-
-
-def _check_finite(value, what: str) -> None:
-    import math
-
-    if value is not None and not math.isfinite(value):
-        raise AvgenError(f"{what} {value}: must be a finite number")
-
-
 def _job_dir(output_dir: str | os.PathLike | None) -> str:
     """A fresh folder per job (two browser tabs never overwrite each other's files)."""
     root = os.fspath(output_dir) if output_dir is not None else tempfile.gettempdir()
@@ -86,8 +68,7 @@ def _seed(value, option: str = "seed") -> int:
         return 0
     if not math.isfinite(float(value)) or float(value) != int(value):
         raise AvgenError(f"{option} {value}: must be a whole number")
-    if not 0 <= int(value) < 2**63:
-        raise AvgenError(f"{option} {int(value)}: must be in [0, 2**63)")
+    check_seed(int(value), option)  # the CLI's range and wording
     return int(value)
 
 
@@ -164,8 +145,8 @@ def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None 
     checkpoint, vocoder = _blank(checkpoint), _blank(vocoder)
     _need(video, "video", "a video (upload one or pick the bundled example)")
     _need(reference, "audio", "a reference recording (upload or record one, or pick the bundled example)")
-    _check_folder(checkpoint)
-    _check_finite(gain_db, "gain")
+    check_checkpoint_folder(checkpoint, "checkpoint")
+    check_number(gain_db, "gain")
     seed = _seed(seed)
     out = _job_dir(output_dir)
     progress(0.05, desc="loading the model and decoding the inputs")
@@ -203,7 +184,7 @@ def run_s2v(audio: str | None, *, text: str | None = None, seed: float | int | N
 
     audio, checkpoint, text = _blank(audio), _blank(checkpoint), _blank(text)
     _need(audio, "audio", "a sound (upload or record one, or pick the bundled example)")
-    _check_folder(checkpoint)
+    check_checkpoint_folder(checkpoint, "checkpoint")
     seed = _seed(seed)
     mix = None if mix_seed is None else _seed(mix_seed, "mix seed")
     levels = _levels(mix_levels)
@@ -240,8 +221,8 @@ def run_edit(source: str | None, *, last_result=None, text: str | None, steps: f
             raise AvgenError(f"{source}: no such file")
         if not source.lower().endswith(IMAGE_EXTENSIONS):
             _need(source, "video", "an image or video")
-    _check_folder(checkpoint)
-    _check_finite(strength, "strength")
+    check_checkpoint_folder(checkpoint, "checkpoint")
+    check_number(strength, "strength")
     for what, value in (("steps", steps), ("inversion steps", invert_steps)):
         if value is None or int(value) < 1:
             raise AvgenError(f"{what} {value}: must be at least 1")

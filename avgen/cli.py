@@ -7,93 +7,20 @@ import os
 import subprocess
 import sys
 
+# the input checks live in avgen.cli_checks, shared with the web app; they run before any model loads or any file
+# is decoded
+from .cli_checks import check_checkpoint_folder as _check_checkpoint_folder
+from .cli_checks import check_device as _check_device
+from .cli_checks import check_number as _check_number
+from .cli_checks import check_output_file as _check_output_file
+from .cli_checks import check_seed as _check_seed
+from .cli_checks import check_writable_folder as _check_writable_folder
+from .cli_checks import refuse_overwriting_inputs as _refuse_overwriting_inputs
 from .errors import AvgenError, TrainingInterrupted
 
 EXAMPLE_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_bounce.mp4")
 EXAMPLE_V2S_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_foley.mp4")
 EXAMPLE_V2S_REFERENCE = os.path.join(os.path.dirname(__file__), "assets", "example_reference.flac")
-
-
-# -- argument checks: run before any model loads or any file is decoded ---------------------------------------------
-
-
-def _check_device(value: str | None, option: str = "--device") -> None:
-    """A device string torch understands and this machine has (cuda without CUDA is refused here, not mid-run)."""
-    if value is None:
-        return
-    import torch
-
-    try:
-        dev = torch.device(value)
-    except (RuntimeError, ValueError):
-        raise AvgenError(f"{option} {value}: not a device (use cpu, cuda, cuda:N or mps)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise AvgenError(f"{option} {value}: CUDA is not available on this machine (use --device cpu)")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise AvgenError(f"{option} {value}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise AvgenError(f"{option} {value}: MPS is not available on this machine (use --device cpu)")
-    elif dev.type not in ("cpu", "cuda", "mps"):
-        raise AvgenError(f"{option} {value}: unsupported device type '{dev.type}' (use cpu, cuda, cuda:N or mps)")
-
-
-def _check_number(value, option: str, *, positive: bool = False, at_least: float | None = None) -> None:
-    """``value`` (None allowed: the default) must be finite, and positive / >= ``at_least`` when asked."""
-    import math
-
-    if value is None:
-        return
-    if not math.isfinite(value):
-        raise AvgenError(f"{option} {value}: must be a finite number")
-    if positive and value <= 0:
-        raise AvgenError(f"{option} {value}: must be greater than 0")
-    if at_least is not None and value < at_least:
-        raise AvgenError(f"{option} {value}: must be at least {at_least:g}")
-
-
-def _check_seed(value, option: str = "--seed") -> None:
-    if value is not None and not 0 <= value < 2**63:
-        raise AvgenError(f"{option} {value}: must be in [0, 2**63)")
-
-
-def _check_writable_folder(folder: str, option: str = "-o") -> None:
-    """The folder (or, when it does not exist yet, its nearest existing parent) must be a writable directory: a
-    temporary file is created there and removed, so a bad output fails now and not after hours of work."""
-    import tempfile
-
-    probe_dir = os.path.abspath(folder)
-    while not os.path.exists(probe_dir):
-        probe_dir = os.path.dirname(probe_dir)
-    if not os.path.isdir(probe_dir):
-        raise AvgenError(f"{option} {folder}: '{probe_dir}' is a file, not a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".avgen-write-test-", dir=probe_dir)
-    except OSError as e:
-        raise AvgenError(f"{option} {folder}: cannot write in '{probe_dir}' ({e.strerror or e})") from None
-    os.close(fd)
-    os.remove(tmp)
-
-
-def _check_output_file(path: str, extensions, option: str = "-o") -> None:
-    """An output file: a known extension, not a folder, in a writable folder."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in extensions:
-        raise AvgenError(f"{option} {path}: unknown output type '{ext or '(none)'}' "
-                         f"(use {', '.join(e.lstrip('.') for e in extensions)})")
-    if os.path.isdir(path):
-        raise AvgenError(f"{option} {path}: is a folder, give a file name")
-    _check_writable_folder(os.path.dirname(path) or ".", option)
-
-
-def _check_checkpoint_folder(path: str | None, option: str = "--checkpoint") -> None:
-    """A given checkpoint must be a folder (a file is not a pipeline folder; a missing path is said so)."""
-    if path is None:
-        return
-    if not os.path.exists(path):
-        raise AvgenError(f"{option} {path}: no such folder")
-    if not os.path.isdir(path):
-        raise AvgenError(f"{option} {path}: is a file, not a pipeline folder (config.json + component folders)")
 
 
 def _add_prepare(sub) -> None:
@@ -456,14 +383,6 @@ def _read_pairs(path: str) -> list[dict]:
         seen[name] = seen.get(name, 0) + 1
         out.append({"video": v, "reference": ref, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
     return out
-
-
-def _refuse_overwriting_inputs(output: str, *inputs: str) -> None:
-    for x in inputs:
-        same = x and (os.path.abspath(output) == os.path.abspath(x)
-                      or (os.path.exists(x) and os.path.exists(output) and os.path.samefile(output, x)))
-        if same:
-            raise AvgenError(f"{output}: the output would replace an input; choose another -o")
 
 
 def _load_v2s(cls, args):

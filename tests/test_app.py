@@ -140,3 +140,13 @@ def test_missing_gradio_is_an_install_hint(monkeypatch, capsys):
                                                "pip install 'avgen[app]'")
     assert main(["app", "--port", "0"]) == 2
     assert capsys.readouterr().err.strip() == "avgen app: error: --port 0: must be in [1, 65535]"
+
+
+def test_the_app_and_the_cli_share_one_set_of_checks():
+    # the same functions, not copies: a rule changed for the CLI changes for the app
+    from avgen import cli, cli_checks
+
+    assert app.check_checkpoint_folder is cli._check_checkpoint_folder is cli_checks.check_checkpoint_folder
+    assert app.check_number is cli._check_number and app.check_seed is cli._check_seed
+    with pytest.raises(AvgenError, match=r"^seed 9223372036854775808: must be in \[0, 2\*\*63\)$"):
+        app.run_v2s(app.bundled_examples()["video"], app.bundled_examples()["reference"], seed=2**63)
