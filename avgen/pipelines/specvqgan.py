@@ -27,7 +27,7 @@ from ..models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer, grid
 from ..utils import require_finite
 from .video_to_sound import V2SResult
 
-__all__ = ["SpecVQGANPipeline", "window_starts"]
+__all__ = ["SpecVQGANPipeline", "window_starts", "encode_mel_windows", "decode_code_windows"]
 
 RELEASE_FPS = 21.5  # the release's ResNet-50 features (feat_len 215 = 10 s)
 RELEASE_BACKBONE = "resnet50"
@@ -59,6 +59,61 @@ def window_starts(columns: int, window: int, overlap: int) -> list[int]:
 def _from_network_range(x: torch.Tensor) -> torch.Tensor:
     """The codebook decoder's ``[-1, 1]`` mel -> the preset's [0, 1] range (the release's ``(spec + 1) / 2``)."""
     return (x + 1) / 2
+
+
+@torch.no_grad()
+def encode_mel_windows(codebook: SpecVQGANCodebook, mel: torch.Tensor, window: int) -> torch.Tensor:
+    """A mel ``[B, M, C f]`` in the preset's [0, 1] range -> codes ``[B, M / f, C]`` (LongTensor, CPU), f the
+    codebook's downsampling. Up to ``window`` columns in one pass of the encoder (as the release encodes a clip of
+    any length); wider mels in windows of ``window`` columns laid end to end, the last one ending at C (it re-reads
+    some columns of its predecessor and contributes only the columns after it), so the encoder only ever sees one
+    window and its memory follows the window. The network sees ``2 mel - 1``, the range it was trained on."""
+    f = codebook.downsample_factor
+    if mel.ndim != 3 or mel.shape[-1] % f or mel.shape[-1] == 0:
+        raise AvgenError(f"mel must be [B, M, C * {f}] (a whole number of {f}-frame code columns), got "
+                         f"{tuple(mel.shape)}")
+    dev = next(codebook.parameters()).device
+    columns = mel.shape[-1] // f
+    if columns <= window:
+        return codebook.encode(2 * mel.to(dev) - 1).cpu()
+    out = None
+    end = 0  # the first column no window has given yet
+    for c in window_starts(columns, window, 0):
+        piece = codebook.encode(2 * mel[..., c * f:(c + window) * f].to(dev) - 1).cpu()  # [B, H, window]
+        if out is None:
+            out = torch.zeros(*piece.shape[:2], columns, dtype=torch.long)  # [B, H, C]
+        out[..., end:c + window] = piece[..., end - c:]
+        end = c + window
+    return out
+
+
+@torch.no_grad()
+def decode_code_windows(codebook: SpecVQGANCodebook, codes: torch.Tensor, window: int, overlap: int) -> torch.Tensor:
+    """Codes ``[B, H, C]`` -> mel ``[B, H f, C f]`` in the preset's [0, 1] range (the network's ``[-1, 1]`` output
+    mapped back by ``(x + 1) / 2``, unclamped as in the release; float32, CPU): up to ``window`` columns in one pass
+    of the decoder, wider grids in windows of ``window`` columns, each ``overlap`` columns into its predecessor
+    (:func:`window_starts`), their mels cross-faded linearly over the columns two windows share."""
+    dev = next(codebook.parameters()).device
+    f = codebook.downsample_factor
+    columns = codes.shape[2]
+    if columns <= window:
+        return _from_network_range(codebook.decode(codes.to(dev)).float().cpu())
+    starts = window_starts(columns, window, overlap)
+    out = torch.zeros(codes.shape[0], codes.shape[1] * f, columns * f)  # [B, 80, C f]
+    weight = torch.zeros(columns * f)
+    for i, c in enumerate(starts):
+        piece = _from_network_range(codebook.decode(codes[:, :, c:c + window].to(dev)).float().cpu())
+        ramp = torch.ones(window * f)
+        if i > 0:  # fade in over the columns shared with the previous window
+            n = (starts[i - 1] + window - c) * f
+            ramp[:n] = (torch.arange(n) + 0.5) / n
+        if i < len(starts) - 1:  # fade out over those shared with the next one
+            n = (c + window - starts[i + 1]) * f
+            ramp[-n:] = torch.minimum(ramp[-n:], (torch.arange(n, 0, -1) - 0.5) / n)
+        out[..., c * f:(c + window) * f] += piece * ramp
+        weight[c * f:(c + window) * f] += ramp
+    return out / weight
+
 
 class SpecVQGANPipeline:
     """A SpecVQGAN codebook and transformer, the vocoder for their mels and the feature backbone their features
@@ -333,40 +388,19 @@ class SpecVQGANPipeline:
 
     @torch.no_grad()
     def encode_mel(self, mel: torch.Tensor) -> torch.Tensor:
-        """A mel ``[B, 80, W f]`` in the preset's [0, 1] range -> codes ``[B, H, W]`` (the network sees ``2 mel - 1``,
-        the range the release's codebooks were trained on)."""
-        dev = next(self.codebook.parameters()).device
-        return self.codebook.encode(2 * mel.to(dev) - 1)
+        """A mel ``[B, 80, C f]`` in the preset's [0, 1] range -> codes ``[B, H, C]`` (the network sees ``2 mel -
+        1``, the range the release's codebooks were trained on); past W columns window by window
+        (:func:`encode_mel_windows`)."""
+        return encode_mel_windows(self.codebook, mel, self.code_shape[1])
 
     @torch.no_grad()
     def decode_codes(self, codes: torch.Tensor, *, overlap_seconds: float | None = None) -> torch.Tensor:
-        """Codes ``[B, H, C]`` -> mel ``[B, 80, C f]`` in the preset's [0, 1] range (the network's ``[-1, 1]``
-        output mapped back by ``(x + 1) / 2``, unclamped as in the release; float32, CPU): up to W columns in one pass of the codebook
-        decoder, wider grids window by window (the windows of :meth:`sample_codes`) with the mels cross-faded
-        linearly over the columns two windows share."""
+        """Codes ``[B, H, C]`` -> mel ``[B, 80, C f]`` in the preset's [0, 1] range (:func:`decode_code_windows`):
+        up to W columns in one pass of the codebook decoder, wider grids window by window (the windows of
+        :meth:`sample_codes`) with the mels cross-faded linearly over the columns two windows share."""
         if codes.ndim != 3 or codes.shape[1] != self.code_shape[0]:
             raise AvgenError(f"codes must be [B, {self.code_shape[0]}, C], got {tuple(codes.shape)}")
-        cb = self.codebook
-        dev = next(cb.parameters()).device
-        w, f = self.code_shape[1], cb.downsample_factor
-        columns = codes.shape[2]
-        if columns <= w:
-            return _from_network_range(cb.decode(codes.to(dev)).float().cpu())
-        starts = window_starts(columns, w, self._overlap_columns(overlap_seconds))
-        out = torch.zeros(codes.shape[0], self.code_shape[0] * f, columns * f)  # [B, 80, C f]
-        weight = torch.zeros(columns * f)
-        for i, c in enumerate(starts):
-            piece = _from_network_range(cb.decode(codes[:, :, c:c + w].to(dev)).float().cpu())  # [B, 80, W f]
-            ramp = torch.ones(w * f)
-            if i > 0:  # fade in over the columns shared with the previous window
-                n = (starts[i - 1] + w - c) * f
-                ramp[:n] = (torch.arange(n) + 0.5) / n
-            if i < len(starts) - 1:  # fade out over those shared with the next one
-                n = (c + w - starts[i + 1]) * f
-                ramp[-n:] = torch.minimum(ramp[-n:], (torch.arange(n, 0, -1) - 0.5) / n)
-            out[..., c * f:(c + w) * f] += piece * ramp
-            weight[c * f:(c + w) * f] += ramp
-        return out / weight
+        return decode_code_windows(self.codebook, codes, self.code_shape[1], self._overlap_columns(overlap_seconds))
 
     # -- inputs ------------------------------------------------------------------------------------------------
     @property
