@@ -35,7 +35,7 @@ _RESNET50_SOURCE = ("torchvision: https://download.pytorch.org/models/resnet50-0
                     "pass visual_weights=)")
 # what config.json may hold besides components; "task" and "data" (the prepare cache's fps, visual backbone and mel
 # preset) are what a specvqgan_transformer training run exports
-_SETTINGS = ("mel_preset", "fps", "backbone", "vocoder", "source", "task", "data")
+_SETTINGS = ("mel_preset", "fps", "backbone", "vocoder", "source", "task", "data", "condition_on_reference")
 
 
 def _bar(enabled: bool | None, stage: str, total: int, unit: str):
@@ -125,7 +125,9 @@ class SpecVQGANPipeline:
       works on ``2 mel - 1`` as the release trained it (its decoded mels are brought back with ``(x + 1) / 2``);
     - :meth:`sample_codes` (features -> codes, window by window past the trained length);
     - ``vocoder(mel [B, 80, T]) -> waveform [B, T * 256]``;
-    - ``pipe(video or features)`` -> :class:`~avgen.pipelines.video_to_sound.V2SResult`.
+    - ``pipe(video or features)`` -> :class:`~avgen.pipelines.video_to_sound.V2SResult`;
+    - with a transformer trained with ``condition_on_reference`` (:attr:`conditioned`), ``reference=`` (an audio
+      path or waveform) primes the sampler with that clip's codes (:meth:`reference_codes`); other folders refuse it.
     """
 
     def __init__(self, codebook: SpecVQGANCodebook, transformer: SpecVQGANTransformer, *,
@@ -234,8 +236,14 @@ class SpecVQGANPipeline:
                 raise CheckpointError(f"{path_json}: {key!r} must be a string, got {value!r}")
         if not isinstance(settings.get("source", {}), (dict, str)):
             raise CheckpointError(f"{path_json}: 'source' must be an object or a string")
+        cond = settings.get("condition_on_reference")
+        if cond is not None and not isinstance(cond, bool):
+            raise CheckpointError(f"{path_json}: 'condition_on_reference' must be true or false, got {cond!r}")
         codebook = from_pretrained(os.path.join(folder, comps["codebook"]), expected=SpecVQGANCodebook)
         transformer = from_pretrained(os.path.join(folder, comps["transformer"]), expected=SpecVQGANTransformer)
+        if cond is not None and cond != transformer.config.condition_on_reference:
+            raise CheckpointError(f"{path_json}: 'condition_on_reference' is {str(cond).lower()}, its transformer's "
+                                  f"config says {str(transformer.config.condition_on_reference).lower()}")
         if vocoder is None:
             vocoder = os.path.join(folder, comps["vocoder"]) if "vocoder" in comps else settings.get("vocoder")
         try:
@@ -257,7 +265,9 @@ class SpecVQGANPipeline:
         save_pretrained(self.codebook, os.path.join(folder, "codebook"), dtype=dtype)
         save_pretrained(self.transformer, os.path.join(folder, "transformer"), dtype=dtype)
         components = {"codebook": "codebook", "transformer": "transformer"}
-        settings: dict = {"mel_preset": self.mel_preset, "fps": self.fps, "backbone": self.backbone}
+        # condition_on_reference: what `avgen v2s --reference` routing reads without loading the transformer
+        settings: dict = {"mel_preset": self.mel_preset, "fps": self.fps, "backbone": self.backbone,
+                          "condition_on_reference": self.conditioned}
         spec = self._vocoder_spec
         name = spec.name if isinstance(spec, vocoders.Vocoder) else (None if spec is None else os.fspath(spec))
         if name in vocoders.VOCODERS:
@@ -308,6 +318,69 @@ class SpecVQGANPipeline:
         return self._vocoder
 
     @property
+    def conditioned(self) -> bool:
+        """Whether the transformer is primed with a reference clip's codes (``condition_on_reference``)."""
+        return bool(self.transformer.config.condition_on_reference)
+
+    @torch.no_grad()
+    def reference_codes(self, reference, *, sample_rate: int | None = None) -> torch.Tensor:
+        """The codes ``[1, H, R]`` that prime a conditioned transformer, R = its ``reference_columns``: of an audio
+        path (or a video's audio track) or a waveform ``[N]`` / ``[C, N]`` at ``sample_rate`` (default the preset's
+        rate); an integer tensor ``[B, H, R]`` is taken as codes. The mel's centre R x f frames are encoded, as
+        training cut a window of the clip; a shorter reference is repeated to fill them (its timbre, not silence)."""
+        from ..audio import mel_spectrogram, resample
+
+        t = self.transformer
+        if not self.conditioned:
+            raise AvgenError("reference=: this SpecVQGAN model was trained without condition_on_reference (see its "
+                             "config.json); it takes no reference clip")
+        h = self.code_shape[0]
+        cols = t.reference_length // h
+        if torch.is_tensor(reference) and not reference.is_floating_point():
+            if reference.ndim != 3 or tuple(reference.shape[1:]) != (h, cols):
+                raise AvgenError(f"reference codes must be [B, {h}, {cols}], got {tuple(reference.shape)}")
+            return reference.long().cpu()
+        p = get_preset(self.mel_preset)
+        if isinstance(reference, (str, os.PathLike)):
+            from ..media import read_audio
+
+            path = os.fspath(reference)
+            if not os.path.isfile(path):
+                raise AvgenError(f"reference {path}: no such file")
+            if not probe(path).has_audio:
+                raise AvgenError(f"reference {path}: no audio stream")
+            wav = torch.from_numpy(read_audio(path, sample_rate=p.sample_rate)[0]).mean(0)  # [N]
+        else:
+            wav = torch.as_tensor(np.asarray(reference.detach().cpu() if torch.is_tensor(reference) else reference),
+                                  dtype=torch.float32)
+            if wav.ndim == 2:
+                wav = wav.mean(0)
+            if wav.ndim != 1 or wav.numel() == 0:
+                raise AvgenError(f"reference waveform must be a non-empty [N] or [C, N], got {tuple(wav.shape)}")
+            require_finite(wav, "reference waveform")
+            if sample_rate is not None and int(sample_rate) != p.sample_rate:
+                wav = resample(wav[None], int(sample_rate), p.sample_rate)[0]
+        mel = mel_spectrogram(wav, p)  # [M, T]
+        frames = cols * self.codebook.downsample_factor
+        if mel.shape[-1] < frames:  # a short reference: repeated
+            mel = mel.repeat(1, math.ceil(frames / mel.shape[-1]))
+        start = (mel.shape[-1] - frames) // 2
+        return encode_mel_windows(self.codebook, mel[None, :, start:start + frames], self.code_shape[1])
+
+    def _reference_sequence(self, reference, sample_rate, batch: int) -> torch.Tensor | None:
+        """The reference codes in sequence order ``[B, R H]`` (one reference for the whole batch when it is one), or
+        None for an unconditioned model; the one-line refusals come from :meth:`reference_codes`."""
+        if reference is None:
+            if self.conditioned:
+                raise AvgenError("reference=: this SpecVQGAN model is conditioned on a reference clip "
+                                 "(condition_on_reference); pass an audio path or waveform")
+            return None
+        codes = self.reference_codes(reference, sample_rate=sample_rate)
+        if codes.shape[0] not in (1, batch):
+            raise AvgenError(f"reference codes for {codes.shape[0]} clips, features for {batch}")
+        return grid_to_sequence(codes.expand(batch, -1, -1))
+
+    @property
     def code_shape(self) -> tuple[int, int]:
         """(H, W) of one window's code grid."""
         h, w = self.transformer.config.code_shape
@@ -345,13 +418,16 @@ class SpecVQGANPipeline:
     @torch.no_grad()
     def sample_codes(self, features: torch.Tensor, *, top_k: int | None = None, temperature: float = 1.0,
                      generator: torch.Generator | None = None, overlap_seconds: float | None = None,
-                     duration: float | None = None, progress: bool | None = False) -> torch.Tensor:
+                     duration: float | None = None, progress: bool | None = False, reference=None,
+                     reference_sample_rate: int | None = None) -> torch.Tensor:
         """Features ``[B, T_f, D]`` at :attr:`fps` (the backbone's, ``[T_f, D]`` is one clip) -> codes ``[B, H, C]``
         (LongTensor on CPU): C = W, the trained grid, up to the trained length (features are zero-padded as the
         release's datasets do); past it, C covers the features' duration, sampled window by window with the
         ``overlap_seconds`` (default half a window) of codes the windows share as each new window's prefix.
         ``duration``: the seconds of audio to cover (default ``T_f / fps``). KV-cached sampling with temperature
-        and top-k (``top_k=1``: greedy) from ``generator``."""
+        and top-k (``top_k=1``: greedy) from ``generator``. ``reference``: for a model trained with
+        ``condition_on_reference``, the clip whose codes prime every window (:meth:`reference_codes`); refused in
+        one line by a model without it."""
         t = self.transformer
         feats = torch.as_tensor(features)
         if feats.ndim == 2:
@@ -370,6 +446,7 @@ class SpecVQGANPipeline:
             raise AvgenError(f"duration must be a positive number of seconds, got {duration}")
         columns = max(w, self.columns_for(duration if duration is not None else feats.shape[1] / self.fps))
         overlap = self._overlap_columns(overlap_seconds)
+        ref = self._reference_sequence(reference, reference_sample_rate, feats.shape[0])  # [B, R H] or None
         starts = window_starts(columns, w, overlap)
         p = next(t.parameters())
         codes = torch.zeros(feats.shape[0], h, columns, dtype=torch.long)  # [B, H, C]
@@ -379,7 +456,8 @@ class SpecVQGANPipeline:
             first = round(c * self.column_seconds * self.fps)  # the feature frame at the window's start
             cond = t.condition_frames(feats[:, first:first + t.config.feat_len].to(p.device, p.dtype))
             prefix = grid_to_sequence(codes[:, :, c:end]).to(p.device) if end > c else None  # [B, (end - c) H]
-            seq = t.sample(cond, prefix=prefix, temperature=temperature, top_k=top_k, generator=generator)
+            seq = t.sample(cond, prefix=prefix, temperature=temperature, top_k=top_k, generator=generator,
+                           reference=None if ref is None else ref.to(p.device))
             codes[:, :, c:c + w] = sequence_to_grid(seq, h).cpu()
             end = c + w
             bar.update(1)
@@ -459,13 +537,18 @@ class SpecVQGANPipeline:
     # -- generation ----------------------------------------------------------------------------------------------
     def __call__(self, video, *, video_fps: float | None = None, top_k: int | None = None, temperature: float = 1.0,
                  generator: torch.Generator | None = None, seed: int | None = None,
-                 overlap_seconds: float | None = None, progress: bool | None = False) -> V2SResult:
+                 overlap_seconds: float | None = None, progress: bool | None = False, reference=None,
+                 reference_sample_rate: int | None = None) -> V2SResult:
         """A sound track for ``video``: a path, uint8 frames ``[T, H, W, 3]`` at ``video_fps``, or precomputed
         features ``[T, D]`` / ``[1, T, D]`` at :attr:`fps`. ``generator`` or ``seed`` (default seed 0) makes it
         reproducible. The result's ``waveform [1, N]`` and ``mel [80, M]`` cover the input's duration
-        (``.save("out.wav")``, or ``.save("out.mp4")`` onto the input video)."""
+        (``.save("out.wav")``, or ``.save("out.mp4")`` onto the input video). ``reference``: the timbre clip of a
+        model trained with ``condition_on_reference`` (an audio path or a waveform at ``reference_sample_rate``),
+        refused in one line by one without it; its codes are computed before the video is read."""
         if generator is not None and seed is not None:
             raise AvgenError("pass generator= or seed=, not both")
+        ref_codes = self.reference_codes(reference, sample_rate=reference_sample_rate) if reference is not None \
+            else self._reference_sequence(None, None, 1)  # either refusal before any work
         if video_fps is not None and not (math.isfinite(video_fps) and video_fps > 0):
             raise AvgenError(f"video_fps must be a positive number of frames per second, got {video_fps}")
         is_path = isinstance(video, (str, os.PathLike))
@@ -491,7 +574,8 @@ class SpecVQGANPipeline:
         if generator is None:
             generator = torch.Generator(device=self.device).manual_seed(seed if seed is not None else 0)
         codes = self.sample_codes(feats[None], top_k=top_k, temperature=temperature, generator=generator,
-                                  overlap_seconds=overlap_seconds, duration=duration, progress=progress)
+                                  overlap_seconds=overlap_seconds, duration=duration, progress=progress,
+                                  reference=ref_codes)
         p = get_preset(self.mel_preset)
         num_samples = max(1, round(duration * p.sample_rate))
         mel_frames = math.ceil(num_samples / p.hop_length)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -353,3 +354,75 @@ def test_a_video_file_is_decoded_at_the_backbone_rate_and_the_sound_muxed_onto_i
     assert torch.equal(same.mel, res.mel)
     out = probe(res.save(tmp_path / "out.mp4"))
     assert out.has_video and out.has_audio and abs(out.duration - 1.5) < 0.1
+
+
+def _conditioned_pipeline(seed: int = 0) -> SpecVQGANPipeline:
+    """The tiny pipeline with a transformer primed by a reference clip's 5 x 6 codes: [30 codes, 4 frames, 30]."""
+    cb = SpecVQGANCodebook(**_codebook_config())
+    cb.load_state_dict(_codebook_weights(seed + 1))
+    gpt = dict(GPT, block_size=2 * H * W + FEAT_SAMPLE - 1)
+    t = SpecVQGANTransformer(**gpt, feat_dim=FEAT_DIM, feat_len=FEAT_LEN, feat_crop_len=FEAT_CROP,
+                             feat_sample_size=FEAT_SAMPLE, code_shape=(H, W), condition_on_reference=True)
+    gen = _gen(seed + 2)
+    sd = _randomize(t.state_dict(), gen)
+    sd["pos_emb"] = 0.3 * torch.randn_like(sd["pos_emb"])
+    sd["tok_emb.weight"] = torch.randn(N_EMBED, GPT["n_embd"], generator=gen)
+    t.load_state_dict(sd)
+    return SpecVQGANPipeline(cb, t, vocoder="griffin-lim", fps=FPS, device="cpu")
+
+
+def _sound(kind: str, seconds: float = 1.5) -> torch.Tensor:
+    t = torch.arange(round(seconds * 22050)) / 22050
+    if kind == "noise":
+        return 0.3 * torch.randn(t.numel(), generator=_gen(21))
+    return 0.5 * torch.sin(2 * torch.pi * 300 * t) * (t * 6 % 1 < 0.4)  # a pulsed tone
+
+
+def test_the_conditioned_sampler_follows_the_reference_clip(tmp_path):
+    pipe = _conditioned_pipeline(0)
+    t = pipe.transformer
+    assert pipe.conditioned and t.reference_length == H * W and t.prime_length == H * W + FEAT_SAMPLE
+    feats = _features(10, 7)  # one window
+    tone, noise = pipe.reference_codes(_sound("tone")), pipe.reference_codes(_sound("noise"))
+    assert tone.shape == (1, H, W) and not torch.equal(tone, noise)  # two references the codebook tells apart
+    a = pipe.sample_codes(feats, top_k=1, reference=_sound("tone"))
+    assert torch.equal(a, pipe.sample_codes(feats, top_k=1, reference=tone))  # greedy: the reference decides
+    b = pipe.sample_codes(feats, top_k=1, reference=_sound("noise"))
+    assert not torch.equal(a, b)  # another reference, other codes
+    # the KV cache gives what recomputation gives with the reference in the prime
+    cond = t.condition_frames(feats[None])
+    ref = grid_to_sequence(tone)
+    assert torch.equal(t.sample(cond, top_k=1, reference=ref), t.sample(cond, top_k=1, reference=ref,
+                                                                          use_cache=False))
+    # a reference file, resampled from 16 kHz, primes every window of a longer input
+    from avgen.media import write_audio
+
+    x = _sound("tone").numpy()
+    path = write_audio(tmp_path / "ref.wav", np.interp(np.arange(0, x.size, 22050 / 16000), np.arange(x.size), x)
+                       .astype(np.float32), 16000)
+    assert (pipe.reference_codes(path) != tone).float().mean() < 0.5  # nearly the same clip, nearly the same codes
+    res = pipe(_features(25, 8), top_k=1, reference=path)
+    assert res.waveform.shape == (1, round(2.5 * 22050))
+    # save/load: config.json says it (for `avgen v2s --reference` routing); the same codes come back
+    folder = pipe.save_pretrained(tmp_path / "cond")
+    cfg = read_pipeline_config(folder, "SpecVQGANPipeline")
+    assert cfg["condition_on_reference"] is True
+    back = SpecVQGANPipeline.from_pretrained(folder, device="cpu")
+    assert torch.equal(back.sample_codes(feats, top_k=1, reference=tone), a)
+    # refusals, one line each: no reference for a conditioned model, a reference for one without the option,
+    # a config.json that contradicts its transformer
+    with pytest.raises(AvgenError, match="conditioned on a reference clip .*pass an audio path or waveform"):
+        pipe(feats, top_k=1)
+    plain = _tiny_pipeline(0)
+    assert read_pipeline_config(plain.save_pretrained(tmp_path / "plain"), "SpecVQGANPipeline")[
+        "condition_on_reference"] is False
+    with pytest.raises(AvgenError, match="trained without condition_on_reference"):
+        plain(feats, reference=_sound("tone"))
+    with pytest.raises(AvgenError, match=r"reference .*missing.wav: no such file"):
+        pipe(feats, reference=str(tmp_path / "missing.wav"))
+    import json
+
+    data = json.loads((tmp_path / "cond" / "config.json").read_text())
+    (tmp_path / "cond" / "config.json").write_text(json.dumps(dict(data, condition_on_reference=False)))
+    with pytest.raises(AvgenError, match="'condition_on_reference' is false, its transformer's config says true"):
+        SpecVQGANPipeline.from_pretrained(folder, device="cpu")

@@ -39,11 +39,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """A prepare cache of 6 clips of 0.25 s whose mels have structure to learn: a band-limited bump at one of three
-    heights with a slow tremolo; the features say which height (one-hot + noise)."""
-    root = str(tmp_path_factory.mktemp("specvqgan_cache"))
+def _write_cache(root: str, seconds: float) -> str:
+    """A prepare cache of 6 clips of ``seconds`` whose mels have structure to learn: a band-limited bump at one of
+    three heights with a slow tremolo; the features say which height (one-hot + noise)."""
     rng = np.random.default_rng(0)
     os.makedirs(os.path.join(root, "items"))
     settings = {"version": 1, "fps": 21.5, "clip_seconds": None, "visual": {"backbone": "random",
@@ -52,7 +50,7 @@ def cache(tmp_path_factory):
     with open(os.path.join(root, "settings.json"), "w") as f:
         json.dump(settings, f)
     lines = []
-    t_mel, t_vis = round(0.25 * 22050 / 256), round(0.25 * 21.5)
+    t_mel, t_vis = round(seconds * 22050 / 256), round(seconds * 21.5)
     f_idx, t_idx = np.arange(N_MELS)[:, None], np.arange(t_mel)[None]
     for i in range(6):
         centre = (i % 3 + 1) * N_MELS / 4
@@ -65,6 +63,18 @@ def cache(tmp_path_factory):
     with open(os.path.join(root, "index.jsonl"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """0.25 s clips (one 16-frame window and some slack)."""
+    return _write_cache(str(tmp_path_factory.mktemp("specvqgan_cache")), 0.25)
+
+
+@pytest.fixture(scope="module")
+def long_cache(tmp_path_factory):
+    """0.6 s clips: room for a reference window and a target window of one clip (conditioning-clip mode)."""
+    return _write_cache(str(tmp_path_factory.mktemp("specvqgan_long_cache")), 0.6)
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +224,74 @@ def test_transformer_loss_is_cross_entropy_on_the_code_positions(cache, codebook
     task.lcfg.pkeep = 0.5
     loss_pkeep, _ = task.generator_loss(batch, gpt.train(), None)
     assert torch.isfinite(loss_pkeep) and not torch.allclose(loss_pkeep, loss)
+
+
+def test_conditioned_transformer_trains_on_reference_pairs_resumes_and_exports(tmp_path, long_cache,
+                                                                               codebook_folder, monkeypatch):
+    run = tmp_path / "run"
+    cfg, _, _ = _train_interrupted_then_resumed(
+        monkeypatch, "tiny_transformer_reference.yaml", [f"data.path={long_cache}", f"run_dir={run}",
+                                                         f"loss.codebook={codebook_folder}"],
+        "specvqgan_transformer", 20)
+    _falls(_scalars(cfg.run_dir, "g/loss"), 0.7)
+    meta = json.loads((run / "final" / "config.json").read_text())
+    assert meta["condition_on_reference"] is True  # what `avgen v2s --reference` routing reads
+    gpt = from_pretrained(run / "final" / "transformer", expected=SpecVQGANTransformer)
+    assert gpt.config.condition_on_reference and gpt.reference_length == 4 and gpt.prime_length == 6
+    from avgen.errors import AvgenError
+    from avgen.generate import SpecVQGANPipeline
+
+    pipe = SpecVQGANPipeline.from_pretrained(run / "final")
+    feats = torch.randn(1, 5, FEATURE_DIM)
+    with pytest.raises(AvgenError, match="conditioned on a reference clip"):
+        pipe.sample_codes(feats, top_k=1)
+    codes = pipe.sample_codes(feats, top_k=1, reference=torch.zeros(1, 2, 2, dtype=torch.long))
+    assert codes.shape[:2] == (1, 2)
+
+
+def test_reference_pairs_and_the_conditioned_loss(long_cache, codebook_folder):
+    from avgen.data.cache import PreparedDataset
+    from avgen.train.tasks.specvqgan import reference_pairs
+
+    # a ramp mel: every window says where it was cut; the pair is disjoint, gap apart, the features follow the target
+    mel = torch.arange(40.0)[None, None].expand(64, 2, 40)
+    feats = torch.arange(40.0)[None, :, None].expand(64, 40, 3) / 86.1328125 * 10  # frame k at k / 10 s
+    target, tf, ref = reference_pairs(mel, feats, target_frames=8, reference_frames=6, gap_frames=3,
+                                      mel_fps=86.1328125, fps=10.0, generator=torch.Generator().manual_seed(0))
+    t0, r0 = target[:, 0, 0], ref[:, 0, 0]
+    assert target.shape == (64, 2, 8) and ref.shape == (64, 2, 6)
+    assert bool(((t0 + 8 + 3 <= r0) | (r0 + 6 + 3 <= t0)).all())  # disjoint, at least the gap apart
+    assert bool((t0 < r0).any() and (r0 < t0).any())  # either may come first
+    assert torch.allclose(tf[:, 0, 0], torch.round(t0 / 86.1328125 * 10) / 86.1328125 * 10)
+    with pytest.raises(ConfigError, match="a pair needs 30 \\+ 12 mel frames"):
+        reference_pairs(mel, feats, target_frames=30, reference_frames=12, gap_frames=0, mel_fps=86.13, fps=10.0,
+                        generator=torch.Generator())
+    # the loss: cross-entropy of the target codes after [reference codes, features], with the task's own draws
+    over = [f"data.path={long_cache}", f"loss.codebook={codebook_folder}"]
+    cfg = load_config(os.path.join(CONFIGS, "tiny_transformer_reference.yaml"), over)
+    task = SpecVQGANTransformerTask(cfg, feature_dim=FEATURE_DIM, n_mels=N_MELS, mel_preset="specvqgan")
+    gpt = task.build_generator().eval()
+    batch = collate([PreparedDataset(long_cache, segment_seconds=0.5)[i] for i in range(3)])
+    state = task.rng.get_state()
+    loss, _ = task.generator_loss(batch, gpt, None)
+    tm, tfeat, rm = reference_pairs(batch["mel"], batch["features"], target_frames=16, reference_frames=16,
+                                    gap_frames=0, mel_fps=22050 / 256, fps=21.5,
+                                    generator=torch.Generator().set_state(state))
+    codebook = from_pretrained(codebook_folder)
+    z, r = (grid_to_sequence(codebook.encode(2 * m - 1)) for m in (tm, rm))
+    f = condition_frames(tfeat, feat_len=5, feat_crop_len=4, feat_sample_size=2)
+    logp = gpt(z[:, :-1], f, r).log_softmax(-1)  # [B, 4 + 2 + 3, V]
+    want = -torch.stack([logp[:, 4 + 2 - 1 + i].gather(1, z[:, i:i + 1])[:, 0] for i in range(4)], 1).mean()
+    assert torch.allclose(loss, want, atol=1e-6)
+    assert not torch.allclose(gpt(z[:, :-1], f, (r + 1) % 16)[:, 5:], gpt(z[:, :-1], f, r)[:, 5:])  # r is read
+    # a segment too short for a pair, and a block too small for the reference, are one line naming the option
+    for bad, message in (("data.segment_seconds=0.3", "data.segment_seconds: 0.3 s is 26 mel frames; a reference "
+                                                      "pair needs 16"),
+                         ("model.block_size=8", "model: block_size 8 cannot hold 4 reference codes")):
+        c = load_config(os.path.join(CONFIGS, "tiny_transformer_reference.yaml"), over + [bad])
+        with pytest.raises(ConfigError, match=message):
+            SpecVQGANTransformerTask(c, feature_dim=FEATURE_DIM, n_mels=N_MELS, mel_preset="specvqgan"
+                                     ).build_generator()
 
 
 def test_melgan_trains_resumes_after_sigint_and_loads_as_a_vocoder(tmp_path, monkeypatch):

@@ -192,10 +192,14 @@ class SpecVQGANTransformerLoss:
 
     codebook: str = ""
     pkeep: float = 1.0
+    # model.condition_on_reference only: the reference window and the target window of a pair are at least this far
+    # apart in the clip (0: disjoint, possibly adjacent)
+    reference_gap_seconds: float = 0.0
 
     def __post_init__(self):
         if not (isinstance(self.pkeep, (int, float)) and 0.0 <= self.pkeep <= 1.0):
             raise ValueError(f"pkeep: expected a probability in [0, 1], got {self.pkeep!r}")
+        _finite_at_least(self.reference_gap_seconds, 0, "reference_gap_seconds")
 
 
 def load_codebook(path: str) -> SpecVQGANCodebook:
@@ -225,6 +229,34 @@ def corrupt_codes(codes: torch.Tensor, pkeep: float, vocab: int, generator: torc
     return torch.where(keep.to(codes.device), codes, rand.to(codes.device))
 
 
+def reference_pairs(mel: torch.Tensor, features: torch.Tensor, *, target_frames: int, reference_frames: int,
+                    gap_frames: int, mel_fps: float, fps: float, generator: torch.Generator
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target mel ``[B, M, target_frames]``, the target's features ``[B, T', D]`` from its first frame on, reference
+    mel ``[B, M, reference_frames]``): two disjoint windows of each clip's segment, at least ``gap_frames`` apart,
+    which comes first drawn at random, and where the pair sits in the segment too (conditioning-clip training: a
+    reference and a target from two moments of one recording, as CondFoleyGen pairs them)."""
+    b, _, t = mel.shape
+    slack = t - target_frames - reference_frames - gap_frames
+    if slack < 0:
+        raise ConfigError(f"data.segment_seconds: a pair needs {target_frames} + {reference_frames} mel frames "
+                          f"(+ {gap_frames} of loss.reference_gap_seconds) from one clip, the data gives {t}")
+    targets, refs, feats = [], [], []
+    for i in range(b):
+        lead = int(torch.randint(0, slack + 1, (), generator=generator))
+        rest = int(torch.randint(0, slack - lead + 1, (), generator=generator))
+        target_first = bool(torch.rand((), generator=generator) < 0.5)
+        first_len = target_frames if target_first else reference_frames
+        a, c = lead, lead + first_len + gap_frames + rest  # starts of the first and the second window
+        ts, rs = (a, c) if target_first else (c, a)
+        targets.append(mel[i, :, ts:ts + target_frames])
+        refs.append(mel[i, :, rs:rs + reference_frames])
+        first = min(round(ts / mel_fps * fps), features.shape[1] - 1)
+        feats.append(features[i, first:])
+    n = min(f.shape[0] for f in feats)  # the shortest tail; condition_frames pads or trims to feat_len anyway
+    return torch.stack(targets), torch.stack([f[:n] for f in feats]), torch.stack(refs)
+
+
 class SpecVQGANTransformerTask(Task):
     """The GPT over code tokens, primed with visual features. Per clip: the mel is centre-cropped to the codebook's
     ``resolution`` and encoded by the frozen codebook (``z``, ``[H, W]``, column-major sequence of N = H W); the
@@ -234,7 +266,12 @@ class SpecVQGANTransformerTask(Task):
     T - 1 + i predicts z_{i+1}:
 
     ``L = -1/N sum_i log p(z_i | a_<i, f)`` (cross-entropy on the code positions only; the feature positions
-    carry no loss)."""
+    carry no loss).
+
+    With ``model.condition_on_reference`` each clip's segment gives a pair (:func:`reference_pairs`): a target window
+    of ``resolution`` frames with its features, and a reference window of ``reference_columns`` x f frames from
+    another moment of the same clip whose codes ``r`` prime the sequence: ``[tok(r), e(f), tok(a_<N)]``, and
+    ``L = -1/N sum_i log p(z_i | a_<i, f, r)``."""
 
     name = "specvqgan_transformer"
     model_config, loss_config = SpecVQGANTransformerConfig, SpecVQGANTransformerLoss
@@ -268,7 +305,46 @@ class SpecVQGANTransformerTask(Task):
         if m.vocab_size != cb.n_embed:
             raise ConfigError(f"model.vocab_size: {m.vocab_size}, but the codebook {self.lcfg.codebook} has "
                               f"{cb.n_embed} entries")
-        return SpecVQGANTransformer(m)
+        try:
+            model = SpecVQGANTransformer(m)
+        except ValueError as e:
+            raise ConfigError(f"model: {e}") from None
+        if m.condition_on_reference and self.cfg.data.segment_seconds is not None:
+            need = self._pair_frames(model)
+            have = round(self.cfg.data.segment_seconds * self._mel_fps())
+            if have < sum(need):
+                raise ConfigError(f"data.segment_seconds: {self.cfg.data.segment_seconds} s is {have} mel frames; "
+                                  f"a reference pair needs {need[0]} (target) + {need[1]} (reference) + {need[2]} "
+                                  "(loss.reference_gap_seconds)")
+        return model
+
+    def _mel_fps(self) -> float:
+        from ...audio import get_preset
+
+        p = get_preset(self.mel_preset or "specvqgan")
+        return p.sample_rate / p.hop_length
+
+    def _fps(self) -> float:
+        data = getattr(self, "_data_settings", None) or {}
+        return float(data.get("fps") or 21.5)  # the release's feature files: 21.5 fps
+
+    def _pair_frames(self, model: SpecVQGANTransformer) -> tuple[int, int, int]:
+        """(target, reference, gap) mel frames of one training pair."""
+        f = self.codebook.downsample_factor
+        return (self.codebook.config.resolution, model.reference_length // self.mcfg.code_shape[0] * f,
+                math.ceil(self.lcfg.reference_gap_seconds * self._mel_fps()))
+
+    def pair(self, batch, model: SpecVQGANTransformer) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(target codes ``[B, N]``, conditioning frames ``[B, T, D]``, reference codes ``[B, R]``) of a batch."""
+        target, ref, gap = self._pair_frames(model)
+        mel, feats, ref_mel = reference_pairs(batch["mel"], batch["features"], target_frames=target,
+                                              reference_frames=ref, gap_frames=gap, mel_fps=self._mel_fps(),
+                                              fps=self._fps(), generator=self.rng)
+        cb = self._codebook(mel.device)
+        with torch.no_grad():
+            z = grid_to_sequence(cb.encode((2 * mel - 1)[:, None]))
+            r = grid_to_sequence(cb.encode((2 * ref_mel - 1)[:, None]))
+        return z, model.condition_frames(feats), r
 
     def _codebook(self, device) -> SpecVQGANCodebook:
         if self.codebook.quant_conv.weight.device != device:
@@ -286,10 +362,14 @@ class SpecVQGANTransformerTask(Task):
         return getattr(generator, "module", generator)
 
     def generator_loss(self, batch, generator, discriminator):
-        z = self.codes(batch["mel"])
-        feats = self._model(generator).condition_frames(batch["features"])
+        model = self._model(generator)
+        if self.mcfg.condition_on_reference:
+            z, feats, r = self.pair(batch, model)
+        else:
+            z, feats, r = self.codes(batch["mel"]), model.condition_frames(batch["features"]), None
         a = corrupt_codes(z, self.lcfg.pkeep, self.mcfg.vocab_size, self.rng) if generator.training else z
-        logits = generator(a[:, :-1], feats)[:, feats.shape[1] - 1:]  # [B, N, vocab]: row i predicts z_i
+        prime = feats.shape[1] + (r.shape[1] if r is not None else 0)
+        logits = generator(a[:, :-1], feats, r)[:, prime - 1:]  # [B, N, vocab]: row i predicts z_i
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), z.reshape(-1))
         acc = (logits.detach().argmax(-1) == z).float().mean()
         return loss, {"g/loss": loss.detach(), "g/accuracy": acc}
@@ -298,10 +378,13 @@ class SpecVQGANTransformerTask(Task):
     def samples(self, batch, generator):
         """The target's reconstruction through the codebook, and greedy codes decoded (one clip)."""
         model = self._model(generator)
-        z = self.codes(batch["mel"][:1])
-        feats = model.condition_frames(batch["features"][:1])
+        one = {"mel": batch["mel"][:1], "features": batch["features"][:1]}
+        if self.mcfg.condition_on_reference:
+            z, feats, r = self.pair(one, model)
+        else:
+            z, feats, r = self.codes(one["mel"]), model.condition_frames(one["features"]), None
         h = self.mcfg.code_shape[0]
-        greedy = model.sample(feats, top_k=1)
+        greedy = model.sample(feats, top_k=1, reference=r)
         cb = self._codebook(z.device)
         to01 = lambda x: ((x[0] + 1) / 2).clamp(0, 1)  # noqa: E731
         return {"codebook": to01(cb.decode(sequence_to_grid(z, h))),
@@ -315,7 +398,8 @@ class SpecVQGANTransformerTask(Task):
         os.makedirs(folder, exist_ok=True)
         save_pretrained(self.codebook.cpu(), os.path.join(folder, "codebook"))
         save_pretrained(generator, os.path.join(folder, "transformer"))
-        settings = {"mel_preset": self.mel_preset or "specvqgan", "source": "avgen train", "task": self.name}
+        settings = {"mel_preset": self.mel_preset or "specvqgan", "source": "avgen train", "task": self.name,
+                    "condition_on_reference": bool(self.mcfg.condition_on_reference)}
         data = getattr(self, "_data_settings", None)
         if data:
             settings["data"] = data

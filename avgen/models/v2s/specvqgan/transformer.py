@@ -8,6 +8,10 @@ time column, then the next column). Output position T - 1 + i predicts z_{i+1} (
 (``tok_emb``, ``pos_emb``, ``blocks.i.{ln1,ln2,attn.{key,query,value,proj},mlp.{0,2}}``, ``ln_f``, ``head``,
 ``embedder``); the causal mask the release stores per layer is computed instead.
 
+With ``condition_on_reference`` (beyond the release, as CondFoleyGen builds on SpecVQGAN) a reference clip's R codes
+come first: ``[tok(r_1) ... tok(r_R), e(f_1) ... e(f_T), tok(z_1) ... tok(z_N)]`` (:meth:`SpecVQGANTransformer.prime`),
+so position R + T - 1 + i predicts z_{i+1}.
+
 :meth:`SpecVQGANTransformer.sample` draws the codes autoregressively with temperature and top-k, from an
 explicit ``torch.Generator``; with ``use_cache=True`` (default) each step runs only the new token through the
 network and attends to cached keys/values (O(N) work per step), with ``use_cache=False`` every step recomputes
@@ -39,7 +43,8 @@ class SpecVQGANTransformerConfig:
     (:func:`condition_frames`): a clip's features are zero-padded or trimmed to ``feat_len`` frames, centre-cropped
     to ``feat_crop_len`` and resampled evenly to ``feat_sample_size`` (:func:`resample_frames`), which precede the
     codes, so ``block_size`` must hold ``feat_sample_size + H * W - 1`` positions (the release uses
-    ``H * W + feat_sample_size``)."""
+    ``H * W + feat_sample_size``). With ``condition_on_reference`` the H x ``reference_columns`` codes of a
+    reference clip come first, in the same column-major order, so ``block_size`` must also hold those."""
 
     vocab_size: int = 128
     block_size: int = 477
@@ -57,6 +62,10 @@ class SpecVQGANTransformerConfig:
     embedder: Literal["conv1d", "linear", "lstm", "gru"] = "conv1d"
     embedder_layers: int = 1  # LSTM/GRU only
     code_shape: tuple[int, int] = (5, 53)
+    # Conditioning-clip (timbre) mode, as CondFoleyGen builds on SpecVQGAN: the sequence is primed with the codes of
+    # a reference clip of the same recording, then the target's features: [tok(r_1..r_R), e(f_1..f_T), tok(z)].
+    condition_on_reference: bool = False
+    reference_columns: int = 0  # code columns of the reference clip; 0: the grid's W (one whole window)
 
 
 # -- the grid <-> sequence order and the frame sampler ------------------------------------------------------------
@@ -206,8 +215,11 @@ class SpecVQGANTransformer(nn.Module):
         h, w = c.code_shape
         if not c.feat_sample_size <= c.feat_crop_len <= c.feat_len:
             raise ValueError("need feat_sample_size <= feat_crop_len <= feat_len")
-        if c.feat_sample_size + h * w - 1 > c.block_size:
-            raise ValueError(f"block_size {c.block_size} cannot hold {c.feat_sample_size} feature frames and "
+        if c.reference_columns < 0 or (c.reference_columns and not c.condition_on_reference):
+            raise ValueError("reference_columns: a number of code columns >= 0, and only with condition_on_reference")
+        if self.prime_length + h * w - 1 > c.block_size:
+            ref = f"{self.reference_length} reference codes, " if c.condition_on_reference else ""
+            raise ValueError(f"block_size {c.block_size} cannot hold {ref}{c.feat_sample_size} feature frames and "
                              f"{h * w} codes")
         self.tok_emb = nn.Embedding(c.vocab_size, c.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(1, c.block_size, c.n_embd))
@@ -234,6 +246,37 @@ class SpecVQGANTransformer(nn.Module):
         elif isinstance(m, nn.LayerNorm):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
+
+    @property
+    def reference_length(self) -> int:
+        """Reference code tokens that prime the sequence: H x ``reference_columns`` (0 without the option)."""
+        c = self.config
+        if not c.condition_on_reference:
+            return 0
+        return c.code_shape[0] * (c.reference_columns or c.code_shape[1])
+
+    @property
+    def prime_length(self) -> int:
+        """Positions before the first code: the reference codes (with the option) and the feature frames."""
+        return self.reference_length + self.config.feat_sample_size
+
+    def prime(self, features: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        """The embeddings the code tokens follow ``[B, P, n_embd]``: ``e(features)``, after ``tok(reference)`` with
+        ``condition_on_reference`` (``reference``: codes ``[B, H, R_cols]`` or sequence order ``[B, H R_cols]``)."""
+        cond = self.embed_features(features)  # [B, T, C]
+        if not self.config.condition_on_reference:
+            if reference is not None:
+                raise ValueError("this transformer was not trained with condition_on_reference: it takes no "
+                                 "reference codes")
+            return cond
+        if reference is None:
+            raise ValueError("this transformer is conditioned on a reference clip (condition_on_reference): pass "
+                             "its codes")
+        ref = grid_to_sequence(reference) if reference.ndim == 3 else reference
+        if ref.shape != (cond.shape[0], self.reference_length) or ref.is_floating_point():
+            raise ValueError(f"reference codes: expected {cond.shape[0]} x {self.reference_length} indices, got "
+                             f"{ref.dtype} {tuple(reference.shape)}")
+        return torch.cat([self.tok_emb(ref.long().to(cond.device)), cond], dim=1)  # [B, R + T, C]
 
     def condition_frames(self, features: torch.Tensor) -> torch.Tensor:
         """A clip's features ``[B, T, D]`` -> the ``feat_sample_size`` frames this model was trained on
@@ -263,15 +306,19 @@ class SpecVQGANTransformer(nn.Module):
             cache.length = start + x.shape[1]
         return self.head(self.ln_f(x))
 
-    def forward(self, codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Code tokens ``[B, N]`` (sequence order) after features ``[B, T, D]`` -> logits ``[B, T + N, vocab]``."""
-        x = torch.cat([self.embed_features(features), self.tok_emb(codes)], dim=1)  # [B, T + N, C]
+    def forward(self, codes: torch.Tensor, features: torch.Tensor,
+                reference: torch.Tensor | None = None) -> torch.Tensor:
+        """Code tokens ``[B, N]`` (sequence order) after features ``[B, T, D]`` (and, with
+        ``condition_on_reference``, after the reference codes ``[B, R]`` before them) -> logits
+        ``[B, P + N, vocab]``, P = R + T (:meth:`prime`)."""
+        x = torch.cat([self.prime(features, reference), self.tok_emb(codes)], dim=1)  # [B, P + N, C]
         return self._trunk(x, 0, None)
 
-    def code_logits(self, codes: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    def code_logits(self, codes: torch.Tensor, features: torch.Tensor,
+                    reference: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: logits ``[B, N, vocab]`` whose row i predicts ``codes[:, i]`` (the training target)."""
-        t = features.shape[1]
-        return self(codes[:, :-1], features)[:, t - 1:]
+        p = features.shape[1] + (self.reference_length if reference is not None else 0)
+        return self(codes[:, :-1], features, reference)[:, p - 1:]
 
     def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
         c = self.config
@@ -282,11 +329,12 @@ class SpecVQGANTransformer(nn.Module):
     @torch.no_grad()
     def sample(self, features: torch.Tensor, *, steps: int | None = None, prefix: torch.Tensor | None = None,
                temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-               use_cache: bool = True) -> torch.Tensor:
+               use_cache: bool = True, reference: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``steps`` code tokens (default: the whole grid after ``prefix``) after features ``[B, T, D]``
         (already resampled to the trained ``feat_sample_size``) and optional given first tokens ``prefix``
         ``[B, n]``; returns ``[B, n + steps]`` in sequence order (:func:`sequence_to_grid` gives the grid).
-        Each step is :func:`draw_token`."""
+        ``reference``: the reference clip's codes, with ``condition_on_reference`` (:meth:`prime`). Each step is
+        :func:`draw_token`."""
         if temperature <= 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be finite and positive, got {temperature}")
         if top_k is not None and top_k < 1:
@@ -296,7 +344,7 @@ class SpecVQGANTransformer(nn.Module):
         seq = (prefix.long() if prefix is not None
                else torch.zeros(b, 0, dtype=torch.long, device=features.device))
         steps = h * w - seq.shape[1] if steps is None else steps
-        cond = self.embed_features(features)  # [B, T, C]
+        cond = self.prime(features, reference)  # [B, P, C]
         if use_cache and self.config.n_unmasked > cond.shape[1] + seq.shape[1]:
             # positions that see later ones would change as tokens arrive: only recomputation is exact
             raise ValueError(f"n_unmasked {self.config.n_unmasked} reaches past the {cond.shape[1] + seq.shape[1]} "
