@@ -33,7 +33,8 @@ import torch
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, ConfigError, MediaError
-from ..media import read_audio, read_video
+from ..encoders.frames import iter_frame_batches
+from ..media import read_audio
 from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
 from .specvqgan import public_pipeline_audio
@@ -85,9 +86,13 @@ class PrepareSummary:
 
 
 def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
-    """Worker: decode frames (resized to the encoder's input side) and audio, compute the mel."""
+    """Worker: decode frames (resized to the encoder's input side) and audio, compute the mel.
+
+    Frames come from :func:`avgen.encoders.frames.iter_frame_batches`, the reader ``avgen v2s`` uses too, so the
+    cached features are the ones inference computes (no prefetch thread: the workers run one core each)."""
     preset = get_preset(settings.mel_preset)
-    frames, fps = read_video(path, fps=settings.fps, size=frame_size)
+    frames = np.concatenate(list(iter_frame_batches(path, fps=settings.fps, resize=frame_size, batch_size=64,
+                                                    prefetch=0)))  # [T, h, w, 3] uint8
     if settings.audio_chain == "public":
         wav, sr = public_pipeline_audio(path, seconds=settings.clip_seconds, sample_rate=preset.sample_rate)
     else:

@@ -1,27 +1,129 @@
-"""The fast visual feature path: decoded frames -> backbone input, one frame at a time.
+"""The visual feature path: video files and frame arrays -> the backbone's input.
 
-:class:`FrameResizer` computes exactly what :meth:`VisualEncoder.preprocess` computes (shorter side to
-``resize`` with torch's antialiased ``F.interpolate``, centre crop, normalise) but per frame, straight from the
-decoder's uint8 ``[H, W, 3]`` array, and only for the pixels the crop keeps: no float copy of the full-resolution
-frame, no batch of full-resolution frames. The filter taps are taken from ``F.interpolate`` itself (it is
-separable, so the weights of one axis are those it gives a one-pixel-wide image), so the result equals the
-reference path up to float rounding (the sums run in another order).
+Video files (``avgen prepare`` and ``avgen v2s`` alike) go through :func:`iter_frame_batches`: FFmpeg's scaler
+(swscale, bilinear, the decoder's YUV straight to RGB) brings every frame to the encoder's resize side as it is
+decoded (``avgen.media.iter_video`` with ``size=``), at the same nearest-frame fps resampling, and the frames come
+out in uint8 batches. No full-resolution RGB frame is ever made, memory follows the batch, and a frame already at
+the resize side passes :meth:`VisualEncoder.preprocess`'s resize unchanged (only the centre crop and the
+normalisation act), so the features ``avgen v2s`` computes are the prepared cache's, which is what every model
+trained through ``avgen prepare`` + ``avgen train`` (the bundled ones included) has seen.
 
-FFmpeg's own scaler (``to_ndarray(width=, height=)``) is not used for this: on a 1280x720 VGGSound clip its
-bilinear / area / bicubic resize to 455x256 moves EfficientNet-Lite0 features by up to 0.30 / 0.44 / 0.59 from the
-features the bundled models were used with, where this path stays within 1e-5 (tests/test_feature_path.py).
+uint8 frame arrays have no decoder to resize them: :meth:`VisualEncoder.encode_stream` resizes them with torch's
+antialiased ``F.interpolate`` (:meth:`VisualEncoder.preprocess`), a few frames at a time, or per frame with
+:class:`FrameResizer` when one frame alone is over the memory budget (4K). On a 1280x720 VGGSound clip that resize
+moves EfficientNet-Lite0 features by up to 0.30 from the decoder path's (0.14 on a 480x360 one); FFmpeg's scaler
+applied to the RGB array (``av.VideoFrame.from_ndarray(...).reformat``) is further off (0.38 / 0.18), because
+the decoder path scales the YUV planes before the colour conversion. Arrays decoded at the resize side already
+(``avgen.media.read_video(path, fps=..., size=256)``) get the file path's features exactly.
+
+:class:`FrameResizer` computes exactly what :meth:`VisualEncoder.preprocess` computes (shorter side to ``resize``
+with torch's antialiased ``F.interpolate``, centre crop, normalise) but per frame, straight from a uint8
+``[H, W, 3]`` array, and only for the pixels the crop keeps: no float copy of the full-resolution frame. The filter
+taps are taken from ``F.interpolate`` itself (it is separable, so the weights of one axis are those it gives a
+one-pixel-wide image), so the result equals the batched resize up to float rounding (the sums run in another
+order; tests/test_feature_path.py).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import queue
+import threading
 import warnings
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["FrameResizer"]
+from ..errors import ConfigError
+
+__all__ = ["FrameResizer", "iter_frame_batches"]
+
+
+def iter_frame_batches(path: str | os.PathLike, *, fps: float, resize: int, batch_size: int = 32,
+                       max_frames: int | None = None, prefetch: int = 1) -> Iterator[np.ndarray]:
+    """The frames of a video file as the visual encoders take them: uint8 batches ``[b, h, w, 3]`` (``b`` =
+    ``batch_size``, the last one shorter) at ``fps`` (output frame ``i`` is the source frame nearest to ``i / fps``,
+    as :func:`avgen.media.read_video`), the shorter side scaled to ``resize`` by FFmpeg's scaler while decoding.
+
+    ``avgen prepare`` (its cache) and ``avgen v2s`` (:meth:`VisualEncoder.encode_video`) both read videos here, so
+    their features are the same. ``prefetch``: batches decoded ahead in a thread, so decoding and scaling overlap
+    the caller's backbone; 0 decodes in the caller's thread (the frames are the same either way). Memory:
+    ``1 + prefetch`` batches plus the decoder's frames, whatever the video's length or resolution. Media errors
+    are raised as :func:`avgen.media.iter_video` raises them."""
+    from ..media import iter_video
+
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+    if prefetch < 0:
+        raise ConfigError(f"prefetch must be 0 or more, got {prefetch}")
+    frames = iter_video(path, fps=fps, size=int(resize), max_frames=max_frames)  # checks fps and max_frames
+    batches = _batched(frames, batch_size)
+    return batches if prefetch == 0 else _ahead(batches, prefetch)
+
+
+def _batched(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Frames ``[h, w, 3]`` -> stacked batches ``[b, h, w, 3]``, each a new array (a prefetching reader still
+    holds the previous one)."""
+    buf, n = None, 0
+    for frame in frames:
+        if buf is None:
+            buf = np.empty((batch_size, *frame.shape), frame.dtype)
+        buf[n] = frame
+        n += 1
+        if n == batch_size:
+            yield buf
+            buf, n = None, 0
+    if n:
+        yield buf[:n]
+
+
+_DONE = object()
+
+
+def _ahead(items: Iterator, depth: int) -> Iterator:
+    """``items`` produced in a background thread, at most ``depth`` of them waiting; its exceptions are raised
+    here, and closing this generator early stops the thread (which closes ``items``, e.g. the container)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(x) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(x, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+            put((True, _DONE))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it
+            put((False, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="avgen-frame-decoder", daemon=True)
+    worker.start()
+    try:
+        while True:
+            ok, item = q.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _axis_taps(n_in: int, n_out: int, start: int, count: int, mode: str) -> tuple[torch.Tensor, torch.Tensor]:

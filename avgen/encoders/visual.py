@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..errors import AvgenError, WeightsNotFoundError
 from ..models.backbones.efficientnet_lite import EfficientNetLite0
 from ..utils import file_sha256
-from .frames import FrameResizer
+from .frames import FrameResizer, iter_frame_batches
 
 __all__ = ["VisualEncoder", "BACKBONES", "efficientnet_lite0_weights_path", "load_efficientnet_lite0"]
 
@@ -228,13 +228,22 @@ class VisualEncoder(nn.Module):
         x = torch.as_tensor(np.asarray(frames) if not torch.is_tensor(frames) else frames)
         if x.ndim != 4 or x.shape[-1] != 3:
             raise ValueError(f"frames must be [T, H, W, 3], got {tuple(x.shape)}")
-        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # [T, 3, H, W]
-        h, w = x.shape[-2:]
+        h, w = x.shape[1:3]
         s = self.pre.resize / min(h, w)
         nh, nw = max(self.pre.crop, round(h * s)), max(self.pre.crop, round(w * s))
-        x = F.interpolate(x, size=(nh, nw), mode=self.pre.interpolation, align_corners=False, antialias=True)
         top, left = (nh - self.pre.crop) // 2, (nw - self.pre.crop) // 2
+        if (nh, nw) == (h, w):
+            # frames the decoder already brought to the resize side (iter_frame_batches): F.interpolate to the same
+            # size is the identity, exactly, so only the cropped pixels are converted
+            x = x[:, top:top + self.pre.crop, left:left + self.pre.crop]
+            return self._normalise(x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0))
+        x = x.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)  # [T, 3, H, W]
+        x = F.interpolate(x, size=(nh, nw), mode=self.pre.interpolation, align_corners=False, antialias=True)
         x = x[..., top:top + self.pre.crop, left:left + self.pre.crop]
+        return self._normalise(x)
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """``[T, 3, crop, crop]`` in [0, 1] -> the backbone's input."""
         mean = torch.tensor(self.pre.mean, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.pre.std, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
@@ -256,10 +265,26 @@ class VisualEncoder(nn.Module):
     forward = encode
 
     @torch.no_grad()
+    def encode_batches(self, batches: Iterable) -> torch.Tensor:
+        """uint8 batches ``[b, H, W, 3]`` (e.g. :func:`~avgen.encoders.frames.iter_frame_batches`) -> float32
+        ``[T, feature_dim]`` on CPU, each batch through :meth:`encode` as it arrives (memory: one batch)."""
+        out = [self.encode(b, batch_size=max(1, len(b))) for b in batches]
+        return torch.cat(out) if out else torch.zeros(0, self.feature_dim)
+
+    def encode_video(self, path: str | os.PathLike, *, fps: float, batch_size: int = 32,
+                     max_frames: int | None = None) -> torch.Tensor:
+        """Features ``[T, feature_dim]`` of a video file at ``fps``, computed as ``avgen prepare`` computes them:
+        frames decoded straight to this encoder's resize side by FFmpeg's scaler
+        (:func:`~avgen.encoders.frames.iter_frame_batches`), ``batch_size`` at a time."""
+        return self.encode_batches(iter_frame_batches(path, fps=fps, resize=self.pre.resize, batch_size=batch_size,
+                                                      max_frames=max_frames))
+
+    @torch.no_grad()
     def encode_stream(self, frames: Iterable, *, batch_size: int = 32, resize_budget_mb: float = 64.0
                       ) -> torch.Tensor:
-        """uint8 frames ``[H, W, 3]`` one at a time (a decoder, e.g. :class:`avgen.media.iter_video`, or an array's
-        rows) -> float32 ``[T, feature_dim]`` on CPU, equal to :meth:`encode` within float rounding (1e-5).
+        """uint8 frames ``[H, W, 3]`` of any size one at a time (an array's rows; ``avgen v2s`` uses this for frame
+        arrays) -> float32 ``[T, feature_dim]`` on CPU, equal to :meth:`encode` within float rounding (1e-5). Video
+        files go through :meth:`encode_video` instead, resized by the decoder as ``avgen prepare`` does.
 
         Frames are resized and cropped as they arrive, a few at a time: as many as fit ``resize_budget_mb`` once
         converted to float go through :meth:`preprocess` together (torch's batched antialiased resize, the

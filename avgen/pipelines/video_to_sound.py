@@ -18,8 +18,9 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
+from ..encoders.frames import iter_frame_batches
 from ..errors import AvgenError, WeightsNotFoundError
-from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, iter_video, probe, read_audio, replace_audio, write_audio,
+from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, probe, read_audio, replace_audio, write_audio,
                      write_video)
 from ..models.v2s.varietysound import VarietySound
 from ..models.vocoders.hifigan import HiFiGANGenerator
@@ -90,6 +91,15 @@ def _stage_bar(enabled: bool | None, stage: str, total: int, unit: str):
 
     return tqdm(total=total, desc=f"v2s {stage}", unit=unit, disable=None if enabled is None else not enabled,
                 file=sys.stderr, leave=True, dynamic_ncols=True)
+
+
+def _counted_batches(batches, bar):
+    """``batches`` unchanged, ticking ``bar`` once per item of each (stopping at its total, as :func:`_counted`)."""
+    for batch in batches:
+        bar.update(max(0, min(len(batch), bar.total - bar.n)))
+        yield batch
+    bar.n = bar.total
+    bar.refresh()
 
 
 def _counted(items, bar):
@@ -176,29 +186,37 @@ class VideoToSoundPipeline:
     def video_features(self, video, *, fps: float | None = None, batch_size: int = 32,
                        progress: bool | None = False) -> tuple[torch.Tensor, float]:
         """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path, or uint8
-        frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate). Frames are streamed from the decoder and
-        resized one at a time into batches of ``batch_size`` (:meth:`VisualEncoder.encode_stream`), so memory
-        follows the batch, not the video's length or resolution. ``progress``: a bar on stderr."""
+        frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate). ``progress``: a bar on stderr.
+
+        A path is read as ``avgen prepare`` reads it (:func:`avgen.encoders.frames.iter_frame_batches`): frames
+        decoded straight to the encoder's resize side by FFmpeg's scaler, at the model's rate, ``batch_size`` at a
+        time, so the features are those of the prepared caches the models were trained on, and memory follows the
+        batch, not the video's length or resolution. An array has no decoder to resize it: its frames are resized
+        by torch's antialiased interpolation (:meth:`VisualEncoder.encode_stream`; see
+        :mod:`avgen.encoders.frames` for why, and how far that is from the file path's features)."""
         if isinstance(video, (str, os.PathLike)):
             info = probe(video)
             if not info.has_video:
                 raise AvgenError(f"{video}: no video stream")
             duration = float(info.video_duration)
-            frames = iter_video(video, fps=self.fps)
-        else:
-            array = np.asarray(video)
-            if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
-                raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {array.dtype} {array.shape}")
-            if min(array.shape[:3]) == 0:
-                raise AvgenError(f"video frames: empty array {array.shape}")
-            src_fps = float(fps or self.fps)
-            duration = len(array) / src_fps
-            n = max(1, math.floor(duration * self.fps + 1e-6))
-            # nearest source frame for each model-rate frame
-            idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(array) - 1)
-            frames = (array[i] for i in idx)
-        expected = max(1, math.floor(duration * self.fps + 1e-6))
-        with _stage_bar(progress, "features", expected, "frame") as bar:
+            expected = max(1, math.floor(duration * self.fps + 1e-6))
+            encoder = self.encoder
+            batches = iter_frame_batches(video, fps=self.fps, resize=encoder.pre.resize, batch_size=batch_size)
+            with _stage_bar(progress, "features", expected, "frame") as bar:
+                feats = encoder.encode_batches(_counted_batches(batches, bar))
+            return feats, duration
+        array = np.asarray(video)
+        if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
+            raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {array.dtype} {array.shape}")
+        if min(array.shape[:3]) == 0:
+            raise AvgenError(f"video frames: empty array {array.shape}")
+        src_fps = float(fps or self.fps)
+        duration = len(array) / src_fps
+        n = max(1, math.floor(duration * self.fps + 1e-6))
+        # nearest source frame for each model-rate frame
+        idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(array) - 1)
+        frames = (array[i] for i in idx)
+        with _stage_bar(progress, "features", n, "frame") as bar:
             feats = self.encoder.encode_stream(_counted(frames, bar), batch_size=batch_size)
         return feats, duration
 
