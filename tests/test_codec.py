@@ -12,6 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from avgen.audio import mel_spectrogram
 from avgen.checkpoints import save_pretrained
@@ -20,7 +21,9 @@ from avgen.errors import AvgenError
 from avgen.media import write_audio
 from avgen.models.v2s.specvqgan import SpecVQGANCodebook
 
-from .pipelines.test_specvqgan_pipeline import F_T, H, N_EMBED, W, _codebook_config, _codebook_weights, _tiny_pipeline
+from .models.test_specvqgan import _save_lightning
+from .pipelines.test_specvqgan_pipeline import (F_T, H, N_EMBED, W, _codebook_config, _codebook_weights, _tiny_pipeline,
+                                                _vqmodel)
 
 SR = 22050
 
@@ -53,7 +56,12 @@ def folders(tmp_path_factory):
     b = save_pretrained(_codebook(7), root / "codebook_b")
     pipe = _tiny_pipeline(0).save_pretrained(root / "pipeline")  # codebook = _codebook_weights(1), MelGAN vocoder
     wav = write_audio(root / "in.wav", _tone(2.7), SR)  # 2.4 windows
-    return {"a": str(a), "b": str(b), "pipe": str(pipe), "wav": wav, "root": root}
+    run = root / "release_codebook_run"  # the release's layout, holding codebook_a's weights and a loss tensor
+    (run / "configs").mkdir(parents=True)
+    (run / "configs" / "2021-06-06T19-42-53-project.yaml").write_text(yaml.safe_dump({"model": _vqmodel()}))
+    _save_lightning(str(run / "checkpoints" / "last.ckpt"),
+                    {**_codebook_weights(1), "loss.discriminator.main.0.weight": torch.randn(8, 1, 4, 4)})
+    return {"a": str(a), "b": str(b), "pipe": str(pipe), "run": str(run), "wav": wav, "root": root}
 
 
 def _reference_codes(cb: SpecVQGANCodebook, x: np.ndarray) -> torch.Tensor:
@@ -89,8 +97,10 @@ def test_encode_windows_round_trip_and_decode(folders, tmp_path):
     assert (cf.n_embed, cf.mel_preset, cf.sample_rate) == (N_EMBED, "specvqgan", SR)
     assert cf.duration == pytest.approx(x.size / SR)
     assert cf.bitrate == pytest.approx(H * want.shape[1] * 4 / cf.duration)  # log2(16) = 4 bits a code
-    # the pipeline folder holds the same codebook weights: the same identity and codes
+    # the pipeline folder and the release's codebook run hold the same weights: the same identity and codes
     assert load_codec_model(folders["pipe"]).digest == cf.codebook_digest
+    from_run = encode(folders["wav"], folders["run"])
+    assert from_run.codebook_digest == cf.codebook_digest and torch.equal(from_run.codes, cf.codes)
     assert load_codec_model(folders["b"]).digest != cf.codebook_digest
     # the file: safetensors, nothing pickled; everything read back equal
     path = cf.save(tmp_path / "in.codes")
