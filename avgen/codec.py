@@ -14,8 +14,8 @@ audio codec", compares this with the release's own figure).
 **Any length**: the mel is padded with silence (0 on the [0, 1] scale) to a whole number of ``f``-frame code
 columns (f = 16); up to one trained window (``resolution / f`` columns) is encoded in one pass, longer audio window
 by window (:func:`avgen.pipelines.specvqgan.encode_mel_windows`); decoding runs the decoder on half-overlapping
-windows of the stored grid, cross-faded (:func:`avgen.pipelines.specvqgan.decode_code_windows`). Memory follows one
-window.
+windows of the stored grid, cross-faded (:func:`avgen.pipelines.specvqgan.decode_code_windows`). The networks'
+memory follows one window; the waveform and its mel (about 99 MB per hour) are held whole.
 
 **Codes file**: safetensors (no pickle): one int16/int32 tensor ``codes [H, C]`` and string metadata: the format,
 the codebook's identity (:func:`codebook_digest`, a SHA-256 over its config and weights), ``n_embed``, the mel
