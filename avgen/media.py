@@ -249,13 +249,18 @@ class iter_video:  # noqa: N801 - used like a function: ``for frame in iter_vide
             if fps is None:
                 self.fps = native or 0.0
             out_hw = None
+            # one scaler for the whole stream: frame.to_ndarray(width=, height=) would set up a new swscale context
+            # for every frame (half the scaling time of a 720p -> 455x256 frame), for the same pixels
+            from av.video.reformatter import VideoReformatter
+
+            scaler = VideoReformatter()
 
             def to_rgb(frame) -> np.ndarray:
                 nonlocal out_hw
                 if out_hw is None:
                     out_hw = _resolve_size(size, frame.width, frame.height) or (frame.height, frame.width)
                 h, w = out_hw
-                return frame.to_ndarray(format="rgb24", width=w, height=h)
+                return scaler.reformat(frame, width=w, height=h, format="rgb24").to_ndarray()
 
             count = 0
             t0 = None
