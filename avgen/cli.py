@@ -17,6 +17,7 @@ from .cli_checks import check_seed as _check_seed
 from .cli_checks import check_writable_folder as _check_writable_folder
 from .cli_checks import refuse_overwriting_inputs as _refuse_overwriting_inputs
 from .errors import AvgenError, TrainingInterrupted
+from .sharding import ShardGroup, detect_launch, shard, threads_per_process
 
 EXAMPLE_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_bounce.mp4")
 EXAMPLE_V2S_VIDEO = os.path.join(os.path.dirname(__file__), "assets", "example_foley.mp4")
@@ -183,7 +184,10 @@ def _add_v2s(sub) -> None:
         "v2s", help="video -> sound with the timbre of a reference recording (VarietySound)",
         description="Generate a sound track for a video, timed to its visible events, with the timbre of a reference "
                     "recording. Output .wav/.flac (sound only) or .mp4 (the input video with the new track; its video "
-                    "stream is copied). The output lasts exactly as long as the video. Batch mode: --manifest.")
+                    "stream is copied). The output lasts exactly as long as the video. Batch mode: --manifest; "
+                    "started by `accelerate launch --multi_gpu --num_processes N -m avgen v2s --manifest ...` (or "
+                    "torchrun) each process generates every N-th row (rows rank, rank+N, ...), rank 0 prints the "
+                    "total, and the files equal a one-process run's. See docs/batch.md.")
     p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored); default: the "
                                             "bundled example (a stick striking an object)")
     p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre; default: the "
@@ -195,6 +199,10 @@ def _add_v2s(sub) -> None:
                                                     "when a video has several rows), as one safe file name; clashes "
                                                     "get -2, -3, ... in manifest order")
     p.add_argument("--format", default="mp4", choices=["mp4", "wav", "flac"], help="batch output type (default mp4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads of this process (default: torch's, i.e. OMP_NUM_THREADS or every core; "
+                        "under a launcher OMP_NUM_THREADS when above 1, else the cores divided by the processes on "
+                        "this machine)")
     p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (what task: varietysound "
                                                       "training writes to <run>/final); default: the bundled one")
     p.add_argument("--vocoder", default=None,
@@ -223,9 +231,20 @@ def _add_s2v(sub) -> None:
         "s2v", help="sound -> video: a StyleGAN video driven by an audio file (task: s2v checkpoints)",
         description="Generate a video whose content and motion follow a sound, with a model trained by `avgen train` "
                     "(task: s2v) or, by default, the bundled 64x64 nature-scenes model (lake / forest / flowers; "
-                    "a small demonstration model, see docs/s2v.md). The output mp4 carries the input audio.")
-    p.add_argument("audio", help="audio file (or a video's sound track)")
-    p.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv")
+                    "a small demonstration model, see docs/s2v.md). The output mp4 carries the input audio. Batch "
+                    "mode: --manifest (shards over the processes of accelerate launch / torchrun; docs/batch.md).")
+    p.add_argument("audio", nargs="?", help="audio file (or a video's sound track); or give --manifest")
+    p.add_argument("-o", "--output", required=True, help="output .mp4/.mov/.mkv, or folder with --manifest")
+    p.add_argument("--manifest", default=None,
+                   help="CSV/JSONL with column 'audio' and optional 'id': generate every row into the --output "
+                        "folder (resumable: finished files are kept; every row uses --seed and the other options). "
+                        "Output names: the id, else the audio's stem, as one safe file name; clashes get -2, -3, ... "
+                        "in manifest order. Under accelerate launch / torchrun each process takes every N-th row; "
+                        "see docs/batch.md")
+    p.add_argument("--format", default="mp4", choices=["mp4", "mov", "mkv"], help="batch output type (default mp4)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads of this process (default: torch's; under a launcher OMP_NUM_THREADS when "
+                        "above 1, else the cores divided by the processes on this machine)")
     p.add_argument("--checkpoint", default=None,
                    help="sound-to-video pipeline folder (what task: s2v training writes to <run>/final); default: "
                         "the bundled model")
@@ -248,9 +267,16 @@ def _run_s2v(args) -> int:
     from .media import MUXED_OUTPUT_EXTENSIONS, probe
 
     # options, output and input are checked before any model loads
-    _check_output_file(args.output, MUXED_OUTPUT_EXTENSIONS)
-    _refuse_overwriting_inputs(args.output, args.audio)
+    if (args.audio is None) == (args.manifest is None):
+        raise AvgenError("give an AUDIO file or --manifest, not both" if args.audio else "give an AUDIO file or "
+                         "--manifest")
+    if args.manifest is not None:
+        _check_output_folder(args.output)
+    else:
+        _check_output_file(args.output, MUXED_OUTPUT_EXTENSIONS)
+        _refuse_overwriting_inputs(args.output, args.audio)
     _check_checkpoint_folder(args.checkpoint)
+    _check_threads(args.threads)
     _check_device(args.device)
     _check_number(args.fps, "--fps", positive=True)
     _check_number(args.trunc, "--trunc")
@@ -258,6 +284,10 @@ def _run_s2v(args) -> int:
         raise AvgenError(f"--num-frames {args.num_frames}: must be at least 1")
     _check_seed(args.seed)
     _check_seed(args.mix_seed, "--mix-seed")
+    mix_levels = tuple(x.strip() for x in args.mix_levels.split(",") if x.strip())
+    if args.manifest is not None:
+        return _run_s2v_batch(args, mix_levels)
+    _set_threads(None, args.threads)
     if not probe(args.audio).has_audio:
         raise AvgenError(f"{args.audio}: no audio stream")
     from tqdm.auto import tqdm
@@ -276,11 +306,37 @@ def _run_s2v(args) -> int:
         bar.update(1)
     res = sound_to_video(args.audio, checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
                          text=args.text, seed=args.seed, truncation_psi=args.trunc, mix_seed=args.mix_seed,
-                         mix_levels=tuple(x.strip() for x in args.mix_levels.split(",") if x.strip()),
-                         device=args.device, progress=not args.quiet)
+                         mix_levels=mix_levels, device=args.device, progress=not args.quiet)
     res.save(args.output, progress=not args.quiet)
     print(f"wrote {args.output}: {len(res.frames)} frames at {res.fps:g} fps")
     return 0
+
+
+def _run_s2v_batch(args, mix_levels) -> int:
+    from .generate import _s2v_pipeline, sound_to_video
+    from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, checked_audio
+    from .checkpoints import read_config
+
+    launch = detect_launch()  # RANK / WORLD_SIZE from accelerate launch or torchrun: this process's shard only
+    rows = _read_sounds(args.manifest)
+    outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
+    for row, out in zip(rows, outputs):
+        _refuse_overwriting_inputs(out, row["audio"], args.manifest)
+    _set_threads(launch, args.threads)
+    device = _process_device(args.device, launch)
+    fps = args.fps or (read_config(args.checkpoint or DEFAULT_S2V_CHECKPOINT).get("data") or {}).get("fps")
+    _s2v_pipeline(args.checkpoint, device)  # loaded once (cached): a broken checkpoint fails before the first row
+
+    def generate(row, out):
+        if isinstance(fps, (int, float)) and fps > 0:
+            checked_audio(row["audio"], fps=float(fps), num_frames=args.num_frames)  # one line for a bad file
+        # every item seeds its own generators from --seed / --mix-seed: its video does not depend on the rows run
+        # before it in this process, so any sharding gives the single-process files
+        sound_to_video(row["audio"], checkpoint=args.checkpoint, num_frames=args.num_frames, fps=args.fps,
+                       text=args.text, seed=args.seed, truncation_psi=args.trunc, mix_seed=args.mix_seed,
+                       mix_levels=mix_levels, device=device).save(out)
+
+    return _run_batch("s2v", rows, outputs, generate, args, launch, bar=not args.quiet, summary=True)
 
 
 def _add_feature2mel(sub) -> None:
@@ -339,13 +395,8 @@ def _safe_name(text: str) -> str:
     return name[:200] or "item"
 
 
-def _read_pairs(path: str) -> list[dict]:
-    """Rows of a v2s manifest (CSV or JSONL: 'video', 'reference', optional 'id'), checked before any work.
-
-    Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
-    in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
-    order (the same names on every rerun, so a batch resumes)."""
-    import collections
+def _manifest_rows(path: str) -> tuple[list, str]:
+    """The raw rows of a CSV (header line) or JSONL manifest, and the folder relative paths in it start from."""
     import csv
     import json
 
@@ -364,6 +415,18 @@ def _read_pairs(path: str) -> list[dict]:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
                     raise AvgenError(f"{path}: line {n} is not valid JSON ({e.msg})") from None
+    return rows, base
+
+
+def _read_pairs(path: str) -> list[dict]:
+    """Rows of a v2s manifest (CSV or JSONL: 'video', 'reference', optional 'id'), checked before any work.
+
+    Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
+    in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
+    order (the same names on every rerun, so a batch resumes)."""
+    import collections
+
+    rows, base = _manifest_rows(path)
     parsed = []
     for i, r in enumerate(rows, 1):
         if not isinstance(r, dict) or not r.get("video") or not r.get("reference"):
@@ -382,6 +445,25 @@ def _read_pairs(path: str) -> list[dict]:
         name = _safe_name(given or stem)
         seen[name] = seen.get(name, 0) + 1
         out.append({"video": v, "reference": ref, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
+    return out
+
+
+def _read_sounds(path: str) -> list[dict]:
+    """Rows of an s2v manifest (CSV or JSONL: 'audio', optional 'id'), checked before any work. Output names: the
+    row's ``id``, else the audio's stem, as one safe file-name component; clashes get ``-2``, ``-3``, ... in manifest
+    order (the same names on every rerun, so a batch resumes)."""
+    rows, base = _manifest_rows(path)
+    out, seen = [], {}
+    for i, r in enumerate(rows, 1):
+        if not isinstance(r, dict) or not r.get("audio"):
+            raise AvgenError(f"{path}: row {i} needs 'audio'")
+        for key in ("audio", "id"):
+            if r.get(key) is not None and not isinstance(r[key], str):
+                raise AvgenError(f"{path}: row {i}: '{key}' must be a string, got {type(r[key]).__name__}")
+        audio = r["audio"] if os.path.isabs(r["audio"]) else os.path.join(base, r["audio"])
+        name = _safe_name(r.get("id") or os.path.splitext(os.path.basename(audio))[0])
+        seen[name] = seen.get(name, 0) + 1
+        out.append({"audio": audio, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
     return out
 
 
@@ -408,6 +490,8 @@ def _run_v2s(args) -> int:
     _check_seed(args.seed)
     _check_checkpoint_folder(args.checkpoint)
     if args.manifest is None:
+        _check_threads(args.threads)
+        _set_threads(None, args.threads)
         video = args.video or EXAMPLE_V2S_VIDEO
         reference = args.reference or EXAMPLE_V2S_REFERENCE
         _check_output_file(args.output, (".wav", ".flac", ".mp3", ".m4a") + MUXED_OUTPUT_EXTENSIONS)
@@ -434,39 +518,110 @@ def _run_v2s(args) -> int:
         if not args.quiet:
             print(f"wrote {written} ({result.duration:.2f} s at {result.sample_rate} Hz, vocoder {pipe.vocoder_name})")
         return 0
-    from tqdm.auto import tqdm
-
-    if os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise AvgenError(f"-o {args.output}: is a file; with --manifest give an output folder")
-    _check_writable_folder(args.output)
+    launch = detect_launch()  # RANK / WORLD_SIZE from accelerate launch or torchrun: this process's shard only
+    _check_threads(args.threads)
+    _check_output_folder(args.output)
     rows = _read_pairs(args.manifest)
     outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
     for row, out in zip(rows, outputs):
         _refuse_overwriting_inputs(out, row["video"], row["reference"], args.manifest)
+    _set_threads(launch, args.threads)
+    args.device = _process_device(args.device, launch)
     pipe = _load_v2s(VideoToSoundPipeline, args)
+
+    def generate(row, out):
+        if args.format == "mp4":
+            check_stream_copy(row["video"], out)  # this item only: its video stream must fit the container
+        # a fresh generator per item seeded with --seed: an item's output does not depend on which items ran
+        # before it in this process, so any sharding gives the single-process files
+        pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds,
+             gain_db=args.gain).save(out)
+
+    return _run_batch("v2s", rows, outputs, generate, args, launch, bar=not (args.no_progress or args.quiet),
+                      summary=not args.quiet)
+
+
+def _check_threads(value) -> None:
+    if value is not None and value < 1:
+        raise AvgenError(f"--threads {value}: must be at least 1")
+
+
+def _check_output_folder(folder: str) -> None:
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise AvgenError(f"-o {folder}: is a file; with --manifest give an output folder")
+    _check_writable_folder(folder)
+
+
+def _set_threads(launch, requested) -> None:
+    """torch CPU threads for this process (avgen.sharding.threads_per_process: --threads, else under a launcher the
+    cores shared out among the processes on this machine)."""
+    n = threads_per_process(launch, requested)
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(n)
+
+
+def _process_device(device, launch):
+    """Under a launcher on a CUDA machine, each process takes the GPU of its LOCAL_RANK unless --device names one."""
+    if launch is None or device not in (None, "cuda"):
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        return device
+    return f"cuda:{launch.local_rank % torch.cuda.device_count()}"
+
+
+def _run_batch(command: str, rows: list[dict], outputs: list[str], generate, args, launch, *, bar: bool,
+               summary: bool) -> int:
+    """Generate this process's shard of ``rows`` into ``outputs`` (``generate(row, out)`` writes one file atomically).
+
+    Finished outputs are skipped, so a rerun resumes; what an interrupted write of one of this shard's outputs left
+    (``.<output name>.<random>.tmp.<ext>``) is removed first -- never another shard's, which may be writing it now.
+    Every failure is one line on stderr and the batch goes on. Alone: one summary line. Under a launcher: each
+    process prints its own, then (after every process finished) rank 0 prints the total; every process exits 1 when
+    any item of the batch failed."""
+    from tqdm.auto import tqdm
+
+    mine = shard(rows, launch)
     os.makedirs(args.output, exist_ok=True)
-    names, tail = {os.path.basename(o) for o in outputs}, f".tmp.{args.format}"
-    for n in os.listdir(args.output):  # a killed run's interrupted write: .<output name>.<random>.tmp.<ext>
+    names = {os.path.basename(outputs[i]) for i in mine}
+    tail = f".tmp{os.path.splitext(outputs[0])[1]}" if outputs else ""
+    for n in os.listdir(args.output) if outputs else ():
         if n.startswith(".") and n.endswith(tail) and n[1:-len(tail)].rsplit(".", 1)[0] in names:
             os.remove(os.path.join(args.output, n))
-    failed = 0
-    for row, out in zip(tqdm(rows, desc="v2s", disable=args.no_progress or args.quiet, file=sys.stderr), outputs):
-        if os.path.exists(out):  # resumable: finished outputs are kept
-            continue
-        try:
-            if args.format == "mp4":
-                check_stream_copy(row["video"], out)  # this item only: its video stream must fit the container
-            pipe(row["video"], row["reference"], seed=args.seed, chunk_seconds=args.chunk_seconds,
-                 gain_db=args.gain).save(out)
-        except Exception as e:  # a batch keeps going: every failure is one line, the summary counts them
-            failed += 1
-            detail = str(e) if isinstance(e, AvgenError) else f"{type(e).__name__}: {e}"
-            print(f"avgen v2s: {row['id']}: {detail.splitlines()[0] if detail else type(e).__name__}",
-                  file=sys.stderr)
-    written = sum(os.path.exists(o) for o in outputs)  # files actually there, not attempts
-    if not args.quiet:
-        print(f"{written} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
-    return 0 if failed == 0 else 1
+    where = "" if launch is None else f" [rank {launch.rank} of {launch.world_size}]"
+    with ShardGroup(launch) as group:
+        failed = 0
+        for i in tqdm(mine, desc=command + where, disable=not bar, file=sys.stderr):
+            if os.path.exists(outputs[i]):  # resumable: finished outputs are kept
+                continue
+            try:
+                generate(rows[i], outputs[i])
+            except Exception as e:  # a batch keeps going: every failure is one line, the summary counts them
+                failed += 1
+                detail = str(e) if isinstance(e, AvgenError) else f"{type(e).__name__}: {e}"
+                print(f"avgen {command}{where}: {rows[i]['id']}: "
+                      f"{detail.splitlines()[0] if detail else type(e).__name__}", file=sys.stderr)
+        written = sum(os.path.exists(outputs[i]) for i in mine)  # files actually there, not attempts
+        if launch is None:
+            if summary:
+                print(f"{written} of {len(rows)} written to {args.output}" + (f", {failed} failed" if failed else ""))
+            return 0 if failed == 0 else 1
+        if summary:
+            print(f"rank {launch.rank} of {launch.world_size}: {written} of {len(mine)} written to {args.output}"
+                  + (f", {failed} failed" if failed else ""), flush=True)
+        total_written, total_failed = group.sum([written, failed])  # waits for the slowest shard
+        if launch.rank == 0 and summary:
+            if group.joined:
+                print(f"{total_written} of {len(rows)} written to {args.output} by {launch.world_size} processes"
+                      + (f", {total_failed} failed" if total_failed else ""), flush=True)
+            else:
+                print("no total: MASTER_ADDR/MASTER_PORT are not set, so the processes cannot be joined (start them "
+                      "with accelerate launch or torchrun)", flush=True)
+        group.barrier()  # nobody exits (and makes the launcher stop the others) before rank 0 has printed
+    return 0 if total_failed == 0 else 1
 
 
 def _add_info(sub) -> None:
