@@ -16,6 +16,7 @@ import torch.nn as nn
 
 from .ops import bias_act, conv2d_resample, downsample2d, setup_filter, upsample2d
 from .ops.bias_act import ACTIVATIONS
+from .ops.fast_cpu import cached, cpu_inference, scale_bias_act_
 
 __all__ = ["normalize_2nd_moment", "modulated_conv2d", "FullyConnectedLayer", "Conv2dLayer", "MappingNetwork",
            "SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "Generator", "DiscriminatorBlock",
@@ -91,8 +92,12 @@ class FullyConnectedLayer(nn.Module):
             self.register_buffer("bias", b)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
+        if cpu_inference(x):  # the scaled weights and bias are constants of the module until its tensors change
+            w = cached(self, "w", self.weight, lambda t: t * self.weight_gain)
+            b = None if self.bias is None else cached(self, "b", self.bias, lambda t: t * self.bias_gain)
+        else:
+            w = self.weight.to(x.dtype) * self.weight_gain
+            b = None if self.bias is None else self.bias.to(x.dtype) * self.bias_gain
         if self.activation == "linear" and b is not None:
             return torch.addmm(b.unsqueeze(0), x, w.t())
         return bias_act(x.matmul(w.t()), b, act=self.activation)
@@ -222,11 +227,28 @@ class SynthesisLayer(nn.Module):
             noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
         elif self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
+        if cpu_inference(x):
+            return self._forward_cpu(x, styles, noise, gain)
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=(self.up == 1),
                              fused_modconv=fused_modconv)
         clamp = None if self.conv_clamp is None else self.conv_clamp * gain
         return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=clamp)
+
+    def _forward_cpu(self, x, styles, noise, gain):
+        """The same layer for fp32 CPU inference: the styles scale the input and the demodulation the output of one
+        convolution shared by the batch (the non-fused form of Eq. 1-3), which on CPU beats a grouped convolution
+        over per-sample weights and never builds those weights; the epilogue runs in place."""
+        n = x.shape[0]
+        # sum_{i,k} (s_i w_oik)^2 = sum_i s_i^2 sum_k w_oik^2: the demodulation as one small matmul
+        wsq = cached(self, "wsq", self.weight, lambda w: w.square().sum([2, 3]).t().contiguous())  # [I, O]
+        dcoefs = (styles.square() @ wsq + 1e-8).rsqrt()  # [N, O]
+        x = x * styles.reshape(n, -1, 1, 1)  # channels-last like x; the convolution follows the input's layout
+        x = conv2d_resample(x, self.weight, self.resample_filter, up=self.up, padding=self.padding,
+                            flip_weight=(self.up == 1))
+        clamp = None if self.conv_clamp is None else self.conv_clamp * gain
+        return scale_bias_act_(x, dcoefs, noise, self.bias, act=self.activation, gain=self.act_gain * gain,
+                               clamp=clamp)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
@@ -248,6 +270,15 @@ class ToRGBLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
+        if cpu_inference(x) and self.weight.shape[2:] == (1, 1):
+            # fp32 CPU inference: a 1x1 modulated conv is a batched matmul over pixels, [N, HW, I] @ [N, I, O]
+            n, c, h, wd = x.shape
+            wn = self.weight[None, :, :, 0, 0] * styles[:, None, :]  # [N, O, I]
+            xv = x.permute(0, 2, 3, 1).reshape(n, h * wd, c)  # a view when x is channels-last
+            y = torch.baddbmm(self.bias.reshape(1, 1, -1), xv, wn.transpose(1, 2))  # [N, HW, O]
+            if self.conv_clamp is not None:
+                y.clamp_(-self.conv_clamp, self.conv_clamp)
+            return y.reshape(n, h, wd, -1).permute(0, 3, 1, 2)  # [N, O, H, W], channels-last
         x = modulated_conv2d(x, self.weight, styles, demodulate=False, fused_modconv=fused_modconv)
         return bias_act(x, self.bias.to(x.dtype), clamp=self.conv_clamp)
 
@@ -307,7 +338,10 @@ class SynthesisBlock(nn.Module):
             x = self.const.to(dtype=dtype, memory_format=fmt).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
         else:
             _check_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2], "x")
-            x = x.to(dtype=dtype, memory_format=fmt)
+            # the CPU inference path of the layers runs channels-last (faster convolutions there)
+            x = x.to(dtype=dtype, memory_format=torch.channels_last if cpu_inference(x) else fmt)
+        if cpu_inference(x):
+            x = x.contiguous(memory_format=torch.channels_last)
 
         if self.in_channels == 0:
             x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)

@@ -153,15 +153,28 @@ def _window(x: torch.Tensor, axis: int, start: int, length: int) -> torch.Tensor
     return F.pad(x, [left, right, 0, 0] if axis == -1 else [0, 0, left, right])
 
 
+def _window_pad(x: torch.Tensor, plans) -> tuple[torch.Tensor, list[int]]:
+    """The zero-padded window of both axes as (tensor, conv2d padding): the symmetric part of the padding is left
+    to the convolution (no padded copy of ``x``), the rest is padded or cropped here."""
+    pads = []
+    for axis, (_, start, m, q, _) in ((-2, plans[0]), (-1, plans[1])):
+        left, right = -start, start + q + m - 1 - x.shape[axis]
+        sym = max(min(left, right), 0)
+        pads.append(sym)
+        if left != sym or right != sym:
+            x = _window(x, axis, start + sym, q + m - 1 - 2 * sym)
+    return x, pads
+
+
 def _resample_pass(x, g2, plans, strides):
     """One polyphase pass: window, depthwise correlation of every residue, interleave, crop, decimate."""
     n, c = x.shape[:2]
     (ly, by, my, qy, ys), (lx, bx, mx, qx, xs) = plans
     uy, ux = len(ys), len(xs)
-    x = _window(_window(x, -1, bx, qx + mx - 1), -2, by, qy + my - 1)  # [N, C, Qy + My - 1, Qx + Mx - 1]
+    x, conv_pad = _window_pad(x, plans)  # [N, C, Qy + My - 1, Qx + Mx - 1] once the convolution has padded
     if uy == 1 and ux == 1:  # no upsampling: decimate inside the convolution
-        return F.conv2d(x, _phase_weights(g2, plans, c), stride=strides, groups=c)
-    y = F.conv2d(x, _phase_weights(g2, plans, c), groups=c)  # [N, C * uy * ux, Qy, Qx]
+        return F.conv2d(x, _phase_weights(g2, plans, c), stride=strides, padding=conv_pad, groups=c)
+    y = F.conv2d(x, _phase_weights(g2, plans, c), padding=conv_pad, groups=c)  # [N, C * uy * ux, Qy, Qx]
     y = y.reshape(n, c, uy, ux, qy, qx).permute(0, 1, 4, 2, 5, 3).reshape(n, c, qy * uy, qx * ux)
     return y[:, :, :ly:strides[0], :lx:strides[1]]
 
