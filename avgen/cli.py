@@ -191,7 +191,8 @@ def _add_v2s(sub) -> None:
     p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored); default: the "
                                             "bundled example (a stick striking an object)")
     p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre; default: the "
-                                       "bundled example (a cowbell)")
+                                       "bundled example (a cowbell). A SpecVQGAN folder takes one only when its "
+                                       "config.json declares condition_on_reference: true")
     p.add_argument("-o", "--output", required=True, help="output file (.wav/.flac/.mp4), or folder with --manifest")
     p.add_argument("--manifest", default=None, help="CSV/JSONL with columns 'video', 'reference' and optional 'id': "
                                                     "generate every row into the --output folder (resumable). Output "
@@ -203,8 +204,18 @@ def _add_v2s(sub) -> None:
                    help="torch CPU threads of this process (default: torch's, i.e. OMP_NUM_THREADS or every core; "
                         "under a launcher OMP_NUM_THREADS when above 1, else the cores divided by the processes on "
                         "this machine)")
-    p.add_argument("--checkpoint", default=None, help="VarietySound pipeline folder (what task: varietysound "
-                                                      "training writes to <run>/final); default: the bundled one")
+    p.add_argument("--checkpoint", default=None,
+                   help="pipeline folder; its config.json class picks the head: VideoToSoundPipeline (VarietySound, "
+                        "what task: varietysound training writes to <run>/final) or SpecVQGANPipeline "
+                        "(tools/convert_specvqgan.py or task: specvqgan_transformer; VIDEO may then also be a .npy "
+                        "of precomputed [T, D] features at the folder's fps); default: the bundled VarietySound")
+    p.add_argument("--visual-weights", default=None, metavar="PATH",
+                   help="SpecVQGAN folders: the local weight file of their feature backbone (ResNet-50 for the "
+                        "release's models: torchvision's resnet50-0676ba61.pth), needed to read a raw video")
+    p.add_argument("--top-k", type=int, default=None, help="SpecVQGAN folders: sample each code from the k most "
+                                                          "likely (default: all; 1 is greedy)")
+    p.add_argument("--temperature", type=float, default=1.0, help="SpecVQGAN folders: sampling temperature "
+                                                                  "(default 1.0)")
     p.add_argument("--vocoder", default=None,
                    help="specvqgan-bridge (default: the universal HiFi-GAN on avgen's mels), griffin-lim (the "
                         "baseline), or the folder of a trained HiFi-GAN (task: vocoder); see docs/vocoders.md")
@@ -418,8 +429,10 @@ def _manifest_rows(path: str) -> tuple[list, str]:
     return rows, base
 
 
-def _read_pairs(path: str) -> list[dict]:
-    """Rows of a v2s manifest (CSV or JSONL: 'video', 'reference', optional 'id'), checked before any work.
+def _read_pairs(path: str, *, reference: bool = True) -> list[dict]:
+    """Rows of a v2s manifest (CSV or JSONL: 'video', 'reference', optional 'id'), checked before any work;
+    ``reference=False`` (a model that takes none): 'video' and optional 'id', a row's 'reference' refused, and every
+    row's ``reference`` None.
 
     Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
     in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
@@ -429,18 +442,23 @@ def _read_pairs(path: str) -> list[dict]:
     rows, base = _manifest_rows(path)
     parsed = []
     for i, r in enumerate(rows, 1):
-        if not isinstance(r, dict) or not r.get("video") or not r.get("reference"):
+        if reference and (not isinstance(r, dict) or not r.get("video") or not r.get("reference")):
             raise AvgenError(f"{path}: row {i} needs 'video' and 'reference'")
+        if not reference and (not isinstance(r, dict) or not r.get("video")):
+            raise AvgenError(f"{path}: row {i} needs 'video'")
+        if not reference and r.get("reference"):
+            raise AvgenError(f"{path}: row {i} has a 'reference', but this model takes none")
         for key in ("video", "reference", "id"):
             if r.get(key) is not None and not isinstance(r[key], str):
                 raise AvgenError(f"{path}: row {i}: '{key}' must be a string, got {type(r[key]).__name__}")
-        v, ref = (x if os.path.isabs(x) else os.path.join(base, x) for x in (r["video"], r["reference"]))
+        v, ref = (None if x is None else x if os.path.isabs(x) else os.path.join(base, x)
+                  for x in (r["video"], r["reference"] if reference else None))
         parsed.append((v, ref, r.get("id")))
     rows_per_video = collections.Counter(v for v, _, _ in parsed)  # counted once: manifests hold thousands of rows
     out, seen = [], {}
     for v, ref, given in parsed:
         stem = os.path.splitext(os.path.basename(v))[0]
-        if not given and rows_per_video[v] > 1:
+        if not given and ref is not None and rows_per_video[v] > 1:
             stem = f"{stem}__{os.path.splitext(os.path.basename(ref))[0]}"
         name = _safe_name(given or stem)
         seen[name] = seen.get(name, 0) + 1
@@ -479,6 +497,127 @@ def _load_v2s(cls, args):
         raise AvgenError(f"{folder}/config.json: unusable settings ({type(e).__name__}: {e})") from None
 
 
+def _v2s_head(checkpoint: str | None) -> str:
+    """The pipeline class a v2s checkpoint folder declares (config.json 'class'; read without loading a model)."""
+    if checkpoint is None:
+        return "VideoToSoundPipeline"
+    from .checkpoints import read_config
+
+    cls = read_config(checkpoint).get("class")
+    if cls == "FeatureToMelPipeline" or read_config(checkpoint).get("task") == "feature2mel":
+        raise AvgenError(f"--checkpoint {checkpoint}: a feature2mel folder; run it with avgen feature2mel")
+    return cls if isinstance(cls, str) else "VideoToSoundPipeline"  # a legacy folder: VarietySound's own checks
+
+
+def _run_v2s_specvqgan(args) -> int:
+    """``avgen v2s`` on a SpecVQGAN folder: raw video through the folder's backbone (--visual-weights), or a .npy of
+    precomputed features; a reference only when the folder's transformer was trained with one."""
+    import numpy as np
+
+    from .checkpoints import read_config
+    from .media import MUXED_OUTPUT_EXTENSIONS, check_stream_copy, probe
+    from .pipelines.specvqgan import RELEASE_BACKBONE, SpecVQGANPipeline
+
+    folder = args.checkpoint
+    cfg = read_config(folder)
+    conditioned = cfg.get("condition_on_reference") is True
+    data = cfg.get("data") if isinstance(cfg.get("data"), dict) else {}
+    visual = data.get("visual") if isinstance(data.get("visual"), dict) else {}
+    backbone = cfg.get("backbone", visual.get("backbone", RELEASE_BACKBONE))
+    for option, value in (("--chunk-seconds", args.chunk_seconds), ("--gain", args.gain)):
+        if value is not None:
+            raise AvgenError(f"{option}: not used by the SpecVQGAN head ({folder}: it samples fixed windows of codes "
+                             f"and writes the vocoder's level)")
+    if args.reference is not None and not conditioned:
+        raise AvgenError(f"--reference: {folder} is a SpecVQGAN folder without a conditioning-clip model (its "
+                         f"config.json does not declare condition_on_reference: true), so it takes no reference")
+    if args.top_k is not None and args.top_k < 1:
+        raise AvgenError(f"--top-k {args.top_k}: must be at least 1")
+    _check_number(args.temperature, "--temperature", positive=True)
+    if args.visual_weights is not None and not os.path.isfile(args.visual_weights):
+        raise AvgenError(f"--visual-weights {args.visual_weights}: no such file")
+
+    def needs_weights(video: str) -> None:
+        if backbone == "resnet50" and args.visual_weights is None and not video.lower().endswith(".npy"):
+            raise AvgenError(f"--visual-weights: {folder} reads raw video with ResNet-50 features; give its local "
+                             f"weight file (torchvision's resnet50-0676ba61.pth), or precomputed features as .npy")
+
+    def features(path: str):
+        """A .npy input: float [T, D] features at the folder's fps (shape and values checked by the pipeline)."""
+        try:
+            arr = np.load(path, allow_pickle=False)  # never unpickle an input
+        except (OSError, ValueError) as e:
+            raise AvgenError(f"{path}: not a readable .npy of features ({e})") from None
+        if arr.dtype.kind != "f":
+            raise AvgenError(f"{path}: features must be floating point, got {arr.dtype}")
+        return arr.astype(np.float32)
+
+    def load():
+        try:
+            return SpecVQGANPipeline.from_pretrained(folder, vocoder=args.vocoder, visual_weights=args.visual_weights,
+                                                     device=args.device)
+        except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, AvgenError) or _is_load_error(e):
+                raise
+            raise AvgenError(f"{folder}/config.json: unusable settings ({type(e).__name__}: {e})") from None
+
+    def generate(pipe, video: str, reference: str | None, progress=False):
+        src = features(video) if video.lower().endswith(".npy") else video
+        return pipe(src, seed=args.seed, top_k=args.top_k, temperature=args.temperature, progress=progress,
+                    reference=reference)
+
+    if args.manifest is None:
+        _set_threads(None, args.threads)
+        video = args.video or EXAMPLE_V2S_VIDEO
+        reference = (args.reference or EXAMPLE_V2S_REFERENCE) if conditioned else None
+        is_features = video.lower().endswith(".npy")
+        muxed = os.path.splitext(args.output)[1].lower() in MUXED_OUTPUT_EXTENSIONS
+        _check_output_file(args.output, (".wav", ".flac", ".mp3", ".m4a") + MUXED_OUTPUT_EXTENSIONS)
+        _refuse_overwriting_inputs(args.output, video, *([reference] if reference else []))
+        if is_features:
+            if not os.path.isfile(video):
+                raise AvgenError(f"{video}: no such file")
+            if muxed:
+                raise AvgenError(f"-o {args.output}: {video} holds features, no video to put the sound on; write "
+                                 f".wav or .flac")
+        elif not probe(video).has_video:
+            raise AvgenError(f"{video}: no video stream")
+        needs_weights(video)
+        if reference is not None and not probe(reference).has_audio:
+            raise AvgenError(f"{reference}: no audio stream")
+        if muxed:
+            check_stream_copy(video, args.output)
+        progress = False if args.quiet or args.no_progress else None  # None: bars when stderr is a terminal
+        pipe = load()
+        result = generate(pipe, video, reference, progress=progress)
+        written = result.save(args.output)
+        if not args.quiet:
+            print(f"wrote {written} ({result.duration:.2f} s at {result.sample_rate} Hz, SpecVQGAN, vocoder "
+                  f"{pipe.vocoder.name})")
+        return 0
+    launch = detect_launch()  # sharded like the VarietySound batch
+    _check_output_folder(args.output)
+    rows = _read_pairs(args.manifest, reference=conditioned)
+    outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
+    for row, out in zip(rows, outputs):
+        _refuse_overwriting_inputs(out, row["video"], *([row["reference"]] if row["reference"] else []),
+                                   args.manifest)
+        needs_weights(row["video"])
+    _set_threads(launch, args.threads)
+    args.device = _process_device(args.device, launch)
+    pipe = load()
+
+    def one(row, out):
+        if args.format == "mp4":
+            if row["video"].lower().endswith(".npy"):
+                raise AvgenError(f"{row['video']}: features, no video to put the sound on (use --format wav)")
+            check_stream_copy(row["video"], out)
+        generate(pipe, row["video"], row["reference"]).save(out)  # a fresh generator from --seed per item
+
+    return _run_batch("v2s", rows, outputs, one, args, launch, bar=not (args.no_progress or args.quiet),
+                      summary=not args.quiet)
+
+
 def _run_v2s(args) -> int:
     from .generate import VideoToSoundPipeline
     from .media import MUXED_OUTPUT_EXTENSIONS, check_stream_copy, probe
@@ -489,8 +628,16 @@ def _run_v2s(args) -> int:
     _check_number(args.gain, "--gain")
     _check_seed(args.seed)
     _check_checkpoint_folder(args.checkpoint)
+    _check_threads(args.threads)
+    head = _v2s_head(args.checkpoint)
+    if head == "SpecVQGANPipeline":
+        return _run_v2s_specvqgan(args)
+    for option, value, default in (("--visual-weights", args.visual_weights, None), ("--top-k", args.top_k, None),
+                                   ("--temperature", args.temperature, 1.0)):
+        if value != default:
+            raise AvgenError(f"{option}: for SpecVQGAN folders only; the {'bundled ' if args.checkpoint is None else ''}"
+                             f"VarietySound checkpoint reads videos with its packaged backbone and has no code sampler")
     if args.manifest is None:
-        _check_threads(args.threads)
         _set_threads(None, args.threads)
         video = args.video or EXAMPLE_V2S_VIDEO
         reference = args.reference or EXAMPLE_V2S_REFERENCE
@@ -519,7 +666,6 @@ def _run_v2s(args) -> int:
             print(f"wrote {written} ({result.duration:.2f} s at {result.sample_rate} Hz, vocoder {pipe.vocoder_name})")
         return 0
     launch = detect_launch()  # RANK / WORLD_SIZE from accelerate launch or torchrun: this process's shard only
-    _check_threads(args.threads)
     _check_output_folder(args.output)
     rows = _read_pairs(args.manifest)
     outputs = [os.path.join(args.output, f"{row['id']}.{args.format}") for row in rows]
