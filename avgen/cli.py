@@ -184,10 +184,12 @@ def _add_v2s(sub) -> None:
         "v2s", help="video -> sound with the timbre of a reference recording (VarietySound)",
         description="Generate a sound track for a video, timed to its visible events, with the timbre of a reference "
                     "recording. Output .wav/.flac (sound only) or .mp4 (the input video with the new track; its video "
-                    "stream is copied). The output lasts exactly as long as the video. Batch mode: --manifest; "
+                    "stream is copied). The output lasts exactly as long as the video. --checkpoint picks the head "
+                    "from the folder's config.json: VarietySound (default) or SpecVQGAN (no reference unless the "
+                    "folder declares a conditioning clip; raw video needs --visual-weights). Batch mode: --manifest; "
                     "started by `accelerate launch --multi_gpu --num_processes N -m avgen v2s --manifest ...` (or "
                     "torchrun) each process generates every N-th row (rows rank, rank+N, ...), rank 0 prints the "
-                    "total, and the files equal a one-process run's. See docs/batch.md.")
+                    "total, and the files equal a one-process run's at the same --threads. See docs/batch.md.")
     p.add_argument("video", nargs="?", help="input video (any fps/size; an audio track is ignored); default: the "
                                             "bundled example (a stick striking an object)")
     p.add_argument("--reference", help="reference audio (or a video's audio track) giving the timbre; default: the "
@@ -635,8 +637,9 @@ def _run_v2s(args) -> int:
     for option, value, default in (("--visual-weights", args.visual_weights, None), ("--top-k", args.top_k, None),
                                    ("--temperature", args.temperature, 1.0)):
         if value != default:
-            raise AvgenError(f"{option}: for SpecVQGAN folders only; the {'bundled ' if args.checkpoint is None else ''}"
-                             f"VarietySound checkpoint reads videos with its packaged backbone and has no code sampler")
+            raise AvgenError(f"{option}: for SpecVQGAN folders only (a VarietySound checkpoint, "
+                             f"{args.checkpoint or 'the bundled one'}, has no code sampler and no backbone weights "
+                             f"to give)")
     if args.manifest is None:
         _set_threads(None, args.threads)
         video = args.video or EXAMPLE_V2S_VIDEO
