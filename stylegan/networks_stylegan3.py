@@ -22,6 +22,7 @@ from .networks_stylegan2 import FullyConnectedLayer as _FullyConnectedLayer2
 from .networks_stylegan2 import Generator as _Generator2
 from .networks_stylegan2 import _check_shape
 from .ops import filtered_lrelu
+from .ops.fast_cpu import cached, cpu_inference
 
 __all__ = ["modulated_conv2d", "FullyConnectedLayer", "MappingNetwork", "SynthesisInput", "SynthesisLayer",
            "SynthesisNetwork", "Generator"]
@@ -223,6 +224,11 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
+        if cpu_inference(x):
+            x = self._modulated_conv_cpu(x, styles, input_gain)
+            return filtered_lrelu(x, self.up_filter, self.down_filter, None, up=self.up_factor,
+                                  down=self.down_factor, padding=self.padding, gain=1 if self.is_torgb else math.sqrt(2),
+                                  slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
         dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
         x = modulated_conv2d(x.to(dtype), self.weight, styles, padding=self.conv_kernel - 1,
                              demodulate=not self.is_torgb, input_gain=input_gain)
@@ -230,6 +236,31 @@ class SynthesisLayer(nn.Module):
                            down=self.down_factor, padding=self.padding, gain=1 if self.is_torgb else math.sqrt(2),
                            slope=1 if self.is_torgb else 0.2, clamp=self.conv_clamp)
         return x
+
+    def _modulated_conv_cpu(self, x, styles, input_gain):
+        """:func:`modulated_conv2d` + bias for fp32 CPU inference, channels-last: one image convolves with its own
+        weights (bias inside the convolution); a batch shares one convolution, the styles scaling its input and the
+        demodulation its output, in place (the non-fused form, no per-sample weights)."""
+        n = x.shape[0]
+        x = x.contiguous(memory_format=torch.channels_last)
+        w, s = self.weight, styles
+        dcoefs = None
+        if not self.is_torgb:  # demodulate, after bringing weights and styles to unit RMS as modulated_conv2d does
+            w = cached(self, "w_unit", self.weight, lambda t: t * t.square().mean([1, 2, 3], keepdim=True).rsqrt())
+            wsq = cached(self, "w_unit_sq", self.weight, lambda t: w.square().sum([2, 3]).t().contiguous())  # [I, O]
+            s = s * s.square().mean().rsqrt()
+            dcoefs = (s.square() @ wsq + 1e-8).rsqrt()  # [N, O] = rsqrt(sum_ik (s_i w_oik)^2 + 1e-8)
+        s = s * input_gain
+        pad = self.conv_kernel - 1
+        if n == 1:
+            w1 = w * s.reshape(1, -1, 1, 1)
+            if dcoefs is not None:
+                w1 = w1 * dcoefs.reshape(-1, 1, 1, 1)
+            return F.conv2d(x, w1, self.bias, padding=pad)
+        x = F.conv2d(x * s.reshape(n, -1, 1, 1), w, padding=pad)
+        if dcoefs is not None:
+            x.mul_(dcoefs.reshape(n, -1, 1, 1))
+        return x.add_(self.bias.reshape(1, -1, 1, 1))
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, is_torgb={self.is_torgb}, is_critically_sampled={self.is_critically_sampled}, "
@@ -290,6 +321,8 @@ class SynthesisNetwork(nn.Module):
             x = getattr(self, name)(x, w, **layer_kwargs)
         if self.output_scale != 1:
             x = x * self.output_scale
+        if cpu_inference(x):
+            x = x.contiguous()  # the inference path runs channels-last; hand back the usual layout
         return x.to(torch.float32)
 
     def extra_repr(self) -> str:

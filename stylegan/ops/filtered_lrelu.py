@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ._plugin import use_cuda
 from .bias_act import bias_act
+from .fast_cpu import cpu_inference
 from .upfirdn2d import filter_size, parse_padding, upfirdn2d
 
 __all__ = ["filtered_lrelu"]
@@ -45,7 +47,13 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     fold = 1.0 if use_cuda(x, impl) else gain
     x = upfirdn2d(x, fu, up=up, padding=[px0, px1, py0, py1], gain=up ** 2 * fold, flip_filter=flip_filter,
                   impl=impl)
-    x = bias_act(x, act="lrelu", alpha=slope, gain=gain / fold, clamp=clamp, impl=impl)  # at the high rate
+    if fold == gain and cpu_inference(x):  # x is upfirdn2d's new tensor: lrelu and clamp in place (no copies)
+        if slope != 1:
+            F.leaky_relu_(x, slope)
+        if clamp is not None:
+            x.clamp_(-clamp, clamp)
+    else:
+        x = bias_act(x, act="lrelu", alpha=slope, gain=gain / fold, clamp=clamp, impl=impl)  # at the high rate
     x = upfirdn2d(x, fd, down=down, flip_filter=flip_filter, impl=impl)
     if tuple(x.shape[2:]) != (out_h, out_w):
         raise RuntimeError(f"filtered_lrelu: produced {tuple(x.shape[2:])}, expected {(out_h, out_w)}")

@@ -42,12 +42,18 @@ def test_stylegan2_inference_path_equals_general_path(architecture):
     assert general.abs().max() > 1  # the clamp at 4 on the layers was reached or nearly so; not a trivial image
 
 
-def test_stylegan3_inference_path_equals_general_path():
+@pytest.mark.parametrize("batch", [1, 2])  # one image convolves with its own weights, a batch shares one conv
+def test_stylegan3_inference_path_equals_general_path(batch):
     torch.manual_seed(1)
     G = sg3.Generator(z_dim=16, c_dim=0, w_dim=16, img_resolution=16, img_channels=3, channel_base=512, channel_max=32,
                       num_layers=4, num_critical=2, margin_size=4).eval()
-    ws = G.mapping(torch.randn(2, 16), None).detach()
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if name.endswith("bias"):
+                p.normal_()
+    ws = G.mapping(torch.randn(batch, 16), None).detach()
     general, fast = _both_paths(G, ws, noise_mode="const")
+    assert _took_inference_path(G)
     assert fast.is_contiguous() and (fast - general).abs().max() <= 1e-5 * general.abs().max()
 
 

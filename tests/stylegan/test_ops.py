@@ -60,6 +60,38 @@ def test_polyphase_reference_equals_the_step_by_step_definition():
         checked += 1
 
 
+def test_transposed_convolution_path_equals_the_step_by_step_definition(monkeypatch):
+    """Upsampling without decimation runs as a depthwise conv_transpose2d when the padding fits it (every StyleGAN3
+    layer and upsample2d): equal to the definition for paddings built to fit, 2D and separable filters, both
+    flips and memory layouts, and the path is really taken."""
+    import importlib
+
+    U = importlib.import_module("stylegan.ops.upfirdn2d")
+    taken = []
+    real = U._transposed_pass
+    monkeypatch.setattr(U, "_transposed_pass", lambda *a: taken.append(real(*a) is not None) or real(*a))
+    rng = np.random.default_rng(3)
+    for case in range(24):
+        up = (int(rng.integers(1, 5)), int(rng.integers(2, 5)))
+        sep = case % 2 == 0
+        taps = (int(rng.integers(2, 13)),) * 2 if sep else tuple(int(v) for v in rng.integers(1, 7, 2))
+        f = torch.rand(taps[0], dtype=torch.float64) if sep else torch.rand(taps[1], taps[0], dtype=torch.float64)
+        pad = []
+        for u, k in zip(up, taps):  # start = k - 1 - p0 >= 0 and output padding p1 - p0 + u - 1 in [0, u)
+            p0 = int(rng.integers(0, k))
+            pad += [p0, p0 - u + 1 + int(rng.integers(0, u))]
+        h, w = (int(v) for v in rng.integers(3, 9, 2))
+        if w * up[0] + pad[0] + pad[1] < taps[0] or h * up[1] + pad[2] + pad[3] < taps[1]:
+            continue
+        x = torch.from_numpy(rng.normal(size=(2, 3, h, w)))
+        if case % 3 == 0:
+            x = x.contiguous(memory_format=torch.channels_last)
+        flip = bool(case % 4 < 2)
+        want = U._upfirdn2d_direct(x, f, up, (1, 1), pad, flip, 4.0)
+        torch.testing.assert_close(U._upfirdn2d_ref(x, f, up, (1, 1), pad, flip, 4.0), want, rtol=1e-12, atol=1e-12)
+    assert sum(taken) >= 20
+
+
 def test_separable_and_2d_filters_agree():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(2, 3, 9, 7, generator=g)
