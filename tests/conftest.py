@@ -1,6 +1,16 @@
 import os
+import sys
 
-import pytest
+# OpenMP threads that wait at a barrier spin (libgomp's default) instead of sleeping. On a 2-core machine where any
+# other process wants a core (a second test process, the app server, a training job), a spinning thread holds the core
+# its partner thread needs: torch ops then run 5-10x slower (a 2-thread conv loop: 23-35 s spinning, 5 s passive;
+# the StyleGAN kill/resume trainer: 374 s vs 165 s). Set before torch loads libgomp here, and inherited by every
+# subprocess the tests start; results are unchanged (it only decides how idle threads wait).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "torch" in sys.modules:  # a plugin loaded torch first: this process keeps spinning (its subprocesses do not)
+    print("tests/conftest.py: torch was imported before OMP_WAIT_POLICY was set", file=sys.stderr)
+
+import pytest  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(REPO), "shared", "data", "vggsound_samples")
