@@ -64,3 +64,12 @@ def test_python_api_and_one_line_errors(final, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "config.json" in err and "not a feature2mel export" in err
     assert not os.path.exists(tmp_path / "x.wav")
+    # a vocoder of another mel preset is refused when the pipeline is built, before any video is read
+    from avgen.audio import HIFIGAN_MEL_PRESET
+    from avgen.errors import AvgenError
+    from avgen.pipelines.steps import checked_vocoder
+
+    with pytest.raises(AvgenError, match="vocoder griffin-lim takes 'specvqgan' mels; this model makes 'hifigan"):
+        FeatureToMelPipeline(pipe.model, {"data": {"mel": {"name": HIFIGAN_MEL_PRESET}}}, folder=final,
+                             device="cpu", vocoder="griffin-lim")
+    assert checked_vocoder(pipe.vocoder, "specvqgan", device="cpu") is pipe.vocoder  # a Vocoder is used as given

@@ -15,7 +15,6 @@ import sys
 import numpy as np
 import torch
 
-from .. import vocoders
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset
 from ..checkpoints import CheckpointError, from_pretrained, read_config
 from ..encoders import VisualEncoder
@@ -23,6 +22,7 @@ from ..errors import AvgenError
 from ..media import iter_video, probe
 from ..models.v2s.feature2mel import FeatureToMel
 from ..utils import file_sha256
+from .steps import checked_vocoder
 from .video_to_sound import V2SResult
 
 __all__ = ["FeatureToMelPipeline"]
@@ -59,11 +59,7 @@ class FeatureToMelPipeline:
                              f"(sha256 {want[:12]}...)")
         self.visual_weights = visual_weights
         self._encoder = None
-        voc = vocoder if isinstance(vocoder, vocoders.Vocoder) else vocoders.load(vocoder, device=self.device)
-        if voc.mel_preset != self.mel_preset:
-            raise AvgenError(f"vocoder {voc.name} takes '{voc.mel_preset}' mels; this model makes "
-                             f"'{self.mel_preset}' mels")
-        self.vocoder = voc
+        self.vocoder = checked_vocoder(vocoder, self.mel_preset, device=self.device, made_by="model")
 
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, *, device=None, vocoder=None,
