@@ -326,9 +326,9 @@ def _run_s2v(args) -> int:
 
 
 def _run_s2v_batch(args, mix_levels) -> int:
+    from .checkpoints import read_config
     from .generate import _s2v_pipeline, sound_to_video
     from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, checked_audio
-    from .checkpoints import read_config
 
     launch = detect_launch()  # RANK / WORLD_SIZE from accelerate launch or torchrun: this process's shard only
     rows = _read_sounds(args.manifest)

@@ -129,7 +129,8 @@ def main() -> None:
             out = os.path.join(root, f"{kind}-{rep}")
             shutil.rmtree(out, ignore_errors=True)
             if kind.startswith("one"):
-                cmd = [sys.executable, "-m", "avgen", *common, "-o", out] + (["--threads", "1"] if kind != "one" else [])
+                cmd = [sys.executable, "-m", "avgen", *common, "-o", out]
+                cmd += ["--threads", "1"] if kind == "one-thread" else []
             else:
                 cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                        str(args.processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend",
