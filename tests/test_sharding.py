@@ -79,6 +79,57 @@ def test_s2v_needs_audio_or_manifest(capsys, tmp_path):
     assert capsys.readouterr().err.strip() == "avgen v2s: error: --threads 0: must be at least 1"
 
 
+def test_devices_per_process(monkeypatch):
+    import torch
+
+    from avgen.cli import _process_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert _process_device(None, Launch(3, 4, 1, 2)) == "cuda:1" == _process_device("cuda", Launch(1, 2, 1, 2))
+    assert _process_device("cuda:0", Launch(1, 2, 1, 2)) == "cuda:0"  # named by the user: kept
+    assert _process_device("cpu", Launch(1, 2, 1, 2)) == "cpu"
+    assert _process_device(None, None) is None  # alone: the pipeline's own default
+
+
+def test_one_rank_of_a_batch_in_process(tmp_path, monkeypatch, capsys):
+    # rank 1 of 2 without MASTER_ADDR (ranks set by hand): its rows only, its own summary, no total; on the tiny
+    # SpecVQGAN folder and features, so the whole batch path runs in a second
+    from avgen.cli import main
+    from avgen.sharding import ShardGroup
+
+    from .test_v2s_routing import FEAT_DIM, _folder
+
+    folder = _folder(str(tmp_path))
+    rows = []
+    for i in range(5):
+        np.save(tmp_path / f"f{i}.npy", np.random.default_rng(i).standard_normal((4, FEAT_DIM)).astype(np.float32))
+        rows.append(json.dumps({"video": f"f{i}.npy"}))
+    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".f0.wav.abcd1234.tmp.wav").write_bytes(b"rank 0's write in progress")
+    (tmp_path / "out" / ".f1.wav.abcd1234.tmp.wav").write_bytes(b"left by a killed rank 1")
+    for k, v in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    assert main(["v2s", "--manifest", str(tmp_path / "m.jsonl"), "--checkpoint", folder, "-o", str(tmp_path / "out"),
+                 "--format", "wav", "--no-progress", "--threads", "1"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == [".f0.wav.abcd1234.tmp.wav", "f1.wav", "f3.wav"]
+    # rank 1's own line only: the total (or, without MASTER_ADDR, the line saying there is none) is rank 0's
+    assert capsys.readouterr().out.splitlines() == [f"rank 1 of 2: 2 of 2 written to {tmp_path / 'out'}"]
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(["v2s", "--manifest", str(tmp_path / "m.jsonl"), "--checkpoint", folder, "-o", str(tmp_path / "out"),
+                 "--format", "wav", "--no-progress", "--threads", "1"]) == 0
+    assert sorted(os.listdir(tmp_path / "out")) == [f"f{i}.wav" for i in range(5)]  # its leftover removed now
+    assert capsys.readouterr().out.splitlines() == [
+        f"rank 0 of 2: 3 of 3 written to {tmp_path / 'out'}",
+        "no total: MASTER_ADDR/MASTER_PORT are not set, so the processes cannot be joined (start them with "
+        "accelerate launch or torchrun)"]
+    with ShardGroup(Launch(1, 2, 1, 2)) as g:
+        assert not g.joined and g.sum([2, 1]) == [2, 1]
+
+
 # -- two CPU processes under accelerate launch ----------------------------------------------------------------------
 
 
