@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Peak RSS of `avgen v2s` per input case, each run in a child process, as a ratio to the 10 s 320x240 case.
 
-    python bench/v2s_memory.py [--cases base,4k,ref1h,720p,720p10min] [--vocoder griffin-lim] [--keep DIR]
+    python bench/v2s_memory.py [--cases base,4k,ref1h,720p,720p10min] [--paths current,previous]
+                               [--vocoder griffin-lim] [--keep DIR]
 
 Cases (synthetic inputs, written frame by frame / block by block so the generator itself stays small):
   base       10 s 320x240 25 fps video, 10 s reference (the peer every ratio is taken against)
@@ -10,7 +11,10 @@ Cases (synthetic inputs, written frame by frame / block by block so the generato
   720p       10 s 1280x720 video, 10 s reference
   720p10min  10 minutes of 1280x720 video, 10 s reference
 The peak is the child's own maximum resident set (os.wait4's rusage, ru_maxrss). Prints the command, the machine
-and one line per case: peak MB, ratio to base, wall seconds.
+and one line per case: peak MB, ratio to base, wall seconds. ``--paths current,previous`` runs every case a second
+time, right after the first, with the video feature path `avgen v2s` used before it read videos as `avgen prepare`
+does (full-size frames resized by torch; ``old_video_features`` in bench/v2s_speed.py) swapped in, and prints
+previous / current; ratios to base are taken within a path.
 """
 
 import argparse
@@ -70,6 +74,23 @@ def write_reference(path: str, seconds: float, rate: int = 44100) -> None:
             w.writeframes(np.clip(x * 32767, -32768, 32767).astype("<i2").tobytes())
 
 
+# The child for --paths previous: avgen's CLI with the previous video feature path swapped in (files only).
+_PREVIOUS = r"""
+import os, runpy, sys
+sys.path.insert(0, sys.argv.pop(1))
+from v2s_speed import old_video_features
+import avgen.pipelines.video_to_sound as v2s
+current = v2s.VideoToSoundPipeline.video_features
+def previous(self, video, *, fps=None, batch_size=32, progress=False):
+    if isinstance(video, (str, os.PathLike)):
+        return old_video_features(self, video, batch_size)
+    return current(self, video, fps=fps, batch_size=batch_size, progress=progress)
+v2s.VideoToSoundPipeline.video_features = previous
+sys.argv[0] = "avgen"
+runpy.run_module("avgen.cli", run_name="__main__")
+"""
+
+
 def peak_of(cmd: list[str]) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of one child process."""
     t = time.perf_counter()
@@ -88,6 +109,8 @@ def main() -> int:
     p.add_argument("--cases", default="base,4k,ref1h", help="comma-separated, from: " + ", ".join(CASES))
     p.add_argument("--vocoder", default="griffin-lim", help="passed to avgen v2s (default griffin-lim)")
     p.add_argument("--device", default="cpu", help="passed to avgen v2s (default cpu)")
+    p.add_argument("--paths", default="current", help="video feature paths, comma-separated: current, previous "
+                                                      "(default current)")
     p.add_argument("--keep", default=None, help="folder for the synthetic inputs (reused when present)")
     p.add_argument("--base-mb", type=float, default=None,
                    help="peak RSS of the base case from an earlier run on this machine: ratios use it and base is "
@@ -97,6 +120,9 @@ def main() -> int:
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         raise SystemExit(f"--cases: unknown {', '.join(unknown)} (known: {', '.join(CASES)})")
+    paths = [x.strip() for x in a.paths.split(",") if x.strip()]
+    if not paths or any(x not in ("current", "previous") for x in paths):
+        raise SystemExit(f"--paths: {a.paths!r}: give current and/or previous")
     if "base" not in cases and a.base_mb is None:
         cases.insert(0, "base")
     folder = a.keep or tempfile.mkdtemp(prefix="v2s_memory_")
@@ -104,9 +130,9 @@ def main() -> int:
     print(f"command: {' '.join([sys.executable, *sys.argv])}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}, {platform.platform()}")
-    results = {} if a.base_mb is None else {"base": a.base_mb}
+    results = {} if a.base_mb is None else {("base", paths[0]): a.base_mb}
     if a.base_mb is not None:
-        print(f"  base       peak RSS {a.base_mb:7.0f} MB (given with --base-mb, from an earlier run)")
+        print(f"  base       peak RSS {a.base_mb:7.0f} MB (given with --base-mb, from an earlier run, {paths[0]} path)")
     for name in cases:
         seconds, w, h, ref_seconds = CASES[name]
         video = os.path.join(folder, f"video_{seconds:g}s_{w}x{h}.mp4")
@@ -115,14 +141,25 @@ def main() -> int:
             write_clip(video, seconds, w, h)
         if not os.path.exists(ref):
             write_reference(ref, ref_seconds)
-        cmd = [sys.executable, "-m", "avgen.cli", "v2s", video, "--reference", ref, "-o",
-               os.path.join(folder, f"out_{name}.wav"), "--device", a.device, "--vocoder", a.vocoder, "--quiet"]
-        peak, wall = peak_of(cmd)
-        results[name] = peak
-        print(f"  {name:10s} video {seconds:g} s {w}x{h}, reference {ref_seconds:g} s: peak RSS {peak:7.0f} MB  "
-              f"({peak / results['base']:.2f}x base)  wall {wall:6.1f} s", flush=True)
-    print(f"child command: {' '.join(cmd[:3])} v2s VIDEO --reference REF -o OUT.wav --device {a.device} "
-          f"--vocoder {a.vocoder} --quiet")
+        args = ["v2s", video, "--reference", ref, "-o", os.path.join(folder, f"out_{name}.wav"), "--device",
+                a.device, "--vocoder", a.vocoder, "--quiet"]
+        for path in paths:
+            if path == "current":
+                cmd = [sys.executable, "-m", "avgen.cli", *args]
+            else:
+                cmd = [sys.executable, "-c", _PREVIOUS, os.path.dirname(os.path.abspath(__file__)), *args]
+            peak, wall = peak_of(cmd)
+            results[(name, path)] = peak
+            base = results.get(("base", path))
+            vs = f"({peak / base:.2f}x base)" if base else "(no base for this path)"
+            extra = ""
+            if path == "previous" and (name, "current") in results:
+                extra = f"  previous / current {peak / results[(name, 'current')]:.2f}x"
+            print(f"  {name:10s} {path:8s} video {seconds:g} s {w}x{h}, reference {ref_seconds:g} s: peak RSS "
+                  f"{peak:7.0f} MB  {vs}  wall {wall:6.1f} s{extra}", flush=True)
+    print(f"child command: {sys.executable} -m avgen.cli v2s VIDEO --reference REF -o OUT.wav --device {a.device} "
+          f"--vocoder {a.vocoder} --quiet" + (" (previous path: the same through the _PREVIOUS wrapper)"
+                                              if "previous" in paths else ""))
     return 0
 
 

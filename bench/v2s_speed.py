@@ -3,14 +3,18 @@
 
     python bench/v2s_speed.py [--checkpoint DIR] [--device cpu|cuda] [--repeats 3] [--video CLIP]
 
-Input: a 10 s synthetic 25 fps 320x240 video (or --video). The visual features are timed twice per repeat,
-interleaved so both see the same machine load: the previous path (decode full-size frames, stack 64 of them, convert
-the batch to float and resize it, then EfficientNet-Lite0 op by op) and the current one (frames resized a few at a
-time as they are decoded, channels-last batches of 32, batch norms folded: ``VideoToSoundPipeline.video_features``);
-their ratio is printed, with the largest feature difference between them. The same run also times the baseline FeatureToMel regressor (same features,
-same mel length) so the mel-synthesis figure has a peer, and reports every stage as a real-time factor (seconds of
+Input: a 10 s synthetic 25 fps 320x240 video (or --video). The visual features are timed three ways per repeat,
+interleaved so all see the same machine load: the current path (``VideoToSoundPipeline.video_features``: frames
+decoded straight to the encoder's 256 side by FFmpeg's scaler, as ``avgen prepare`` reads them, batches of 32; on
+a GPU the next batch is decoded in a thread meanwhile), the same with that decode-ahead thread on the CPU too, and
+the previous path (full-size frames, resized by torch's antialiased interpolation a few at a time in
+``VisualEncoder.encode_stream``, the same folded EfficientNet-Lite0). Ratios are printed, with the largest feature
+difference between previous and current (not float rounding: the two resizes differ; the current one is what the
+prepared training caches hold). The same run also times the baseline FeatureToMel regressor (same features, same
+mel length) so the mel-synthesis figure has a peer, and reports every stage as a real-time factor (seconds of
 compute per second of audio), and the `avgen v2s` work without the vocoder (reference mel + features + synthesis).
-Prints the command, the machine (with its load average) and torch's threads; best of --repeats.
+Prints the command, the machine (with its load average and this process's niceness) and torch's threads; best of
+--repeats.
 """
 
 import argparse
@@ -37,29 +41,26 @@ def _timed(fn, repeats):
     return best, out
 
 
-def old_video_features(pipe, video, batch_size: int = 64):
-    """The feature path `avgen v2s` used before (#18): full-size frames stacked 64 at a time, the whole batch
-    converted to float and resized by ``VisualEncoder.preprocess``, then the backbone op by op (EfficientNet-Lite0's
-    ``features_reference``: convolution, batch norm, ReLU6, contiguous tensors)."""
+def old_video_features(pipe, video, batch_size: int = 32):
+    """The feature path `avgen v2s` used before it read videos as `avgen prepare` does: full-size RGB frames from
+    the decoder, resized by torch's antialiased interpolation a few at a time (``VisualEncoder.encode_stream``)."""
     from avgen.media import iter_video, probe
 
+    with torch.no_grad():
+        feats = pipe.encoder.encode_stream(iter_video(video, fps=pipe.fps), batch_size=batch_size)
+    return feats, float(probe(video).video_duration)
+
+
+def prefetch_video_features(pipe, video, batch_size: int = 32):
+    """The current path with the next batch decoded in a thread while the backbone runs (what it does when the
+    backbone is on a GPU; on the CPU decoding, scaling and the backbone take turns)."""
+    from avgen.encoders.frames import iter_frame_batches
+    from avgen.media import probe
+
     enc = pipe.encoder
-    embed = getattr(enc.net, "features_reference", None) if enc.backbone_name == "efficientnet-lite0" else None
-    embed = embed or enc._embed
-
-    def encode(frames):
-        with torch.no_grad():
-            return embed(enc.preprocess(np.stack(frames))).float().cpu()
-
-    chunks, batch = [], []
-    for frame in iter_video(video, fps=pipe.fps):
-        batch.append(frame)
-        if len(batch) == batch_size:
-            chunks.append(encode(batch))
-            batch = []
-    if batch:
-        chunks.append(encode(batch))
-    return torch.cat(chunks), float(probe(video).video_duration)
+    feats = enc.encode_batches(iter_frame_batches(video, fps=pipe.fps, resize=enc.pre.resize, batch_size=batch_size,
+                                                  prefetch=1))
+    return feats, float(probe(video).video_duration)
 
 
 def main() -> int:
@@ -86,13 +87,16 @@ def main() -> int:
     preset = get_preset(pipe.mel_preset)
     gen = torch.Generator().manual_seed(0)
 
-    t_feat = t_old = float("inf")
-    for _ in range(a.repeats):  # interleaved: old and new see the same load
+    t_feat = t_old = t_seq = float("inf")
+    for _ in range(a.repeats):  # interleaved: every path sees the same load
         t, (feats, duration) = _timed(lambda: pipe.video_features(video), 1)
         t_feat = min(t_feat, t)
+        t, (seq_feats, _) = _timed(lambda: prefetch_video_features(pipe, video), 1)
+        t_seq = min(t_seq, t)
         t, (old_feats, _) = _timed(lambda: old_video_features(pipe, video), 1)
         t_old = min(t_old, t)
     feature_diff = float((feats - old_feats).abs().max())
+    seq_diff = float((feats - seq_feats).abs().max())
     n = round(duration * preset.sample_rate)
     frames = n // preset.hop_length + 1
     t_mel, mel = _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen), a.repeats)
@@ -106,7 +110,7 @@ def main() -> int:
     scale = 10.0 / duration
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f}, torch {torch.__version__}, "
+          f"{os.getloadavg()[0]:.1f}, nice {os.nice(0)}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {pipe.device}"
           + (f" ({torch.cuda.get_device_name()})" if pipe.device.type == "cuda" else ""))
     print(f"video: {duration:.2f} s; best of {a.repeats}; seconds per 10 s of audio:")
@@ -116,8 +120,10 @@ def main() -> int:
         print(f"  {name:32s} {t * scale:8.3f} s   (real-time factor {t / duration:.3f})")
     print(f"  {'peer: FeatureToMel baseline':32s} {t_base * scale:8.3f} s   "
           f"(VarietySound / baseline = {t_mel / t_base:.1f}x)")
+    print(f"  {'peer: decode-ahead thread':32s} {t_seq * scale:8.3f} s   "
+          f"(thread / current = {t_seq / t_feat:.2f}x; features differ by at most {seq_diff:.1e})")
     print(f"  {'peer: previous feature path':32s} {t_old * scale:8.3f} s   "
-          f"(previous / current = {t_old / t_feat:.2f}x; features differ by at most {feature_diff:.1e})")
+          f"(previous / current = {t_old / t_feat:.2f}x; the resizes differ: features by at most {feature_diff:.2f})")
     print(f"video: {duration:.2f} s; avgen v2s without the vocoder (reference + features + synthesis), this video: "
           f"{t_ref + t_feat + t_mel:.2f} s")
     return 0

@@ -107,6 +107,10 @@ def test_v2s_features_equal_the_prepared_cache(encoder, clip_folder, tmp_path):
         got, _ = pipe.video_features(str(clip_folder / name), batch_size=8)  # batches unlike prepare's 64
         assert got.shape == want.shape and want.shape[0] >= 12, name
         assert np.abs(got.numpy() - want).max() < 1e-5, name
+    # an array decoded at the resize side takes the array path (encode_stream) to the same features
+    frames, _ = read_video(str(clip_folder / "synthetic.mp4"), fps=21.5, size=256)
+    got, _ = pipe.video_features(frames, fps=21.5)
+    assert np.abs(got.numpy() - cached["synthetic.mp4"]).max() < 1e-5
     if not _real_clips_present():
         pytest.skip(f"only the synthetic clip checked: the real sample clips are not at {SHARED}")
 

@@ -89,10 +89,10 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
     """Worker: decode frames (resized to the encoder's input side) and audio, compute the mel.
 
     Frames come from :func:`avgen.encoders.frames.iter_frame_batches`, the reader ``avgen v2s`` uses too, so the
-    cached features are the ones inference computes (no prefetch thread: the workers run one core each)."""
+    cached features are the ones inference computes."""
     preset = get_preset(settings.mel_preset)
-    frames = np.concatenate(list(iter_frame_batches(path, fps=settings.fps, resize=frame_size, batch_size=64,
-                                                    prefetch=0)))  # [T, h, w, 3] uint8
+    frames = np.concatenate(list(iter_frame_batches(path, fps=settings.fps, resize=frame_size, batch_size=64)))
+    # frames: [T, h, w, 3] uint8
     if settings.audio_chain == "public":
         wav, sr = public_pipeline_audio(path, seconds=settings.clip_seconds, sample_rate=preset.sample_rate)
     else:

@@ -10,11 +10,12 @@ trained through ``avgen prepare`` + ``avgen train`` (the bundled ones included) 
 
 uint8 frame arrays have no decoder to resize them: :meth:`VisualEncoder.encode_stream` resizes them with torch's
 antialiased ``F.interpolate`` (:meth:`VisualEncoder.preprocess`), a few frames at a time, or per frame with
-:class:`FrameResizer` when one frame alone is over the memory budget (4K). On a 1280x720 VGGSound clip that resize
-moves EfficientNet-Lite0 features by up to 0.30 from the decoder path's (0.14 on a 480x360 one); FFmpeg's scaler
-applied to the RGB array (``av.VideoFrame.from_ndarray(...).reformat``) is further off (0.38 / 0.18), because
-the decoder path scales the YUV planes before the colour conversion. Arrays decoded at the resize side already
-(``avgen.media.read_video(path, fps=..., size=256)``) get the file path's features exactly.
+:class:`FrameResizer` when one frame alone is over the memory budget (4K). Over the first 24 frames (21.5 fps) of
+a 1280x720 VGGSound clip that resize moves EfficientNet-Lite0 features by up to 0.30 from the decoder path's (0.14
+on a 480x360 clip; 0.41 over all 215 frames of the 720p one); FFmpeg's scaler applied to the RGB array
+(``av.VideoFrame.from_ndarray(...).reformat``) is further off (0.38 / 0.18), because the decoder path scales the
+YUV planes before the colour conversion. Arrays decoded at the resize side already
+(``avgen.media.read_video(path, fps=..., size=256)``) get the file path's features (within 1e-5, tested).
 
 :class:`FrameResizer` computes exactly what :meth:`VisualEncoder.preprocess` computes (shorter side to ``resize``
 with torch's antialiased ``F.interpolate``, centre crop, normalise) but per frame, straight from a uint8
@@ -43,14 +44,15 @@ __all__ = ["FrameResizer", "iter_frame_batches"]
 
 
 def iter_frame_batches(path: str | os.PathLike, *, fps: float, resize: int, batch_size: int = 32,
-                       max_frames: int | None = None, prefetch: int = 1) -> Iterator[np.ndarray]:
+                       max_frames: int | None = None, prefetch: int = 0) -> Iterator[np.ndarray]:
     """The frames of a video file as the visual encoders take them: uint8 batches ``[b, h, w, 3]`` (``b`` =
     ``batch_size``, the last one shorter) at ``fps`` (output frame ``i`` is the source frame nearest to ``i / fps``,
     as :func:`avgen.media.read_video`), the shorter side scaled to ``resize`` by FFmpeg's scaler while decoding.
 
-    ``avgen prepare`` (its cache) and ``avgen v2s`` (:meth:`VisualEncoder.encode_video`) both read videos here, so
+    ``avgen prepare`` (its cache) and ``avgen v2s`` (:meth:`VisualEncoder.video_batches`) both read videos here, so
     their features are the same. ``prefetch``: batches decoded ahead in a thread, so decoding and scaling overlap
-    the caller's backbone; 0 decodes in the caller's thread (the frames are the same either way). Memory:
+    a backbone running elsewhere (a GPU); 0 (default) decodes in the caller's thread (the frames are the same
+    either way). Memory:
     ``1 + prefetch`` batches plus the decoder's frames, whatever the video's length or resolution. Media errors
     are raised as :func:`avgen.media.iter_video` raises them."""
     from ..media import iter_video

@@ -18,7 +18,6 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
-from ..encoders.frames import iter_frame_batches
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, probe, read_audio, replace_audio, write_audio,
                      write_video)
@@ -188,7 +187,7 @@ class VideoToSoundPipeline:
         """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path, or uint8
         frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate). ``progress``: a bar on stderr.
 
-        A path is read as ``avgen prepare`` reads it (:func:`avgen.encoders.frames.iter_frame_batches`): frames
+        A path is read as ``avgen prepare`` reads it (:meth:`VisualEncoder.video_batches`): frames
         decoded straight to the encoder's resize side by FFmpeg's scaler, at the model's rate, ``batch_size`` at a
         time, so the features are those of the prepared caches the models were trained on, and memory follows the
         batch, not the video's length or resolution. An array has no decoder to resize it: its frames are resized
@@ -201,7 +200,7 @@ class VideoToSoundPipeline:
             duration = float(info.video_duration)
             expected = max(1, math.floor(duration * self.fps + 1e-6))
             encoder = self.encoder
-            batches = iter_frame_batches(video, fps=self.fps, resize=encoder.pre.resize, batch_size=batch_size)
+            batches = encoder.video_batches(video, fps=self.fps, batch_size=batch_size)
             with _stage_bar(progress, "features", expected, "frame") as bar:
                 feats = encoder.encode_batches(_counted_batches(batches, bar))
             return feats, duration
