@@ -3,7 +3,8 @@
 same run, as a ratio.
 
     python bench/sharded_generation.py [--rows 8] [--seconds 2] [--processes 2] [--repeats 2]
-                                       [--vocoder griffin-lim] [--one-thread-peer] [--keep DIR]
+                                       [--vocoder griffin-lim] [--one-thread-peer] [--omp-wait-policy PASSIVE]
+                                       [--keep DIR]
 
 The manifest is CPU-bound on purpose: ``--rows`` synthetic 320x240 25 fps clips of ``--seconds`` each with one
 reference, on ``--device cpu`` (the visual encoder is most of the work per row). One process runs with torch's own
@@ -15,7 +16,9 @@ command, the machine (with its load average before and after), each run, the rat
 the outputs are equal (byte for byte; otherwise the largest sample difference: the thread counts differ, which
 changes float rounding). ``--one-thread-peer`` adds a third configuration, one process with ``--threads 1``: it
 separates what sharding gains from what torch's intra-op threads lose on a loaded machine, and its files must equal
-the sharded run's byte for byte (the same thread count per process).
+the sharded run's byte for byte (the same thread count per process). Every run gets ``OMP_WAIT_POLICY=PASSIVE``
+unless ``--omp-wait-policy`` says otherwise: with libgomp's default spin-waiting, a 2-thread process on a machine
+where other jobs want the cores spends most of its time spinning, which would make the comparison about that.
 """
 
 from __future__ import annotations
@@ -77,8 +80,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(cmd: list[str]) -> float:
+def run(cmd: list[str], wait_policy: str) -> float:
     env = dict(os.environ)
+    if wait_policy:
+        env["OMP_WAIT_POLICY"] = wait_policy
     t0 = time.perf_counter()
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -110,12 +115,16 @@ def main() -> None:
     ap.add_argument("--vocoder", default="griffin-lim", help="vocoder of every row (default griffin-lim)")
     ap.add_argument("--one-thread-peer", action="store_true",
                     help="also run one process with --threads 1 (the sharded processes' thread count on 2 cores)")
+    ap.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE", ""],
+                    help="OMP_WAIT_POLICY of every run (default PASSIVE: libgomp's default spin-wait slows a 2-thread "
+                         "process many times over whenever another job wants a core; '' keeps the environment's)")
     ap.add_argument("--keep", default=None, help="write the inputs and outputs here instead of a temporary folder")
     args = ap.parse_args()
 
     print("command:", shlex.join([sys.executable, *sys.argv]))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f} before, {platform.platform()}, nice {os.nice(0)}")
+    print(f"OMP_WAIT_POLICY of the runs: {args.omp_wait_policy or os.environ.get('OMP_WAIT_POLICY', '(unset)')}")
     root = args.keep or tempfile.mkdtemp(prefix="avgen-shard-bench-")
     os.makedirs(root, exist_ok=True)
     manifest = write_inputs(root, args.rows, args.seconds)
@@ -135,7 +144,7 @@ def main() -> None:
                 cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
                        str(args.processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend",
                        "no", "--main_process_port", str(free_port()), "-m", "avgen", *common, "-o", out]
-            wall = run(cmd)
+            wall = run(cmd, args.omp_wait_policy)
             best[kind] = min(best[kind], wall)
             print(f"run {rep + 1} {labels[kind]:20s} {wall:7.1f} s  ({args.rows / wall:.2f} rows/s)  {shlex.join(cmd)}",
                   flush=True)
