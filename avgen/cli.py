@@ -883,10 +883,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feature2mel(sub)
     _add_gallery(sub)
     _add_app(sub)
+    from .codec_cli import add_codec_parser
+
+    add_codec_parser(sub)
     from .metrics.cli import add_eval_parser
 
     add_eval_parser(sub)
     return parser
+
+
+def _run_codec(args) -> int:
+    from .codec_cli import run_codec
+
+    return run_codec(args)
 
 
 def _run_eval(args) -> int:
@@ -904,7 +913,7 @@ def _is_load_error(e: BaseException) -> bool:
 
 _COMMANDS = {"prepare": _run_prepare, "train": _run_train, "demo": _run_demo, "info": _run_info, "eval": _run_eval,
              "v2s": _run_v2s, "s2v": _run_s2v, "feature2mel": _run_feature2mel,
-             "gallery": _run_gallery, "app": _run_app}
+             "gallery": _run_gallery, "app": _run_app, "codec": _run_codec}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,6 @@ printed bitrate is the formula's, bad inputs are one line and exit 2 before anyt
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 
@@ -16,7 +15,7 @@ import yaml
 
 from avgen.audio import mel_spectrogram
 from avgen.checkpoints import save_pretrained
-from avgen.codec import CodesFile, add_codec_parser, decode, encode, load_codec_model, run_codec
+from avgen.codec import CodesFile, decode, encode, load_codec_model
 from avgen.errors import AvgenError
 from avgen.media import write_audio
 from avgen.models.v2s.specvqgan import SpecVQGANCodebook
@@ -133,10 +132,10 @@ def test_encode_windows_round_trip_and_decode(folders, tmp_path):
 
 
 def _cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="avgen")
-    sub = parser.add_subparsers(dest="command")
-    add_codec_parser(sub)
-    return run_codec(parser.parse_args(argv))
+    """``avgen codec ...`` through the registered CLI entry point (what the console script runs)."""
+    from avgen.cli import main
+
+    return main(argv)
 
 
 def test_cli_prints_the_bitrate_and_decodes_with_the_folders_vocoder(folders, tmp_path, capsys):
