@@ -131,6 +131,26 @@ def preload(*, device: str | None = None) -> threading.Thread:
     return t
 
 
+def _check_v2s_head(checkpoint: str | None) -> None:
+    """This tab runs VarietySound folders only: a folder of another head (read from its config.json, before any model
+    loads) is one line saying what the tab runs and which command runs that folder. A SpecVQGAN folder needs what the
+    tab has no field for (the ResNet-50 weight file for raw video, or .npy features) and takes no reference unless it
+    declares a conditioning clip, so ``avgen v2s`` runs it."""
+    from .checkpoints import CONFIG_NAME, read_config
+
+    if checkpoint is None or not os.path.isfile(os.path.join(checkpoint, CONFIG_NAME)):
+        return  # the bundled default, or a folder the pipeline's own loader refuses by name
+    cfg = read_config(checkpoint)
+    head = cfg.get("class")
+    if head == "SpecVQGANPipeline":
+        raise AvgenError(f"checkpoint {checkpoint}: a SpecVQGAN folder; this tab runs VarietySound folders "
+                         f"(VideoToSoundPipeline) only: run it with avgen v2s VIDEO --checkpoint {checkpoint} "
+                         f"--visual-weights RESNET50.pth (or .npy features), see docs/specvqgan.md")
+    if head == "FeatureToMelPipeline" or cfg.get("task") == "feature2mel":
+        raise AvgenError(f"checkpoint {checkpoint}: a feature2mel folder; this tab runs VarietySound folders "
+                         f"(VideoToSoundPipeline) only: run it with avgen feature2mel")
+
+
 def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None = None,
             vocoder: str | None = None, seed: float | int | None = 0, gain_db: float | None = None,
             device: str | None = None, output_dir: str | os.PathLike | None = None,
@@ -146,6 +166,7 @@ def run_v2s(video: str | None, reference: str | None, *, checkpoint: str | None 
     _need(video, "video", "a video (upload one or pick the bundled example)")
     _need(reference, "audio", "a reference recording (upload or record one, or pick the bundled example)")
     check_checkpoint_folder(checkpoint, "checkpoint")
+    _check_v2s_head(checkpoint)
     check_number(gain_db, "gain")
     seed = _seed(seed)
     out = _job_dir(output_dir)

@@ -150,3 +150,31 @@ def test_the_app_and_the_cli_share_one_set_of_checks():
     assert app.check_number is cli._check_number and app.check_seed is cli._check_seed
     with pytest.raises(AvgenError, match=r"^seed 9223372036854775808: must be in \[0, 2\*\*63\)$"):
         app.run_v2s(app.bundled_examples()["video"], app.bundled_examples()["reference"], seed=2**63)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"class": "SpecVQGANPipeline", "components": {"codebook": "codebook", "transformer": "transformer"}},
+     "a SpecVQGAN folder; this tab runs VarietySound folders (VideoToSoundPipeline) only: run it with avgen v2s "
+     "VIDEO --checkpoint {ckpt} --visual-weights RESNET50.pth"),
+    ({"class": "FeatureToMelPipeline"}, "a feature2mel folder; this tab runs VarietySound folders"),
+])
+def test_v2s_tab_names_what_it_runs_for_another_heads_folder(config, message, tmp_path, monkeypatch):
+    import json
+
+    # the head is read from config.json alone: no model is built or loaded, no job folder made
+    ckpt = tmp_path / "other_head"
+    ckpt.mkdir()
+    (ckpt / "config.json").write_text(json.dumps(config))
+    loaded = []
+    monkeypatch.setattr(app, "_v2s_pipeline", lambda *a: loaded.append(a))
+    ex = app.bundled_examples()
+    with pytest.raises(AvgenError) as e:
+        app.run_v2s(ex["video"], ex["reference"], checkpoint=str(ckpt), output_dir=tmp_path)
+    assert str(e.value).startswith(f"checkpoint {ckpt}: ") and message.format(ckpt=ckpt) in str(e.value)
+    assert "\n" not in str(e.value) and not loaded
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("job-")]
+    # a VarietySound folder passes the check and reaches the pipeline
+    (ckpt / "config.json").write_text(json.dumps({"class": "VideoToSoundPipeline"}))
+    with pytest.raises(TypeError):  # the stand-in loader returns None, which is not callable
+        app.run_v2s(ex["video"], ex["reference"], checkpoint=str(ckpt), output_dir=tmp_path)
+    assert loaded == [(str(ckpt), None, None)]
