@@ -4,7 +4,7 @@
     python bench/v2s_speed.py [--checkpoint DIR] [--device cpu|cuda] [--repeats 3] [--video CLIP]
 
 Input: a 10 s synthetic 25 fps 320x240 video (or --video). The visual features are timed three ways per repeat,
-interleaved so all see the same machine load: the current path (``VideoToSoundPipeline.video_features``: frames
+interleaved so all see the same machine load, in an order that rotates from one repeat to the next: the current path (``VideoToSoundPipeline.video_features``: frames
 decoded straight to the encoder's 256 side by FFmpeg's scaler, as ``avgen prepare`` reads them, batches of 32; on
 a GPU the next batch is decoded in a thread meanwhile), the same with that decode-ahead thread on the CPU too, and
 the previous path (full-size frames, resized by torch's antialiased interpolation a few at a time in
@@ -87,14 +87,16 @@ def main() -> int:
     preset = get_preset(pipe.mel_preset)
     gen = torch.Generator().manual_seed(0)
 
-    t_feat = t_old = t_seq = float("inf")
-    for _ in range(a.repeats):  # interleaved: every path sees the same load
-        t, (feats, duration) = _timed(lambda: pipe.video_features(video), 1)
-        t_feat = min(t_feat, t)
-        t, (seq_feats, _) = _timed(lambda: prefetch_video_features(pipe, video), 1)
-        t_seq = min(t_seq, t)
-        t, (old_feats, _) = _timed(lambda: old_video_features(pipe, video), 1)
-        t_old = min(t_old, t)
+    paths = {"current": lambda: pipe.video_features(video), "thread": lambda: prefetch_video_features(pipe, video),
+             "previous": lambda: old_video_features(pipe, video)}
+    best, result = {k: float("inf") for k in paths}, {}
+    names = list(paths)
+    for r in range(a.repeats):  # interleaved, every path sees the same load; the order rotates each round
+        for k in names[r % 3:] + names[:r % 3]:  # (the path timed first in a round came out slower in earlier runs)
+            t, result[k] = _timed(paths[k], 1)
+            best[k] = min(best[k], t)
+    t_feat, t_seq, t_old = best["current"], best["thread"], best["previous"]
+    (feats, duration), (seq_feats, _), (old_feats, _) = result["current"], result["thread"], result["previous"]
     feature_diff = float((feats - old_feats).abs().max())
     seq_diff = float((feats - seq_feats).abs().max())
     n = round(duration * preset.sample_rate)
