@@ -4,11 +4,12 @@
     python bench/v2s_speed.py [--checkpoint DIR] [--device cpu|cuda] [--repeats 3] [--video CLIP]
 
 Input: a 10 s synthetic 25 fps 320x240 video (or --video). The visual features are timed three ways per repeat,
-interleaved so all see the same machine load, in an order that rotates from one repeat to the next: the current path (``VideoToSoundPipeline.video_features``: frames
-decoded straight to the encoder's 256 side by FFmpeg's scaler, as ``avgen prepare`` reads them, batches of 32; on
-a GPU the next batch is decoded in a thread meanwhile), the same with that decode-ahead thread on the CPU too, and
-the previous path (full-size frames, resized by torch's antialiased interpolation a few at a time in
-``VisualEncoder.encode_stream``, the same folded EfficientNet-Lite0). Ratios are printed, with the largest feature
+interleaved so all see the same machine load, in an order that rotates from one repeat to the next: the current
+path (``VideoToSoundPipeline.video_features``: frames decoded straight to the encoder's 256 side by FFmpeg's
+scaler, as ``avgen prepare`` reads them, batches of 32; on a GPU the next batch is decoded in a thread meanwhile),
+the same with that decode-ahead thread on the CPU too, and the previous path (full-size frames, resized by
+torch's antialiased interpolation a few at a time in ``VisualEncoder.encode_stream``, the same folded
+EfficientNet-Lite0). Ratios are printed, with the largest feature
 difference between previous and current (not float rounding: the two resizes differ; the current one is what the
 prepared training caches hold). The same run also times the baseline FeatureToMel regressor (same features, same
 mel length) so the mel-synthesis figure has a peer, and reports every stage as a real-time factor (seconds of

@@ -276,8 +276,8 @@ class VisualEncoder(nn.Module):
         """uint8 batches ``[b, h, w, 3]`` of a video file at ``fps``, read as ``avgen prepare`` reads them: decoded
         straight to this encoder's resize side by FFmpeg's scaler (:func:`~avgen.encoders.frames.iter_frame_batches`).
         With the backbone on a GPU the next batch is decoded in a thread meanwhile; on the CPU it is not: there the
-        thread only competed with torch's for the cores (0.90x and 0.95x the speed, 23 MB more, on a 2-core machine;
-        docs/performance.md)."""
+        thread competes with torch's for the cores, and on the loaded 2-core machine it gained nothing beyond the
+        noise (docs/performance.md) and cost 23 MB."""
         return iter_frame_batches(path, fps=fps, resize=self.pre.resize, batch_size=batch_size, max_frames=max_frames,
                                   prefetch=0 if self.device.type == "cpu" else 1)
 
