@@ -6,9 +6,9 @@ A *run* is what one avgen command left behind:
   found beside or inside the folder, or given as the run itself): rows are the test clips, with their input video
   (whose own track is the ground truth), timbre reference and true events;
 * an ``avgen eval v2s-real`` output folder (its ``results.json`` holds per-clip figures);
-* an ``avgen v2s --manifest`` batch output folder (``<id>.mp4|wav|flac``); ``manifest=`` (the manifest file, or its
-  rows as the batch reads them) names each row's video and reference, without it each output stands alone. A
-  SpecVQGAN batch without a conditioning clip has no references: those rows show none;
+* an ``avgen v2s --manifest`` batch output folder (``<id>.mp4|wav|flac``); ``manifest=`` (the manifest's rows, as
+  the batch reads them) names each row's video and reference, without it each output stands alone. A row's
+  reference may be None (a SpecVQGAN batch without a conditioning clip): that row shows no reference;
 * an ``avgen s2v`` / ``avgen v2s`` output file, or a folder of them.
 
 Each run is one *system* (a column group); rows are matched across systems by clip id. Per row the page shows the
@@ -33,7 +33,7 @@ import numpy as np
 from .errors import AvgenError
 from .media import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
 
-__all__ = ["Clip", "System", "Run", "read_run", "read_batch_manifest", "build_gallery", "GALLERY_SAMPLE_RATE"]
+__all__ = ["Clip", "System", "Run", "read_run", "build_gallery", "GALLERY_SAMPLE_RATE"]
 
 GALLERY_SAMPLE_RATE = 48_000  # Opus' native rate
 METRIC_SAMPLE_RATE = 22_050  # avgen's mel / metric rate
@@ -215,28 +215,13 @@ def _from_report_file(path: str) -> Run:
     raise AvgenError(f"{path}: not an avgen eval v2s / v2s-real report (no 'v2s_benchmark' or 'v2s_real' line)")
 
 
-def read_batch_manifest(path: str | os.PathLike) -> list[dict]:
-    """The rows of an ``avgen v2s --manifest`` file as the batch read them (``{"id", "video", "reference"}``, ids as
-    the batch named its outputs), checked before any work. A manifest in which no row has a reference is read as a
-    SpecVQGAN batch without a conditioning clip reads it (every ``reference`` None, so the output names carry no
-    reference stem); otherwise every row needs one, as in a VarietySound or conditioned batch."""
-    from .cli import _manifest_rows as manifest_lines, _read_pairs  # the batch's own reader: the same ids
-
-    p = os.fspath(path)
-    rows, _ = manifest_lines(p)
-    with_reference = any(isinstance(r, dict) and r.get("reference") for r in rows)
-    return _read_pairs(p, reference=with_reference)
-
-
-def _manifest_rows(rows: Sequence[Mapping[str, str]] | str | os.PathLike | None) -> dict[str, Clip]:
-    """A v2s batch's rows (``{"id", "video", "reference"}``, ids as ``avgen v2s --manifest`` names its outputs; a
-    path is read with :func:`read_batch_manifest`) keyed by id."""
-    if isinstance(rows, (str, os.PathLike)):
-        rows = read_batch_manifest(rows)
+def _manifest_rows(rows: Sequence[Mapping[str, str]] | None) -> dict[str, Clip]:
+    """A v2s batch's rows (``{"id", "video", "reference"}``, ids as ``avgen v2s --manifest`` names its outputs)
+    keyed by id."""
     return {str(r["id"]): Clip(str(r["id"]), video=r.get("video"), reference=r.get("reference")) for r in rows or []}
 
 
-def _from_outputs(path: str, files: list[str], manifest: Sequence[Mapping[str, str]] | str | None) -> Run:
+def _from_outputs(path: str, files: list[str], manifest: Sequence[Mapping[str, str]] | None) -> Run:
     rows = _manifest_rows(manifest)
     clips, outputs = {}, {}
     for f in files:
@@ -247,12 +232,13 @@ def _from_outputs(path: str, files: list[str], manifest: Sequence[Mapping[str, s
     return Run("outputs", clips, System(name=name, source=path, outputs=outputs))
 
 
-def read_run(path: str | os.PathLike, *,
-             manifest: Sequence[Mapping[str, str]] | str | os.PathLike | None = None) -> Run:
+def read_run(path: str | os.PathLike, *, manifest: Sequence[Mapping[str, str]] | None = None) -> Run:
     """What one run path holds (see the module docstring). Raises :class:`AvgenError` naming ``path`` when it is not
-    a run. ``manifest``: the ``avgen v2s --manifest`` file a batch output folder was made from, or its rows (dicts
-    with ``id``, ``video``, ``reference``, as :func:`read_batch_manifest` reads them; gives each row's inputs; a
-    row's ``reference`` may be None)."""
+    a run. ``manifest``: the rows of the ``avgen v2s --manifest`` file a batch output folder was made from (dicts
+    with ``id``, ``video``, ``reference``, as ``avgen.cli._read_pairs`` reads them; gives each row's inputs). A
+    ``reference`` None, as ``_read_pairs(path, reference=False)`` gives every row of a reference-free SpecVQGAN
+    batch, means the row has none. The caller reads the rows: an ``avgen.cli`` import here would be an import
+    circle (tests/test_architecture.py)."""
     p = os.fspath(path)
     if not os.path.exists(p):
         raise AvgenError(f"{p}: no such file or folder")
@@ -598,15 +584,14 @@ def _slug(text: str) -> str:
 
 
 def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLike, *,
-                  labels: Sequence[str | None] | None = None,
-                  manifest: Sequence[Mapping[str, str]] | str | os.PathLike | None = None,
+                  labels: Sequence[str | None] | None = None, manifest: Sequence[Mapping[str, str]] | None = None,
                   title: str | None = None, max_size: int = 320,
                   progress: Callable[[int, int, str], None] | None = None) -> str:
     """Build ``output_dir/index.html`` (and ``gallery.json``, ``media/``) from one or more runs, each a system.
 
-    ``labels``: a name per run (default: the run folder's name). ``manifest``: the ``avgen v2s --manifest`` file
-    batch runs were made from, or its rows (see :func:`read_run`; read once, before any work). ``max_size``: the
-    longer side of the video copies. ``progress(done, total, what)`` is called per encoded item. Every input is read and checked before
+    ``labels``: a name per run (default: the run folder's name). ``manifest``: the rows of the ``avgen v2s
+    --manifest`` file batch runs were made from (see :func:`read_run`). ``max_size``: the longer side of the video
+    copies. ``progress(done, total, what)`` is called per encoded item. Every input is read and checked before
     anything is written; files are written atomically and ``index.html`` last. Returns the path of ``index.html``."""
     from .media import probe
 
@@ -620,8 +605,6 @@ def build_gallery(runs: Sequence[str | os.PathLike], output_dir: str | os.PathLi
         raise AvgenError(f"-o {out}: is a file; give a folder")
     if max_size < 16:
         raise AvgenError(f"--max-size {max_size}: must be at least 16")
-    if isinstance(manifest, (str, os.PathLike)):
-        manifest = read_batch_manifest(manifest)  # once for every run
     read = [read_run(r, manifest=manifest) for r in runs]
     for r in runs:
         if os.path.isdir(r) and _same(os.fspath(r), out):
