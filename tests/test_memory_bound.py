@@ -122,6 +122,7 @@ def test_peak_memory_does_not_follow_the_video_resolution(tmp_path):
     write_video(small, rng.integers(0, 256, (25, 108, 192, 3), dtype=np.uint8), 25)
     frame = rng.integers(0, 256, (1, 1080, 1920, 3), dtype=np.uint8)
     write_video(large, np.repeat(frame, 25, 0), 25)
-    # the old path's full-resolution batches peaked 662 MB higher for 1080p (824 -> 1486 MB); this one 59 MB (815 -> 874)
+    # full-resolution batches (before #17) peaked 662 MB higher for 1080p (824 -> 1486 MB), the streamed torch resize
+    # 59 MB (815 -> 874); frames scaled to the 256 side in the decoder (as avgen prepare reads them): 0 (928 -> 928)
     grow = _peak_mb("video", large) - _peak_mb("video", small)
     assert grow < 150, f"peak RSS grew by {grow:.0f} MB from 192x108 to 1920x1080"
