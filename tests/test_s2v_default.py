@@ -92,14 +92,16 @@ def test_text_editing_raises_clip_similarity_over_seeds(pipe):
     # the small CLIP gives any image), so the edits go towards the two other classes.
     gains = []
     for seed, prompt in [(s, p) for s in range(3) for p in ("a lake", "flowers")]:
-        src = pipe(EXAMPLE, num_frames=6, seed=seed)
+        # 3 frames: the edit's cost follows the frame count, the gains do not (6 frames: 0.52-0.71, mean 0.606;
+        # 3 frames: 0.55-0.70, mean 0.611, in half the time)
+        src = pipe(EXAMPLE, num_frames=3, seed=seed)
         res = edit_video(src, text=prompt, steps=40, seed=seed, progress=False, device="cpu")
         assert res.frames.shape == src.frames.shape
         np.testing.assert_array_equal(res.original, src.frames)  # the unedited render is the generated video
         gains.append(float(res.clip_after.mean() - res.clip_before.mean()))
-        # strength 0 is no edit
-        none = edit_video(src, text=prompt, steps=2, strength=0.0, seed=seed, progress=False, device="cpu")
-        np.testing.assert_array_equal(none.frames, src.frames)
+        if seed == 0:  # strength 0 is no edit (once per prompt: it does not depend on the seed)
+            none = edit_video(src, text=prompt, steps=2, strength=0.0, seed=seed, progress=False, device="cpu")
+            np.testing.assert_array_equal(none.frames, src.frames)
     assert min(gains) > 0 and np.mean(gains) > 0.1, gains
 
 
