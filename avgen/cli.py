@@ -824,7 +824,10 @@ def _run_gallery(args) -> int:
             runs.append(r)
             labels.append(None)
     _check_writable_folder(args.output)
-    rows = _read_pairs(args.manifest) if args.manifest else None  # the batch's own rows and output names
+    rows = None
+    if args.manifest:  # the batch's own rows and output names; no reference in any row: a reference-free batch
+        lines, _ = _manifest_rows(args.manifest)
+        rows = _read_pairs(args.manifest, reference=any(isinstance(r, dict) and r.get("reference") for r in lines))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=0, desc="gallery", disable=args.no_progress or args.quiet, unit="item")

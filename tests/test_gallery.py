@@ -228,3 +228,14 @@ def test_a_batch_manifest_without_references(runs, tmp_path):
     assert page.count("<video") == len(CLIPS) and page.count("<audio") == len(CLIPS)  # inputs; A's wavs only
     assert page.count("<td>–</td>") == len(CLIPS)  # the empty reference cell
     assert "timbre_cos_cepstral" not in json.dumps(data)  # no reference, no similarity to one
+
+
+def test_cli_reads_a_reference_free_manifest(runs, tmp_path, capsys):
+    m = tmp_path / "specvqgan.jsonl"
+    m.write_text("".join(json.dumps({"video": os.path.join(runs["root"], "inputs", f"{cid}.mp4")}) + "\n"
+                         for cid in CLIPS))
+    code, _, err = _avgen(capsys, "gallery", runs["sys_a"], "--manifest", str(m), "-o", str(tmp_path / "g"),
+                          "--no-progress")
+    assert code == 0, err
+    data = json.loads((tmp_path / "g" / "gallery.json").read_text())
+    assert all(c["video"] and c["reference"] is None for c in data["clips"])
