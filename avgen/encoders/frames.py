@@ -51,8 +51,8 @@ def iter_frame_batches(path: str | os.PathLike, *, fps: float, resize: int, batc
 
     ``avgen prepare`` (its cache) and ``avgen v2s`` (:meth:`VisualEncoder.video_batches`) both read videos here, so
     their features are the same. ``prefetch``: batches decoded ahead in a thread, so decoding and scaling overlap
-    a backbone running elsewhere (a GPU); 0 (default) decodes in the caller's thread (the frames are the same
-    either way). Memory:
+    the caller's backbone (``avgen v2s``); 0 (default; ``avgen prepare``'s one-core workers) decodes in the
+    caller's thread. The frames are the same either way. Memory:
     ``1 + prefetch`` batches plus the decoder's frames, whatever the video's length or resolution. Media errors
     are raised as :func:`avgen.media.iter_video` raises them."""
     from ..media import iter_video

@@ -275,11 +275,10 @@ class VisualEncoder(nn.Module):
                       max_frames: int | None = None):
         """uint8 batches ``[b, h, w, 3]`` of a video file at ``fps``, read as ``avgen prepare`` reads them: decoded
         straight to this encoder's resize side by FFmpeg's scaler (:func:`~avgen.encoders.frames.iter_frame_batches`).
-        With the backbone on a GPU the next batch is decoded in a thread meanwhile; on the CPU it is not: there the
-        thread competes with torch's for the cores, and on the loaded 2-core machine it gained nothing beyond the
-        noise (docs/performance.md) and cost 23 MB."""
+        The next batch is decoded in a thread while the backbone runs: 1.19x faster on the 2-core CPU in the
+        order-rotated run of bench/v2s_speed.py, for 23 MB (docs/performance.md)."""
         return iter_frame_batches(path, fps=fps, resize=self.pre.resize, batch_size=batch_size, max_frames=max_frames,
-                                  prefetch=0 if self.device.type == "cpu" else 1)
+                                  prefetch=1)
 
     def encode_video(self, path: str | os.PathLike, *, fps: float, batch_size: int = 32,
                      max_frames: int | None = None) -> torch.Tensor:
