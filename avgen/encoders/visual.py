@@ -275,8 +275,8 @@ class VisualEncoder(nn.Module):
                       max_frames: int | None = None):
         """uint8 batches ``[b, h, w, 3]`` of a video file at ``fps``, read as ``avgen prepare`` reads them: decoded
         straight to this encoder's resize side by FFmpeg's scaler (:func:`~avgen.encoders.frames.iter_frame_batches`).
-        The next batch is decoded in a thread while the backbone runs: 1.19x faster on the 2-core CPU in the
-        order-rotated run of bench/v2s_speed.py, for 23 MB (docs/performance.md)."""
+        The next batch is decoded in a thread while the backbone runs (23 MB more; on the shared 2-core CPU its
+        effect on speed was within the noise, 1.19x and 0.92x in two order-rotated runs: docs/performance.md)."""
         return iter_frame_batches(path, fps=fps, resize=self.pre.resize, batch_size=batch_size, max_frames=max_frames,
                                   prefetch=1)
 
