@@ -153,7 +153,7 @@ def _run_demo(args) -> int:
     from . import vocoders
     from .audio import fit_length, mel_spectrogram
     from .encoders import VisualEncoder
-    from .media import probe, read_audio, read_video, write_audio
+    from .media import probe, read_audio, write_audio
     from .train.samples import mel_picture as _mel_picture
 
     _check_device(args.device)
@@ -162,10 +162,9 @@ def _run_demo(args) -> int:
         raise AvgenError(f"--vocoder {args.vocoder}: takes '{vocoder.mel_preset}' mels, the demo makes 'specvqgan' mels")
     os.makedirs(args.output, exist_ok=True)
     info = probe(args.video)
-    frames, fps = read_video(args.video, fps=21.5)
     wav, sr = read_audio(args.video, sample_rate=22050)
     mel = mel_spectrogram(wav)
-    feats = VisualEncoder(device=args.device).encode(frames)
+    feats = VisualEncoder(device=args.device).encode_video(args.video, fps=21.5)  # decoded as avgen prepare does
     rec = fit_length(vocoder(mel, generator=torch.Generator().manual_seed(0)), wav.shape[-1])
     np.save(os.path.join(args.output, "mel.npy"), mel.numpy())
     np.save(os.path.join(args.output, "features.npy"), feats.numpy())
@@ -173,7 +172,7 @@ def _run_demo(args) -> int:
         os.path.join(args.output, "mel.png"))
     write_audio(os.path.join(args.output, "resynthesis.wav"), rec, 22050)
     print(f"input: {args.video} ({info.duration:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps)")
-    print(f"frames at 21.5 fps: {len(frames)}; visual features: {tuple(feats.shape)} (efficientnet-lite0)")
+    print(f"frames at 21.5 fps: {len(feats)}; visual features: {tuple(feats.shape)} (efficientnet-lite0)")
     print(f"mel (specvqgan preset): {tuple(mel.shape)}, range [{mel.min():.3f}, {mel.max():.3f}]")
     print(f"wrote {args.output}/mel.png, mel.npy, features.npy, resynthesis.wav (vocoder {vocoder.name})")
     return 0

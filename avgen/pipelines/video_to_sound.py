@@ -25,6 +25,7 @@ from ..models.v2s.varietysound import VarietySound
 from ..models.vocoders.hifigan import HiFiGANGenerator
 from ..utils import require_finite
 from .reference_stream import SoundingLevel, StreamMel, StreamResampler, streamed_timbre
+from .steps import checked_vocoder
 
 __all__ = ["DEFAULT_V2S_CHECKPOINT", "STREAM_REFERENCE_SECONDS", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
 
@@ -130,11 +131,7 @@ class VideoToSoundPipeline:
         self.mel_preset = (data.get("mel") or {}).get("name", SPECVQGAN_MEL_PRESET)
         self.segment_seconds = float(data.get("segment_seconds") or 4.0)
         self._encoder = None
-        voc = vocoder if isinstance(vocoder, vocoders.Vocoder) else vocoders.load(vocoder, device=self.device)
-        if voc.mel_preset != self.mel_preset:
-            raise AvgenError(f"vocoder {voc.name} takes '{voc.mel_preset}' mels; this generator makes "
-                             f"'{self.mel_preset}' mels")
-        self.vocoder = voc
+        self.vocoder = checked_vocoder(vocoder, self.mel_preset, device=self.device, made_by="generator")
 
     # -- loading / saving ------------------------------------------------------------------------------------
     @property
