@@ -25,3 +25,16 @@ def shared_samples() -> str:
 
 def sample_ids(root: str) -> list[str]:
     return sorted(n[:-4] for n in os.listdir(os.path.join(root, "video")) if n.endswith(".mp4"))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests (``pytestmark = pytest.mark.usefixtures("one_thread")``): tiny
+    networks run faster than on two on a loaded machine, and reductions sum in one fixed order, so pinned values
+    stay bit-exact; the previous count comes back after the module."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

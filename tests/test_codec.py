@@ -27,12 +27,7 @@ from .pipelines.test_specvqgan_pipeline import (F_T, H, N_EMBED, W, _codebook_co
 SR = 22050
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: one thread, fixed sum order
 
 
 def _codebook(seed: int) -> SpecVQGANCodebook:

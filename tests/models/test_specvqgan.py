@@ -41,13 +41,7 @@ GPT = dict(vocab_size=N_EMBED, block_size=H * W + 4, n_layer=2, n_head=2, n_embd
 FEAT_DEPTH, FEAT_LEN, FEAT_SAMPLE = 24, 11, 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one thread is faster than two on a loaded machine, and sums in one fixed order."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: one thread, fixed sum order
 
 
 # -- building the release's folders ---------------------------------------------------------------------------

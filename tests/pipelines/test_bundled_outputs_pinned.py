@@ -41,12 +41,7 @@ def _digest(x) -> str:
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fixed_threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # reductions split across threads may sum in another order
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: one thread, fixed sum order
 
 
 def test_bundled_video_to_sound_output_is_unchanged():

@@ -31,12 +31,7 @@ FEAT_DIM, FEAT_LEN, FEAT_CROP, FEAT_SAMPLE = 24, 11, 10, 4
 FPS = 10.0  # 11 frames ~ one 1.11 s window (6 columns x 16 frames x 256 / 22050 Hz)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: one thread, fixed sum order
 
 
 def _codebook_config() -> dict:

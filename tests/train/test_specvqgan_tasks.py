@@ -31,12 +31,7 @@ TINY_CODEBOOK = dict(ch=32, ch_mult=(1, 1, 1, 1), num_res_blocks=1, attn_resolut
 COMMON = ["data.num_workers=0", "log_every=1", "sample_every=100000", "keep_checkpoints=5"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: one thread, fixed sum order
 
 
 def _write_cache(root: str, seconds: float) -> str:
