@@ -52,12 +52,22 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=4.0, help="clip length (default 4)")
     p.add_argument("--size", type=int, default=96, help="frame size in pixels (default 96)")
     p.add_argument("--seed", type=int, default=0, help="seed of the clips, events and hold-outs (default 0)")
+    p.add_argument("--onset-trim-db", type=float, default=20.0, metavar="DB",
+                   help="--corpus: cut each sound's quiet lead-in (frames more than DB below its loudest) so it is "
+                        "heard at the visible event (default 20)")
+    p.add_argument("--no-onset-trim", action="store_true",
+                   help="--corpus: keep the excerpts' lead-ins (renders made before --onset-trim-db)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a = p.parse_args(argv)
     held = [c for c in a.held_out_categories.split(",") if c] if a.held_out_categories else None
+    if not a.onset_trim_db > 0:  # also refuses nan
+        print(f"make_foley.py: error: --onset-trim-db must be a positive number of dB, got {a.onset_trim_db}",
+              file=sys.stderr)
+        return 2
+    trim = None if a.no_onset_trim else a.onset_trim_db
     try:
         summary = build_benchmark(a.output, sounds=a.sounds, corpus=a.corpus, train=a.train, valid=a.valid,
-                                  test=a.test, seed=a.seed, settings=FoleySettings(seconds=a.seconds, size=a.size),
+                                  test=a.test, seed=a.seed, settings=FoleySettings(seconds=a.seconds, size=a.size, onset_trim_db=trim),
                                   test_fraction=a.test_fraction, held_out_categories=held,
                                   progress=not a.no_progress, images=a.images, renderer=a.renderer)
     except AvgenError as e:

@@ -44,7 +44,7 @@ from ..media import AUDIO_EXTENSIONS, read_audio, resample, write_audio, write_v
 from ..utils import atomic_write_text
 
 __all__ = ["FoleySettings", "bundled_sounds", "load_sounds", "sample_events", "render_video", "render_audio",
-           "make_clip", "build_benchmark", "EVENT_KINDS", "RENDERERS"]
+           "make_clip", "audible_start", "build_benchmark", "EVENT_KINDS", "RENDERERS"]
 
 EVENT_KINDS = ("impact", "flash", "strike")
 RENDERERS = ("shapes", "scenes")
@@ -64,6 +64,10 @@ class FoleySettings:
     margin: float = 0.3  # no events this close to either end
     noise_db: tuple[float, float] = (-55.0, -40.0)  # noise floor level (dBFS RMS)
     camera_noise: tuple[float, float] = (0.0, 6.0)  # pixel noise std range (0..255 scale)
+    # corpus sounds start where they become audible: their quiet lead-in (up to this many dB below their loudest
+    # 5 ms frame) is cut, so the sound is heard at the visible event and not up to 0.3 s later; None keeps the
+    # excerpt as cut (renders made before this setting)
+    onset_trim_db: float | None = 20.0
 
 
 def bundled_sounds() -> str:
@@ -82,12 +86,31 @@ def load_sounds(folder: str | None = None, sample_rate: int = 22050, max_seconds
     return {os.path.splitext(f)[0]: _load_sound(os.path.join(folder, f), sample_rate, max_seconds) for f in names}
 
 
-def _load_sound(path: str, sample_rate: int, max_seconds: float) -> np.ndarray:
-    """One recording as :func:`load_sounds` prepares it (mono, peak 1, cut to ``max_seconds`` with a 50 ms fade)."""
+def audible_start(wav: np.ndarray, sample_rate: int, below_peak_db: float = 20.0, *, frame_seconds: float = 0.005,
+                  pre_roll_seconds: float = 0.005) -> int:
+    """The sample where ``wav`` becomes audible: the start of its first ``frame_seconds`` frame whose RMS is within
+    ``below_peak_db`` of its loudest frame's, less a ``pre_roll_seconds`` lead (so the attack itself is kept)."""
+    wav = np.asarray(wav, np.float64).reshape(-1)
+    hop = max(1, int(round(frame_seconds * sample_rate)))
+    n = len(wav) // hop
+    if n == 0:
+        return 0
+    rms = np.sqrt((wav[: n * hop].reshape(n, hop) ** 2).mean(1))  # [frames]
+    if rms.max() <= 0:
+        return 0
+    first = int(np.argmax(rms >= rms.max() * 10 ** (-below_peak_db / 20)))
+    return max(0, first * hop - int(round(pre_roll_seconds * sample_rate)))
+
+
+def _load_sound(path: str, sample_rate: int, max_seconds: float, onset_trim_db: float | None = None) -> np.ndarray:
+    """One recording as :func:`load_sounds` prepares it (mono, peak 1, cut to ``max_seconds`` with a 50 ms fade),
+    first trimmed to where it becomes audible (:func:`audible_start`) when ``onset_trim_db`` is given."""
     wav = read_audio(path, sample_rate=sample_rate)[0][0]
     peak = float(np.abs(wav).max())
     if peak <= 0:
         raise AvgenError(f"{path}: silent recording")
+    if onset_trim_db is not None:
+        wav = wav[audible_start(wav, sample_rate, onset_trim_db):]
     return _cut((wav / peak).astype(np.float32), int(max_seconds * sample_rate), sample_rate)
 
 
@@ -414,7 +437,8 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
         def load(row: dict) -> np.ndarray:
             if row["id"] not in cache:
                 cache[row["id"]] = _load_sound(os.path.join(corpus, row["path"]), settings.sample_rate,
-                                               min(max_seconds, float(row["duration"])) if scenes else max_seconds)
+                                               min(max_seconds, float(row["duration"])) if scenes else max_seconds,
+                                               settings.onset_trim_db)
             return cache[row["id"]]
 
         summary = {"settings": asdict(settings), "corpus": os.path.abspath(corpus), "seed": seed,
