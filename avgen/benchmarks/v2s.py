@@ -3,9 +3,13 @@ generated from its silent video and its timbre reference, then scored against th
 
 * onset timing error: for every true event, the distance to the nearest onset of the generated sound; median (ms)
   over all events, and the share within one video frame (1/21.5 s);
-* onset recall: the share of true events matched to a generated onset within +-:data:`ONSET_TOLERANCE` (50 ms), and
-  extra onsets per clip: generated onsets matched to no true event, mean per clip; the matching is one-to-one
-  (:func:`avgen.metrics.audio.onset_f1`), so two onsets near one event count one match and one extra;
+* onset recall: the share of true events matched to a generated onset within +-:data:`ONSET_TOLERANCE` (50 ms);
+  unmatched onsets per clip: generated onsets matched to no true event (the matching is one-to-one,
+  :func:`avgen.metrics.audio.onset_f1`, so two onsets near one event count one match and one unmatched); extra
+  onsets per clip: the unmatched ones outside every event's sound (rows with ``durations``), i.e. sounds where the
+  video shows nothing. Onsets are spectral-flux peaks where the track rises :data:`ONSET_GATE_DB` above its own
+  noise floor (:func:`avgen.metrics.audio.gate_onsets`);
+* the ceiling (``ceiling_by_split``): every figure above for the clips' own recorded tracks in place of the outputs;
 * timbre retrieval accuracy: is the output's timbre embedding closest (cosine) to a reference made from its own
   recording, among all test references (chance = 1 / number of recordings)? With two embeddings: Resemblyzer (the paper's library) and a mel-cepstral envelope (the mean
   24-coefficient mel-cepstrum over the sounding frames);
@@ -30,18 +34,19 @@ import numpy as np
 
 from ..errors import AvgenError
 from ..media import read_audio, write_audio
-from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, mcd,
+from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, gate_onsets, mcd,
                              onset_f1, retrieval_accuracy)
 from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
 __all__ = ["evaluate_v2s", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group", "group_table",
-           "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE"]
+           "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE", "ONSET_GATE_DB"]
 
 SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
 MIN_UNSEEN_REFERENCES = 24  # issue 15: distinct test references an unseen-timbre figure needs
 ONSET_TOLERANCE = 0.05  # seconds either side of a true event for onset recall / extra onsets
+ONSET_GATE_DB = 6.0  # onsets where the track stays within this of its noise floor are not counted (gate_onsets)
 FRAME = 1 / 21.5  # one feature frame (s)
 
 
@@ -95,37 +100,52 @@ def timbre_by_group(groups: list[str], labels: list[str], embeddings: dict,
     return table, warnings
 
 
-def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE) -> dict:
+def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE, durations: list | None = None) -> dict:
     """Timing figures over clips: ``onsets[i]`` the generated onsets and ``events[i]`` the true events of clip ``i``
     (seconds). Median distance of each event to the nearest onset (ms; inf for a clip without onsets), the share of
-    events within one frame, recall (events matched one-to-one within ``tolerance``) and extra onsets per clip."""
-    dists, matched, n_true, extra = [], 0, 0, []
-    for on, ev in zip(onsets, events):
+    events within one frame, recall (events matched one-to-one within ``tolerance``), unmatched onsets per clip, and
+    extra onsets per clip: unmatched onsets outside every event's sound, ``[start - tolerance, start + duration +
+    tolerance]``, when ``durations[i]`` (seconds per event) are known; without them, the unmatched ones. (A rattle
+    or a breaking pane has onsets of its own while it sounds; they are not spurious sounds.)"""
+    dists, matched, n_true, extra, unmatched = [], 0, 0, [], []
+    for i, (on, ev) in enumerate(zip(onsets, events)):
         on, ev = np.asarray(on, np.float64).reshape(-1), np.asarray(ev, np.float64).reshape(-1)
         # nearest-onset distance per event
         dists += list(np.abs(ev[:, None] - on[None, :]).min(1)) if on.size else [np.inf] * len(ev)
         # one-to-one matching within the tolerance (onset_f1's maximum matching)
         m = onset_f1(on, ev, tolerance=tolerance).matched if on.size and ev.size else 0
         matched, n_true = matched + m, n_true + len(ev)
-        extra.append(len(on) - m)
+        unmatched.append(len(on) - m)
+        if durations is None or durations[i] is None:
+            extra.append(len(on) - m)
+        else:
+            du = np.asarray(durations[i], np.float64).reshape(-1)
+            if du.shape != ev.shape:
+                raise AvgenError(f"clip {i}: {len(du)} durations for {len(ev)} events")
+            inside = ((on[:, None] >= ev[None] - tolerance) & (on[:, None] <= ev[None] + du[None] + tolerance)).any(1)
+            extra.append(min(len(on) - m, int((~inside).sum())))
     d = np.asarray(dists, np.float64)
     return {"onset_error_median_ms": float(np.median(d) * 1000) if d.size else float("nan"),
             "onset_within_one_frame": float((d <= FRAME).mean()) if d.size else float("nan"),
             "onset_recall": matched / n_true if n_true else float("nan"),
             "extra_onsets_per_clip": float(np.mean(extra)) if extra else float("nan"),
+            "unmatched_onsets_per_clip": float(np.mean(unmatched)) if unmatched else float("nan"),
             "num_events": n_true}
 
 
-def timing_by_group(groups: list[str], onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE) -> dict:
+def timing_by_group(groups: list[str], onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE,
+                    durations: list | None = None) -> dict:
     """:func:`onset_timing` per split group (same order as :func:`timbre_by_group`)."""
     order = [g for g in SPLIT_GROUPS if g in groups] + sorted(set(groups) - set(SPLIT_GROUPS))
     pick = lambda items, g: [v for v, x in zip(items, groups) if x == g]  # noqa: E731
-    return {g: onset_timing(pick(onsets, g), pick(events, g), tolerance=tolerance) for g in order}
+    return {g: onset_timing(pick(onsets, g), pick(events, g), tolerance=tolerance,
+                            durations=None if durations is None else pick(durations, g)) for g in order}
 
 
-def group_table(report: dict) -> str:
-    """The report's per-group timbre figures as a markdown table, groups side by side."""
-    groups = report.get("timbre_by_split") or {}
+def group_table(report: dict, key: str = "timbre_by_split") -> str:
+    """The report's per-group figures (``key``: ``timbre_by_split``, or ``ceiling_by_split`` for the clips' own
+    tracks) as a markdown table, groups side by side."""
+    groups = report.get(key) or {}
     if not groups:
         return ""
     names = list(groups)
@@ -200,10 +220,15 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         truth.append(read_audio(video, sample_rate=sr)[0][0])
         refs.append(read_audio(ref, sample_rate=sr)[0][0])
     # timing: nearest-onset error, one-to-one recall within +-50 ms, unmatched (extra) onsets
-    onsets = [audio_onsets(g, sr) for g in gen]
+    # (onsets in the noise floor, under ONSET_GATE_DB above it, are not sounds; see gate_onsets)
+    onsets = [gate_onsets(g, sr, audio_onsets(g, sr), ONSET_GATE_DB) for g in gen]
     events = [r["events"] for r in rows]
-    timing = onset_timing(onsets, events)
-    timing_groups = timing_by_group(groups, onsets, events)
+    durations = [r.get("durations") for r in rows]
+    timing = onset_timing(onsets, events, durations=durations)
+    timing_groups = timing_by_group(groups, onsets, events, durations=durations)
+    # the ceiling: the same timing figures for each clip's own recorded track
+    truth_onsets = [gate_onsets(t, sr, audio_onsets(t, sr), ONSET_GATE_DB) for t in truth]
+    truth_timing = timing_by_group(groups, truth_onsets, events, durations=durations)
     # timbre
     emb = TimbreEmbedder(device=device, trim_silence=False)
     g_res = np.stack([emb.embed(w, sr) for w in gen])
@@ -217,6 +242,15 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     labels = [_recording(r) for r in rows]
     n_refs = len(set(labels))
     by_group, warnings = timbre_by_group(groups, labels, judges, [r["reference"] for r in rows])
+    # ... and the timbre judges' retrieval of the reference's recording from the clip's own track (which sounds a
+    # different excerpt, or the same with other processing): what a perfect timbre transfer would score
+    truth_judges = {"resemblyzer": (np.stack([emb.embed(w, sr) for w in truth]), r_res),
+                    "cepstral": (np.stack([cepstral_envelope(w, sr) for w in truth]), r_cep)}
+    if sfx is not None:
+        truth_judges["aisfx"] = (np.stack([sfx.embed(w, sr) for w in truth]), judges["aisfx"][1])
+    ceiling, _ = timbre_by_group(groups, labels, truth_judges, [r["reference"] for r in rows])
+    for g, entry in ceiling.items():
+        entry.update({k: v for k, v in truth_timing[g].items() if k != "num_events"})
     if sfx_note:
         warnings.append(sfx_note)
     values = {
@@ -224,6 +258,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         "onset_within_one_frame": timing["onset_within_one_frame"],
         "onset_recall": timing["onset_recall"],
         "extra_onsets_per_clip": timing["extra_onsets_per_clip"],
+        "unmatched_onsets_per_clip": timing["unmatched_onsets_per_clip"],
         "timbre_retrieval_resemblyzer": retrieval_accuracy(g_res, r_res, labels),
         "timbre_retrieval_cepstral": retrieval_accuracy(g_cep, r_cep, labels),
         "retrieval_chance": 1.0 / n_refs,
@@ -233,6 +268,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         "mcd": float(np.mean([mcd(g, t, sr) for g, t in zip(gen, truth)])),
         "mcd_dtw": float(np.mean([mcd(g, t, sr, dtw=True) for g, t in zip(gen, truth)])),
         "timbre_by_split": by_group,
+        "ceiling_by_split": ceiling,
         "warnings": warnings,
     }
     # timing figures join each group's entry; the headline per-group figures as flat keys too (summary, tables)
@@ -245,13 +281,17 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
                "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
                "num_events": timing["num_events"], "distinct_recordings": n_refs, "seed": seed,
-               "onsets": "spectral flux peaks (see docs/metrics.md)",
+               "onsets": f"spectral flux peaks, gated {ONSET_GATE_DB:g} dB above the track's noise floor "
+                         "(see docs/metrics.md)",
+               "extra_onsets": "unmatched onsets outside every event's sound (start - tolerance to start + "
+                               "duration + tolerance; rows without 'durations': every unmatched onset)",
                "onset_matching": f"one-to-one within +-{ONSET_TOLERANCE * 1000:.0f} ms (metrics.audio.onset_f1)",
                "timbre": emb.profile(),
                "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,
                "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
                "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
-               "group_retrieval": "gallery = the group's own references"}
+               "group_retrieval": "gallery = the group's own references",
+               "ceiling_by_split": "the clips' own recorded tracks in place of the outputs, scored the same way"}
     return make_report("v2s_benchmark", values, profile,
                        test_dir=test_dirs[0] if len(test_dirs) == 1 else test_dirs, output_dir=output_dir)

@@ -17,7 +17,7 @@ from ..media import resample
 from ..utils import file_sha256
 
 __all__ = ["MCD_CONST", "linear_mel", "mel_cepstrum", "cepstrum_of_magnitude", "mcd", "dtw_path", "onset_strength",
-           "pick_peaks", "audio_onsets", "visual_onsets", "sync_error", "normalised_onset_envelope",
+           "pick_peaks", "audio_onsets", "gate_onsets", "visual_onsets", "sync_error", "normalised_onset_envelope",
            "adaptive_peaks", "LEVEL_INVARIANT_ONSETS", "level_invariant_onsets", "OnsetF1", "onset_f1", "TimbreEmbedder", "cosine_similarity",
            "retrieval_accuracy", "cepstral_envelope"]
 
@@ -131,6 +131,26 @@ def audio_onsets(wav, sample_rate: int, **kw) -> np.ndarray:
     """Onset times (s) of an audio signal (spectral flux + peak picking)."""
     env, rate = onset_strength(wav, sample_rate)
     return pick_peaks(env, rate, **kw)
+
+
+def gate_onsets(wav, sample_rate: int, onsets, gate_db: float = 6.0, *, look: float = 0.05,
+                floor_percentile: float = 20.0, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """The ``onsets`` (s) after which the track rises at least ``gate_db`` above its noise floor within ``look``
+    seconds. Frame level: mean STFT power (Hann ``n_fft``, ``hop``) in dB; floor: its ``floor_percentile``-th
+    percentile over the track. Spectral flux of a log spectrum also peaks on the random ups and downs of a steady
+    hiss; those peaks are not sounds."""
+    on = np.asarray(onsets, np.float64).reshape(-1)
+    x = torch.as_tensor(np.asarray(wav, dtype=np.float64)).reshape(-1)
+    if on.size == 0 or x.numel() == 0:
+        return on[:0]
+    power = torch.stft(x, n_fft=n_fft, hop_length=hop, window=torch.hann_window(n_fft, dtype=torch.float64),
+                       center=True, pad_mode="constant", return_complex=True).abs().pow(2).mean(0)  # [T]
+    level = (10 * torch.log10(power + 1e-20)).numpy()
+    floor = float(np.percentile(level, floor_percentile))
+    rate = sample_rate / hop
+    keep = [t for t in on
+            if level[min(len(level) - 1, int(t * rate)): int((t + look) * rate) + 1].max(initial=-np.inf) >= floor + gate_db]
+    return np.asarray(keep, np.float64)
 
 
 def visual_onsets(frames, fps: float, **kw) -> np.ndarray:

@@ -294,6 +294,9 @@ def run_eval(args) -> int:
                            device=args.device, seed=args.seed, limit=args.limit, progress=progress,
                            train_manifest=args.train_manifest, vocoder=args.vocoder)
         print(group_table(rep), end="")
+        if rep.get("ceiling_by_split"):
+            print("\nthe clips' own recorded tracks scored the same way (the ceiling):")
+            print(group_table(rep, "ceiling_by_split"), end="")
     elif m == "v2s-real":
         from ..benchmarks.real_clips import evaluate_v2s_real, markdown_table
 
