@@ -61,3 +61,21 @@ def test_pitch_shift_moves_a_partial_by_the_drawn_interval():
     peak_hz = (out[:, :, 0] * centres).sum(1) / out[:, :, 0].sum(1)  # where the partial went
     ratio = torch.log2(peak_hz / centres[band]) * 12  # semitones
     assert ratio.abs().max() <= 2.0 + 0.3 and ratio.std() > 0.5  # within the bound, and varied per clip
+
+
+def test_background_dropout_defaults_off_is_checked_and_silences_the_drawn_share():
+    from types import SimpleNamespace
+
+    from avgen.train.tasks.varietysound import VarietySoundTask
+
+    assert VarietySoundLoss().background_dropout == 0.0
+    with pytest.raises(ConfigError, match="background_dropout"):
+        from_dict(VarietySoundLoss, {"background_dropout": 1.5}, prefix="loss.")
+    mel = torch.rand(400, 80, 6) + 0.1  # every clip has sound in its background input
+    for p in (0.0, 0.25, 1.0):
+        task = SimpleNamespace(lcfg=VarietySoundLoss(background_dropout=p), rng=torch.Generator().manual_seed(0))
+        back = VarietySoundTask._background(task, mel)
+        silent = back.flatten(1).abs().amax(1) == 0  # [B]: the clip got the mel of silence
+        kept = (back == mel).flatten(1).all(1)
+        assert bool((silent | kept).all())  # per clip: all or nothing
+        assert abs(silent.float().mean().item() - p) < 0.07

@@ -31,12 +31,19 @@ class VarietySoundLoss:
     reference_gain_db: float = 0.0
     reference_tilt_db: float = 0.0
     reference_pitch_semitones: float = 0.0
+    # background dropout (not in the paper; for transfer): the share of clips whose background input is the mel of
+    # silence, as at inference, instead of the target's quiet frames (which carry its timbre for sustained sounds,
+    # a second path the decoder can take timbre from in training but never has at inference); 0 = the paper
+    background_dropout: float = 0.0
 
     def __post_init__(self):
         for name in ("reference_gain_db", "reference_tilt_db", "reference_pitch_semitones"):
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name}: expected a finite bound >= 0, got {v!r}")
+        v = self.background_dropout
+        if not (isinstance(v, (int, float)) and 0.0 <= v <= 1.0):
+            raise ValueError(f"background_dropout: expected a share in [0, 1], got {v!r}")
 
 
 def mel_band_centres(preset: str) -> torch.Tensor:
@@ -141,9 +148,19 @@ class VarietySoundTask(Task):
                                  pitch_semitones=c.reference_pitch_semitones,
                                  dynamic_range_db=get_preset(preset).dynamic_range_db, band_centres=self._centres)
 
+    def _background(self, mel: torch.Tensor) -> torch.Tensor:
+        """The background encoder's input: the target mel, or silence (zeros) for a ``background_dropout`` share of
+        the clips, drawn per clip."""
+        p = self.lcfg.background_dropout
+        if p <= 0:
+            return mel
+        keep = torch.rand(mel.shape[0], generator=self.rng) >= p  # [B]
+        return mel * keep.to(mel)[:, None, None]
+
     def _generate(self, batch, generator):
         mel = batch["mel"]
-        return generator(batch["features"], self._reference(mel), mel.shape[-1], background=mel, generator=self.rng)
+        return generator(batch["features"], self._reference(mel), mel.shape[-1], background=self._background(mel),
+                         generator=self.rng)
 
     def _starts(self, discriminator, length: int):
         d = getattr(discriminator, "module", discriminator)
