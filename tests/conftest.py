@@ -9,6 +9,13 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 if "torch" in sys.modules:  # a plugin loaded torch first: this process keeps spinning (its subprocesses do not)
     print("tests/conftest.py: torch was imported before OMP_WAIT_POLICY was set", file=sys.stderr)
+# numpy's and scipy's OpenBLAS threads spin the same way (no wait-policy switch): the Frechet distances of the
+# metric tests (np.linalg.eigh on 2560x2560 covariances) took 25.4 s with its default threads and 9.6 s with one at
+# load ~6 on this box. Read when numpy loads its OpenBLAS, so set here before any test module imports numpy, and
+# inherited by the subprocesses (tools/compute_fvd.py, avgen eval ...). Torch's own kernels are not affected.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if "numpy" in sys.modules:
+    print("tests/conftest.py: numpy was imported before OPENBLAS_NUM_THREADS was set", file=sys.stderr)
 
 import pytest  # noqa: E402
 
