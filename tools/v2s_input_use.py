@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Which input a VarietySound checkpoint takes each clip's sound from: mel error with the reference and the background
+input swapped for another clip's or for silence.
+
+    python tools/v2s_input_use.py RUN_DIR CACHE [--step N] [--clips 64] [--seconds 3.7]
+
+RUN_DIR is a training run (``config.yaml`` and ``checkpoints/step_N.pt``; the newest unless ``--step``), CACHE an
+``avgen prepare`` cache (its first ``--clips`` items, cut to ``--seconds``). The EMA generator (the generator when the run keeps no EMA), in eval mode (R is
+the identity), reconstructs each clip's mel from its own features with:
+
+* ``own reference, own background``: the training setting (self-reconstruction);
+* ``own reference, silent background``: the inference setting with a perfect reference;
+* ``other reference, own background``: the next clip's reference; the background input still the clip's own;
+* ``other reference, silent background`` and ``other reference, other background``.
+
+The MSE against the clip's own mel of each is printed. If the decoder takes the clip's sound from the reference,
+swapping the reference costs much more than silencing the background; if it takes it from the background input
+(which sees the target's quiet frames in training, and silence at inference), the other way round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run_dir", help="training run folder (config.yaml, checkpoints/)")
+    p.add_argument("cache", help="avgen prepare cache folder (index.jsonl, items/)")
+    p.add_argument("--step", type=int, default=None, help="checkpoint step (default: the newest)")
+    p.add_argument("--clips", type=int, default=64, help="clips to score (default 64)")
+    p.add_argument("--seconds", type=float, default=3.7, help="seconds of each clip (default 3.7)")
+    a = p.parse_args(argv)
+
+    def fail(msg: str) -> int:
+        print(f"v2s_input_use.py: error: {msg}", file=sys.stderr)
+        return 2
+
+    ckdir = os.path.join(a.run_dir, "checkpoints")
+    config_path = os.path.join(a.run_dir, "config.yaml")
+    if not os.path.isfile(config_path):
+        return fail(f"{config_path}: not found (not a training run folder)")
+    steps = {int(m.group(1)): f for f in (os.listdir(ckdir) if os.path.isdir(ckdir) else [])
+             if (m := re.fullmatch(r"step_(\d+)\.pt", f))}
+    if not steps:
+        return fail(f"{ckdir}: no step_N.pt checkpoints")
+    step = max(steps) if a.step is None else a.step
+    if step not in steps:
+        return fail(f"--step {step}: no such checkpoint in {ckdir} (have {', '.join(map(str, sorted(steps)))})")
+    index = os.path.join(a.cache, "index.jsonl")
+    if not os.path.isfile(index):
+        return fail(f"{index}: not found (not an avgen prepare cache)")
+    if a.clips < 2 or not a.seconds > 0:
+        return fail("--clips must be at least 2 and --seconds positive")
+
+    import torch
+    import yaml
+    from safetensors.numpy import load_file
+
+    from avgen.models.v2s.varietysound import VarietySound, VarietySoundConfig
+    from avgen.train.checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    with open(index) as f:
+        items = [json.loads(x) for x in f if x.strip()][: a.clips]
+    feats, mels = [], []
+    for it in items:
+        d = load_file(os.path.join(a.cache, it["file"]))
+        feats.append(torch.from_numpy(d["features"]))
+        mels.append(torch.from_numpy(d["mel"]))
+    tv, tm = min(int(a.seconds * 21.5), *(f.shape[0] for f in feats)), min(int(a.seconds * 86.13), *(m.shape[1] for m in mels))
+    F = torch.stack([f[:tv] for f in feats])  # [B, T_v, D]
+    M = torch.stack([m[:, :tm] for m in mels])  # [B, 80, T_m]
+    with open(config_path) as f:
+        model_cfg = (yaml.safe_load(f) or {}).get("model") or {}
+    fields = set(VarietySoundConfig.__dataclass_fields__)
+    model_cfg = {k: v for k, v in model_cfg.items() if k in fields} | {"feature_dim": F.shape[-1], "n_mels": M.shape[1]}
+    G = VarietySound(VarietySoundConfig(**model_cfg))
+    from avgen.errors import AvgenError
+
+    try:
+        state = load_checkpoint(os.path.join(ckdir, steps[step]))
+        G.load_state_dict(state.get("ema") or state["generator"])  # the EMA weights when the run keeps them
+    except AvgenError as e:
+        return fail(str(e))
+    except RuntimeError as e:  # load_state_dict: another model's weights
+        return fail(f"{os.path.join(ckdir, steps[step])}: does not fit the model of {config_path} "
+                    f"({str(e).splitlines()[0][:120]})")
+    G.eval()
+    other = M.roll(1, 0)  # the next clip's mel
+    cases = {"own reference, own background (training)": (M, M), "own reference, silent background (inference)": (M, None),
+             "other reference, own background": (other, M), "other reference, silent background": (other, None),
+             "other reference, other background": (other, other)}
+    print("command: python tools/v2s_input_use.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(f"checkpoint {steps[step]}, {len(items)} clips of {a.cache}, {tv} feature frames / {tm} mel frames each")
+    with torch.no_grad():
+        for name, (ref, back) in cases.items():
+            mse = float(((G(F, ref, tm, background=back) - M) ** 2).mean())
+            print(f"  {name}: mel MSE {mse:.5f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
