@@ -133,7 +133,7 @@ def main(argv=None) -> int:
                    help="test splits to score (default: test_held_out_renderer test_unseen_recording)")
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="representations to probe")
     p.add_argument("--steps", type=int, default=1500, help="probe training steps, batch 32 (default 1500)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the probes and their batches (default 0)")
     a = p.parse_args(argv)
     if a.steps < 1:
         p.error(f"--steps must be at least 1, got {a.steps}")
