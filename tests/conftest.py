@@ -45,3 +45,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def load_tool():
+    """``load_tool("make_foley.py")``: a script of tools/ imported as a module (tools/ is not a package), so its
+    ``main(argv)`` and helpers can be called in-process."""
+    import importlib.util
+
+    def load(filename: str):
+        path = os.path.join(os.path.dirname(__file__), "..", "tools", filename)
+        spec = importlib.util.spec_from_file_location(os.path.splitext(filename)[0], path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -42,14 +42,8 @@ def test_load_sound_trims_only_when_asked(tmp_path, trim):
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "nan"])
-def test_make_foley_refuses_a_bad_trim_before_rendering(tmp_path, capsys, value):
-    import importlib.util
-    import os
-
-    spec = importlib.util.spec_from_file_location("make_foley", os.path.join(os.path.dirname(__file__), "..",
-                                                                             "tools", "make_foley.py"))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+def test_make_foley_refuses_a_bad_trim_before_rendering(tmp_path, capsys, value, load_tool):
+    tool = load_tool("make_foley.py")
     assert tool.main(["-o", str(tmp_path / "out"), "--onset-trim-db", value]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--onset-trim-db" in err and not (tmp_path / "out").exists()

@@ -1,7 +1,5 @@
 """tools/v2s_input_use.py on a tiny run and cache built here: five cases printed, bad inputs refused (exit 2)."""
 
-import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -13,12 +11,8 @@ TINY = dict(temporal_channels=8, temporal_layers=2, temporal_lstm=8, sgau_units=
 
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location(
-        "v2s_input_use", os.path.join(os.path.dirname(__file__), "..", "tools", "v2s_input_use.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def tool(load_tool):
+    return load_tool("v2s_input_use.py")
 
 
 @pytest.fixture(scope="module")

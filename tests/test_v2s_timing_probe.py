@@ -1,19 +1,12 @@
 """tools/v2s_timing_probe.py: its pixel-difference representation and its refusal of a missing input."""
 
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
 
 @pytest.fixture(scope="module")
-def tool():
-    spec = importlib.util.spec_from_file_location(
-        "v2s_timing_probe", os.path.join(os.path.dirname(__file__), "..", "tools", "v2s_timing_probe.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def tool(load_tool):
+    return load_tool("v2s_timing_probe.py")
 
 
 def test_pixel_diff_marks_the_frame_where_one_corner_changes(tool, tmp_path):
