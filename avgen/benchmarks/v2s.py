@@ -8,7 +8,7 @@ generated from its silent video and its timbre reference, then scored against th
   :func:`avgen.metrics.audio.onset_f1`, so two onsets near one event count one match and one unmatched); extra
   onsets per clip: the unmatched ones outside every event's sound (rows with ``durations``), i.e. sounds where the
   video shows nothing. Onsets are spectral-flux peaks where the track rises :data:`ONSET_GATE_DB` above its own
-  noise floor (:func:`avgen.metrics.audio.gate_onsets`);
+  noise floor (``audio_onsets(..., gate_db=)``, :func:`avgen.metrics.audio.gate_onsets`);
 * the ceiling (``ceiling_by_split``): every figure above for the clips' own recorded tracks in place of the outputs;
 * timbre retrieval accuracy: is the output's timbre embedding closest (cosine) to a reference made from its own
   recording, among all test references (chance = 1 / number of recordings)? With two embeddings: Resemblyzer (the paper's library) and a mel-cepstral envelope (the mean
@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import AvgenError
 from ..media import read_audio, write_audio
-from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, gate_onsets, mcd,
+from ..metrics.audio import (TimbreEmbedder, audio_onsets, cepstral_envelope, cosine_similarity, mcd,
                              onset_f1, retrieval_accuracy)
 from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
@@ -100,7 +100,8 @@ def timbre_by_group(groups: list[str], labels: list[str], embeddings: dict,
     return table, warnings
 
 
-def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE, durations: list | None = None) -> dict:
+def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERANCE,
+                 durations: list | None = None) -> dict:
     """Timing figures over clips: ``onsets[i]`` the generated onsets and ``events[i]`` the true events of clip ``i``
     (seconds). Median distance of each event to the nearest onset (ms; inf for a clip without onsets), the share of
     events within one frame, recall (events matched one-to-one within ``tolerance``), unmatched onsets per clip, and
@@ -117,13 +118,13 @@ def onset_timing(onsets: list, events: list, *, tolerance: float = ONSET_TOLERAN
         matched, n_true = matched + m, n_true + len(ev)
         unmatched.append(len(on) - m)
         if durations is None or durations[i] is None:
-            extra.append(len(on) - m)
+            extra.append(unmatched[-1])
         else:
             du = np.asarray(durations[i], np.float64).reshape(-1)
             if du.shape != ev.shape:
                 raise AvgenError(f"clip {i}: {len(du)} durations for {len(ev)} events")
             inside = ((on[:, None] >= ev[None] - tolerance) & (on[:, None] <= ev[None] + du[None] + tolerance)).any(1)
-            extra.append(min(len(on) - m, int((~inside).sum())))
+            extra.append(min(unmatched[-1], int((~inside).sum())))
     d = np.asarray(dists, np.float64)
     return {"onset_error_median_ms": float(np.median(d) * 1000) if d.size else float("nan"),
             "onset_within_one_frame": float((d <= FRAME).mean()) if d.size else float("nan"),
@@ -221,13 +222,13 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         refs.append(read_audio(ref, sample_rate=sr)[0][0])
     # timing: nearest-onset error, one-to-one recall within +-50 ms, unmatched (extra) onsets
     # (onsets in the noise floor, under ONSET_GATE_DB above it, are not sounds; see gate_onsets)
-    onsets = [gate_onsets(g, sr, audio_onsets(g, sr), ONSET_GATE_DB) for g in gen]
+    onsets = [audio_onsets(g, sr, gate_db=ONSET_GATE_DB) for g in gen]
     events = [r["events"] for r in rows]
     durations = [r.get("durations") for r in rows]
     timing = onset_timing(onsets, events, durations=durations)
     timing_groups = timing_by_group(groups, onsets, events, durations=durations)
     # the ceiling: the same timing figures for each clip's own recorded track
-    truth_onsets = [gate_onsets(t, sr, audio_onsets(t, sr), ONSET_GATE_DB) for t in truth]
+    truth_onsets = [audio_onsets(t, sr, gate_db=ONSET_GATE_DB) for t in truth]
     truth_timing = timing_by_group(groups, truth_onsets, events, durations=durations)
     # timbre
     emb = TimbreEmbedder(device=device, trim_silence=False)

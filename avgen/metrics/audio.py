@@ -127,10 +127,12 @@ def pick_peaks(env: np.ndarray, rate: float, *, min_gap: float = 0.05, threshold
     return np.asarray(peaks, np.float64) / rate
 
 
-def audio_onsets(wav, sample_rate: int, **kw) -> np.ndarray:
-    """Onset times (s) of an audio signal (spectral flux + peak picking)."""
+def audio_onsets(wav, sample_rate: int, *, gate_db: float | None = None, **kw) -> np.ndarray:
+    """Onset times (s) of an audio signal (spectral flux + peak picking); with ``gate_db``, only those where the
+    track rises that far above its own noise floor (:func:`gate_onsets`)."""
     env, rate = onset_strength(wav, sample_rate)
-    return pick_peaks(env, rate, **kw)
+    onsets = pick_peaks(env, rate, **kw)
+    return onsets if gate_db is None else gate_onsets(wav, sample_rate, onsets, gate_db)
 
 
 def gate_onsets(wav, sample_rate: int, onsets, gate_db: float = 6.0, *, look: float = 0.05,
@@ -148,8 +150,10 @@ def gate_onsets(wav, sample_rate: int, onsets, gate_db: float = 6.0, *, look: fl
     level = (10 * torch.log10(power + 1e-20)).numpy()
     floor = float(np.percentile(level, floor_percentile))
     rate = sample_rate / hop
-    keep = [t for t in on
-            if level[min(len(level) - 1, int(t * rate)): int((t + look) * rate) + 1].max(initial=-np.inf) >= floor + gate_db]
+    def peak_after(t: float) -> float:  # the loudest frame level within `look` seconds of t
+        return level[min(len(level) - 1, int(t * rate)): int((t + look) * rate) + 1].max(initial=-np.inf)
+
+    keep = [t for t in on if peak_after(t) >= floor + gate_db]
     return np.asarray(keep, np.float64)
 
 
