@@ -67,7 +67,8 @@ def main(argv=None) -> int:
     trim = None if a.no_onset_trim else a.onset_trim_db
     try:
         summary = build_benchmark(a.output, sounds=a.sounds, corpus=a.corpus, train=a.train, valid=a.valid,
-                                  test=a.test, seed=a.seed, settings=FoleySettings(seconds=a.seconds, size=a.size, onset_trim_db=trim),
+                                  test=a.test, seed=a.seed,
+                                  settings=FoleySettings(seconds=a.seconds, size=a.size, onset_trim_db=trim),
                                   test_fraction=a.test_fraction, held_out_categories=held,
                                   progress=not a.no_progress, images=a.images, renderer=a.renderer)
     except AvgenError as e:

@@ -5,8 +5,8 @@ input swapped for another clip's or for silence.
     python tools/v2s_input_use.py RUN_DIR CACHE [--step N] [--clips 64] [--seconds 3.7]
 
 RUN_DIR is a training run (``config.yaml`` and ``checkpoints/step_N.pt``; the newest unless ``--step``), CACHE an
-``avgen prepare`` cache (its first ``--clips`` items, cut to ``--seconds``). The EMA generator (the generator when the run keeps no EMA), in eval mode (R is
-the identity), reconstructs each clip's mel from its own features with:
+``avgen prepare`` cache (its first ``--clips`` items, cut to ``--seconds``). The EMA generator (the generator when
+the run keeps no EMA), in eval mode (R is the identity), reconstructs each clip's mel from its own features with:
 
 * ``own reference, own background``: the training setting (self-reconstruction);
 * ``own reference, silent background``: the inference setting with a perfect reference;
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 
 
@@ -44,8 +43,9 @@ def main(argv=None) -> int:
     config_path = os.path.join(a.run_dir, "config.yaml")
     if not os.path.isfile(config_path):
         return fail(f"{config_path}: not found (not a training run folder)")
-    steps = {int(m.group(1)): f for f in (os.listdir(ckdir) if os.path.isdir(ckdir) else [])
-             if (m := re.fullmatch(r"step_(\d+)\.pt", f))}
+    from avgen.train.checkpoint import list_checkpoints
+
+    steps = dict(list_checkpoints(a.run_dir))  # step -> path
     if not steps:
         return fail(f"{ckdir}: no step_N.pt checkpoints")
     step = max(steps) if a.step is None else a.step
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     import yaml
     from safetensors.numpy import load_file
 
+    from avgen.errors import AvgenError
     from avgen.models.v2s.varietysound import VarietySound, VarietySoundConfig
     from avgen.train.checkpoint import load_checkpoint
 
@@ -72,7 +73,8 @@ def main(argv=None) -> int:
         d = load_file(os.path.join(a.cache, it["file"]))
         feats.append(torch.from_numpy(d["features"]))
         mels.append(torch.from_numpy(d["mel"]))
-    tv, tm = min(int(a.seconds * 21.5), *(f.shape[0] for f in feats)), min(int(a.seconds * 86.13), *(m.shape[1] for m in mels))
+    tv = min(int(a.seconds * 21.5), *(f.shape[0] for f in feats))  # feature frames
+    tm = min(int(a.seconds * 86.13), *(m.shape[1] for m in mels))  # mel frames
     F = torch.stack([f[:tv] for f in feats])  # [B, T_v, D]
     M = torch.stack([m[:, :tm] for m in mels])  # [B, 80, T_m]
     with open(config_path) as f:
@@ -80,23 +82,23 @@ def main(argv=None) -> int:
     fields = set(VarietySoundConfig.__dataclass_fields__)
     model_cfg = {k: v for k, v in model_cfg.items() if k in fields} | {"feature_dim": F.shape[-1], "n_mels": M.shape[1]}
     G = VarietySound(VarietySoundConfig(**model_cfg))
-    from avgen.errors import AvgenError
-
     try:
-        state = load_checkpoint(os.path.join(ckdir, steps[step]))
+        state = load_checkpoint(steps[step])
         G.load_state_dict(state.get("ema") or state["generator"])  # the EMA weights when the run keeps them
     except AvgenError as e:
         return fail(str(e))
     except RuntimeError as e:  # load_state_dict: another model's weights
-        return fail(f"{os.path.join(ckdir, steps[step])}: does not fit the model of {config_path} "
+        return fail(f"{steps[step]}: does not fit the model of {config_path} "
                     f"({str(e).splitlines()[0][:120]})")
     G.eval()
     other = M.roll(1, 0)  # the next clip's mel
-    cases = {"own reference, own background (training)": (M, M), "own reference, silent background (inference)": (M, None),
+    cases = {"own reference, own background (training)": (M, M),
+             "own reference, silent background (inference)": (M, None),
              "other reference, own background": (other, M), "other reference, silent background": (other, None),
              "other reference, other background": (other, other)}
     print("command: python tools/v2s_input_use.py " + " ".join(argv if argv is not None else sys.argv[1:]))
-    print(f"checkpoint {steps[step]}, {len(items)} clips of {a.cache}, {tv} feature frames / {tm} mel frames each")
+    print(f"checkpoint {os.path.basename(steps[step])}, {len(items)} clips of {a.cache}, "
+          f"{tv} feature frames / {tm} mel frames each")
     with torch.no_grad():
         for name, (ref, back) in cases.items():
             mse = float(((G(F, ref, tm, background=back) - M) ** 2).mean())

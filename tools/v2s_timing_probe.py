@@ -12,7 +12,8 @@ benchmark's timing figures (peaks of its output, ``avgen.benchmarks.v2s.onset_ti
 training clips (the fit). Representations, all at the feature rate (21.5 fps):
 
 * ``features``: the cached visual features (EfficientNet-Lite0, 1280-d), as the temporal encoder gets them;
-* ``features+motion_energy``: the same plus :func:`avgen.models.v2s.varietysound.motion_energy` (``model.motion_energy``);
+* ``features+motion_energy``: the same plus :func:`avgen.models.v2s.varietysound.motion_energy`
+  (``model.motion_energy``);
 * ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid of 64-px frames and its rise (32-d),
   decoded with the reader ``avgen prepare`` uses;
 * ``all``: the three concatenated.

@@ -14,7 +14,7 @@ import torch
 from ..errors import AvgenError
 from ..utils import atomic_output
 
-__all__ = ["save_checkpoint", "latest_checkpoint", "load_checkpoint", "load_latest_checkpoint", "prune_checkpoints",
+__all__ = ["save_checkpoint", "list_checkpoints", "latest_checkpoint", "load_checkpoint", "load_latest_checkpoint", "prune_checkpoints",
            "remove_stale_temporaries"]
 
 _PATTERN = re.compile(r"^step_(\d+)\.pt$")
@@ -32,7 +32,8 @@ def save_checkpoint(run_dir: str, step: int, state: dict) -> str:
     return path
 
 
-def _checkpoints(run_dir: str) -> list[tuple[int, str]]:
+def list_checkpoints(run_dir: str) -> list[tuple[int, str]]:
+    """``[(step, path), ...]`` of the run's ``checkpoints/step_N.pt`` files, by step."""
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     if not os.path.isdir(ckpt_dir):
         return []
@@ -45,7 +46,7 @@ def _checkpoints(run_dir: str) -> list[tuple[int, str]]:
 
 
 def latest_checkpoint(run_dir: str) -> str | None:
-    found = _checkpoints(run_dir)
+    found = list_checkpoints(run_dir)
     return found[-1][1] if found else None
 
 
@@ -67,7 +68,7 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
 def load_latest_checkpoint(run_dir: str, *, warn=None) -> tuple[str, dict] | None:
     """(path, state) of the newest checkpoint that loads. A damaged newer one (truncated, empty) is skipped with a
     one-line warning through ``warn`` naming the file; no checkpoint at all gives None, only damaged ones an error."""
-    found = _checkpoints(run_dir)
+    found = list_checkpoints(run_dir)
     damaged = []
     for _, path in reversed(found):
         try:
@@ -96,6 +97,6 @@ def remove_stale_temporaries(run_dir: str) -> list[str]:
 
 
 def prune_checkpoints(run_dir: str, keep: int) -> None:
-    found = _checkpoints(run_dir)
+    found = list_checkpoints(run_dir)
     for _, path in found[: max(0, len(found) - keep)]:
         os.remove(path)
