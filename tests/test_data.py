@@ -54,6 +54,12 @@ def test_prepare_resumes_and_reports_bad_files(tmp_path):
     index = [json.loads(line) for line in (out / "index.jsonl").read_text().splitlines()]
     item = load_file(out / index[0]["file"])
     assert item["mel"].shape == (80, 1 + 4 * 22050 // 256) and item["features"].shape == (86, 1280)
+    # pixel motion from the very frames the encoder got (decoded at its 256 side), one row per feature frame
+    from avgen.encoders.frames import iter_frame_batches
+    from avgen.encoders.motion import pixel_motion
+    frames = np.concatenate(list(iter_frame_batches(EXAMPLE_VIDEO, fps=21.5, resize=256)))
+    np.testing.assert_allclose(item["motion"], pixel_motion(frames), atol=1e-6)
+    assert item["motion"][1:, :16].max() > 0.1  # the example's ball moves
     # a second file appears; the finished one is skipped (what a killed run would see on restart)
     shutil.copy(EXAMPLE_VIDEO, src / "two.mp4")
     with open(src / "two.mp4", "ab") as f:
@@ -62,6 +68,9 @@ def test_prepare_resumes_and_reports_bad_files(tmp_path):
     assert (s2.processed, s2.skipped, len(s2.failed)) == (1, 1, 1)
     ds = PreparedDataset(out, segment_seconds=1.0)
     assert len(ds) == 2 and ds[0]["features"].shape == (22, 1280) and ds[0]["mel"].shape == (80, 86)
+    assert ds.has_motion and ds[0]["motion"].shape == (22, 32)
+    start = PreparedDataset(out, segment_seconds=1.0, random_crop=False)[0]  # the window from 0: the same frames
+    np.testing.assert_array_equal(start["motion"].numpy(), item["motion"][:22])
     # changed settings are a different cache key, not a silent reuse
     s3 = prepare(str(src), out, workers=0, progress=False,
                  settings=__import__("avgen.data", fromlist=["PrepareSettings"]).PrepareSettings(fps=10.0))

@@ -68,11 +68,12 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     with open(index) as f:
         items = [json.loads(x) for x in f if x.strip()][: a.clips]
-    feats, mels = [], []
+    feats, mels, motions = [], [], []
     for it in items:
         d = load_file(os.path.join(a.cache, it["file"]))
         feats.append(torch.from_numpy(d["features"]))
         mels.append(torch.from_numpy(d["mel"]))
+        motions.append(torch.from_numpy(d["motion"]) if "motion" in d else None)
     tv = min(int(a.seconds * 21.5), *(f.shape[0] for f in feats))  # feature frames
     tm = min(int(a.seconds * 86.13), *(m.shape[1] for m in mels))  # mel frames
     F = torch.stack([f[:tv] for f in feats])  # [B, T_v, D]
@@ -82,6 +83,11 @@ def main(argv=None) -> int:
     fields = set(VarietySoundConfig.__dataclass_fields__)
     model_cfg = {k: v for k, v in model_cfg.items() if k in fields} | {"feature_dim": F.shape[-1], "n_mels": M.shape[1]}
     G = VarietySound(VarietySoundConfig(**model_cfg))
+    motion = None
+    if G.config.pixel_motion_dim:
+        if any(m is None for m in motions):
+            return fail(f"{a.cache}: the model takes pixel motion, but the cache has none (made before it)")
+        motion = torch.stack([m[:tv] for m in motions])  # [B, T_v, 32]
     try:
         state = load_checkpoint(steps[step])
         G.load_state_dict(state.get("ema") or state["generator"])  # the EMA weights when the run keeps them
@@ -101,7 +107,7 @@ def main(argv=None) -> int:
           f"{tv} feature frames / {tm} mel frames each")
     with torch.no_grad():
         for name, (ref, back) in cases.items():
-            mse = float(((G(F, ref, tm, background=back) - M) ** 2).mean())
+            mse = float(((G(F, ref, tm, background=back, motion=motion) - M) ** 2).mean())
             print(f"  {name}: mel MSE {mse:.5f}")
     return 0
 

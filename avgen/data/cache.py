@@ -14,7 +14,9 @@ __all__ = ["PreparedDataset"]
 
 
 class PreparedDataset(Dataset):
-    """Items: ``{"id", "label", "features": [T_vis, D], "mel": [n_mels, T_mel]}`` from a prepare cache.
+    """Items: ``{"id", "label", "features": [T_vis, D], "mel": [n_mels, T_mel]}`` from a prepare cache, plus
+    ``"motion": [T_vis, 32]`` (:mod:`avgen.encoders.motion`) when the cache has it (:attr:`has_motion`; caches
+    made before pixel motion do not).
 
     Args:
         cache_dir: the ``avgen prepare`` output folder.
@@ -40,6 +42,7 @@ class PreparedDataset(Dataset):
         self.mel_fps = mel["sample_rate"] / mel["hop_length"]
         self.feature_dim = int(self.settings["visual"]["feature_dim"])
         self.n_mels = int(mel["n_mels"])
+        self.has_motion = "motion" in self.settings  # every item of such a cache holds a motion tensor
         self.segment_seconds = segment_seconds
         self.random_crop = random_crop
         self.generator = generator
@@ -53,6 +56,7 @@ class PreparedDataset(Dataset):
         rec = self.records[index]
         tensors = load_file(os.path.join(self.root, rec["file"]))
         feats, mel = tensors["features"].float(), tensors["mel"].float()
+        motion = tensors["motion"].float() if self.has_motion else None
         if self.segment_seconds is not None:
             n_vis = round(self.segment_seconds * self.fps)
             n_mel = round(self.segment_seconds * self.mel_fps)
@@ -62,7 +66,12 @@ class PreparedDataset(Dataset):
                 start = float(torch.rand((), generator=self.generator)) * span
             feats = _window(feats, round(start * self.fps), n_vis, axis=0)
             mel = _window(mel, round(start * self.mel_fps), n_mel, axis=1)
-        return {"id": rec["id"], "label": rec.get("label"), "features": feats, "mel": mel}
+            if motion is not None:  # the features' window: the same frames
+                motion = _window(motion, round(start * self.fps), n_vis, axis=0)
+        item = {"id": rec["id"], "label": rec.get("label"), "features": feats, "mel": mel}
+        if motion is not None:
+            item["motion"] = motion
+        return item
 
 
 def _window(x: torch.Tensor, start: int, length: int, axis: int) -> torch.Tensor:

@@ -2,8 +2,9 @@
 
 Cache layout (``out_dir``):
     settings.json                 the settings every item was made with (their hash is part of each key)
-    items/<key>.safetensors       tensors ``mel`` [n_mels, T_mel] and ``features`` [T_vis, D]; metadata: source,
-                                  id, label, fps, sample_rate, duration
+    items/<key>.safetensors       tensors ``mel`` [n_mels, T_mel], ``features`` [T_vis, D] and ``motion`` [T_vis, 32]
+                                  (:mod:`avgen.encoders.motion`, from the frames the encoder got); metadata:
+                                  source, id, label, fps, sample_rate, duration
     index.jsonl                   one line per input file that is cached, in input order; rewritten atomically
                                   as items finish, so a killed run leaves a valid index of what it finished
     failures.jsonl                files that could not be processed and why (this run)
@@ -34,6 +35,7 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, ConfigError, MediaError
 from ..encoders.frames import iter_frame_batches
+from ..encoders.motion import PIXEL_MOTION_SETTINGS, pixel_motion
 from ..media import read_audio
 from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
@@ -111,7 +113,7 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 
 def _settings_dict(settings: PrepareSettings, encoder_desc: dict) -> dict:
     d = {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
-         "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc}
+         "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc, "motion": PIXEL_MOTION_SETTINGS}
     if settings.audio_chain != "direct":  # only then, so caches made before the option keep their keys
         d["audio_chain"] = settings.audio_chain
     return d
@@ -352,12 +354,13 @@ def prepare(
         else:
             first = items[positions[0]]
             feats = encoder.encode(result["frames"], batch_size=batch_size).numpy().astype(np.float32)
+            motion = pixel_motion(result["frames"])  # [T_vis, 32], from the frames the encoder got
             meta = {"id": first.id, "label": first.label or "", "source": first.path, "fps": str(settings.fps),
                     "sample_rate": str(result["sample_rate"]), "duration": f"{result['duration']:.6f}",
                     "settings": settings_key}
             path = os.path.join(out_dir, "items", f"{key}.safetensors")
             with atomic_output(path) as tmp:  # a killed run never leaves a half-written item
-                save_file({"mel": result["mel"], "features": feats}, tmp, metadata=meta)
+                save_file({"mel": result["mel"], "features": feats, "motion": motion}, tmp, metadata=meta)
             info = {"duration": round(float(result["duration"]), 6), "feature_frames": int(feats.shape[0]),
                     "mel_frames": int(result["mel"].shape[1])}
             for pos in positions:

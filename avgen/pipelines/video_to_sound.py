@@ -18,6 +18,7 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
+from ..encoders.motion import PIXEL_MOTION_DIM, PixelMotion
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, probe, read_audio, replace_audio, write_audio,
                      write_video)
@@ -178,7 +179,11 @@ class VideoToSoundPipeline:
             self._encoder = VisualEncoder(self.backbone, device=self.device, precision="fp32")
         return self._encoder
 
-    @torch.no_grad()
+    @property
+    def takes_motion(self) -> bool:
+        """Whether the generator takes pixel motion beside the features (``pixel_motion_dim`` in its config)."""
+        return bool(getattr(self.generator.config, "pixel_motion_dim", 0))
+
     def video_features(self, video, *, fps: float | None = None, batch_size: int = 32,
                        progress: bool | None = False) -> tuple[torch.Tensor, float]:
         """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path, or uint8
@@ -190,6 +195,32 @@ class VideoToSoundPipeline:
         batch, not the video's length or resolution. An array has no decoder to resize it: its frames are resized
         by torch's antialiased interpolation (:meth:`VisualEncoder.encode_stream`; see
         :mod:`avgen.encoders.frames` for why, and how far that is from the file path's features)."""
+        feats, _, duration = self.video_inputs(video, fps=fps, batch_size=batch_size, progress=progress, motion=False)
+        return feats, duration
+
+    @torch.no_grad()
+    def video_inputs(self, video, *, fps: float | None = None, batch_size: int = 32, progress: bool | None = False,
+                     motion: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """(features ``[T_v, D]``, pixel motion ``[T_v, 32]`` or None, duration in seconds), read as
+        :meth:`video_features` reads them, in one pass over the frames. ``motion``: compute the pixel motion
+        (:mod:`avgen.encoders.motion`); None: when the generator takes it. From a path it comes from the frames the
+        encoder gets, as ``avgen prepare`` computes it; from an array, from the frames at their own size (block
+        averaging makes the two nearly equal)."""
+        want_motion = self.takes_motion if motion is None else motion
+        tracker, pieces = (PixelMotion() if want_motion else None), []
+
+        def tapped(frames):  # batches (a path) or single frames (an array), passed on unchanged
+            for f in frames:
+                if tracker is not None:
+                    pieces.append(tracker.push(f if f.ndim == 4 else f[None]))
+                yield f
+
+        def motion_of(n: int) -> torch.Tensor | None:
+            if tracker is None:
+                return None
+            m = torch.from_numpy(np.concatenate(pieces)) if pieces else torch.zeros(0, PIXEL_MOTION_DIM)
+            return m[:n]  # [T_v, 32], one per feature frame
+
         if isinstance(video, (str, os.PathLike)):
             info = probe(video)
             if not info.has_video:
@@ -199,8 +230,8 @@ class VideoToSoundPipeline:
             encoder = self.encoder
             batches = encoder.video_batches(video, fps=self.fps, batch_size=batch_size)
             with _stage_bar(progress, "features", expected, "frame") as bar:
-                feats = encoder.encode_batches(_counted_batches(batches, bar))
-            return feats, duration
+                feats = encoder.encode_batches(tapped(_counted_batches(batches, bar)))
+            return feats, motion_of(len(feats)), duration
         array = np.asarray(video)
         if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
             raise AvgenError(f"video frames must be uint8 [T, H, W, 3], got {array.dtype} {array.shape}")
@@ -213,8 +244,8 @@ class VideoToSoundPipeline:
         idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(array) - 1)
         frames = (array[i] for i in idx)
         with _stage_bar(progress, "features", n, "frame") as bar:
-            feats = self.encoder.encode_stream(_counted(frames, bar), batch_size=batch_size)
-        return feats, duration
+            feats = self.encoder.encode_stream(tapped(_counted(frames, bar)), batch_size=batch_size)
+        return feats, motion_of(len(feats)), duration
 
     def reference_waveform(self, reference, *, sample_rate: int | None = None) -> np.ndarray:
         """``[1, N]`` float32 mono reference at the mel preset's rate: a path (audio, or a video's audio track) or a
@@ -319,7 +350,7 @@ class VideoToSoundPipeline:
     # -- synthesis ---------------------------------------------------------------------------------------------
     @torch.no_grad()
     def synthesize_mel(self, features: torch.Tensor, reference_mel: torch.Tensor | None, mel_frames: int, *,
-                       timbre: torch.Tensor | None = None,
+                       timbre: torch.Tensor | None = None, motion: torch.Tensor | None = None,
                        chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
                        generator: torch.Generator | None = None, progress: bool | None = False) -> torch.Tensor:
         """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
@@ -341,7 +372,8 @@ class VideoToSoundPipeline:
         overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
         if t_v <= chunk:
             with _stage_bar(progress, "synthesis", 1, "chunk") as bar:
-                mel = g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator)[0].cpu()
+                mel = g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator,
+                                   motion=None if motion is None else motion[None].to(self.device))[0].cpu()
                 bar.update(1)
             return mel
         out = torch.zeros(self.generator.n_mels, mel_frames)
@@ -352,7 +384,8 @@ class VideoToSoundPipeline:
         for s in _counted(starts, bar):
             m0 = round(s / self.fps * mel_fps)
             m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
-            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator)[0].cpu()
+            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator,
+                                 motion=None if motion is None else motion[None, s:s + chunk].to(self.device))[0].cpu()
             _overlap_add(out, weight, piece, m0,
                          fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
                          fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
@@ -407,10 +440,10 @@ class VideoToSoundPipeline:
         p = get_preset(self.mel_preset)
         # the reference is read (and checked) before the video; a long one is summarised in bounded memory
         ref, timbre, ref_rms = self.reference_summary(reference, sample_rate=reference_sample_rate, progress=progress)
-        feats, duration = self.video_features(video, fps=video_fps, progress=progress)
+        feats, motion, duration = self.video_inputs(video, fps=video_fps, progress=progress)
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
-        mel = self.synthesize_mel(feats, ref, mel_frames, timbre=timbre, chunk_seconds=chunk_seconds,
+        mel = self.synthesize_mel(feats, ref, mel_frames, timbre=timbre, motion=motion, chunk_seconds=chunk_seconds,
                                   overlap_seconds=overlap_seconds, generator=gen, progress=progress)
         wav = self.vocode(mel, num_samples, generator=gen, progress=progress).float()
         wav = (wav * self._output_gain(wav, ref_rms, p.sample_rate, gain_db)).clamp(-1, 1)

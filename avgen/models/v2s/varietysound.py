@@ -12,7 +12,8 @@ A mel spectrogram is split into three kinds of information, each taken from a di
 rate). Two discriminators train it adversarially: :class:`TimeAlignmentDiscriminator` (does this mel fit these video
 features in time?) and :class:`~avgen.models.v2s.feature2mel.MultiWindowMelDiscriminator` (is this mel real?).
 
-Shapes: video features ``[B, T_v, D]`` (21.5 fps); mels ``[B, 80, T_m]`` in [0, 1] (86.13 fps, about 4 T_v).
+Shapes: video features ``[B, T_v, D]`` (21.5 fps), optionally with pixel motion ``[B, T_v, 32]`` beside them (not
+in the paper; ``pixel_motion_dim``); mels ``[B, 80, T_m]`` in [0, 1] (86.13 fps, about 4 T_v).
 """
 
 from __future__ import annotations
@@ -323,6 +324,9 @@ class VarietySoundConfig:
     # not in the paper (for transfer; docs/varietysound.md): feed motion_energy() beside the features to the
     # temporal encoder
     motion_energy: bool = False
+    # not in the paper (for transfer): the width of a pixel-motion input concatenated to the features for the
+    # temporal encoder (avgen.encoders.motion computes 32 channels from the frames); 0 = none
+    pixel_motion_dim: int = 0
     # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
     ablate_temporal: str | None = None
     ablate_timbre: str | None = None
@@ -334,6 +338,9 @@ class VarietySoundConfig:
     window_hidden: int = 128
 
     def __post_init__(self):
+        if isinstance(self.pixel_motion_dim, bool) or not (isinstance(self.pixel_motion_dim, int)
+                                                            and self.pixel_motion_dim >= 0):
+            raise ValueError(f"pixel_motion_dim: expected a width >= 0, got {self.pixel_motion_dim!r}")
         for name in ENCODERS:
             v = getattr(self, f"ablate_{name}")
             if v not in ABLATIONS:
@@ -349,9 +356,11 @@ class VarietySound(nn.Module):
     """The generator: three encoders and the mel decoder, built from :class:`VarietySoundConfig`
     (``VarietySound(config)``, or keyword overrides of its defaults: ``VarietySound(feature_dim=1280)``).
 
-    ``forward(features, reference, mel_frames, background=None)``: ``features [B, T_v, D]``, ``reference
-    [B, 80, T_r]`` (any length), ``background [B, 80, T_b]`` or None for silence. In training the target mel is
-    both reference and background (self-reconstruction); at inference the reference comes from another recording.
+    ``forward(features, reference, mel_frames, background=None, motion=None)``: ``features [B, T_v, D]``,
+    ``reference [B, 80, T_r]`` (any length), ``background [B, 80, T_b]`` or None for silence, ``motion
+    [B, T_v, pixel_motion_dim]`` (required when the config sets ``pixel_motion_dim``, refused otherwise). In
+    training the target mel is both reference and background (self-reconstruction); at inference the reference
+    comes from another recording.
 
     ``config.ablate_<encoder>`` = ``"zeros"|"noise"`` replaces that encoder's output, for the paper's ablation
     study; :meth:`ablate_at_inference` adds one to a trained model.
@@ -367,7 +376,8 @@ class VarietySound(nn.Module):
             overrides[f"ablate_{part}"] = mode
         c = self.config = resolve_config(VarietySoundConfig, config, overrides)
         self.ablate = c.ablate  # what the forward pass replaces; starts as the trained-in ablations
-        self.temporal = TemporalEncoder(c.feature_dim + (2 if c.motion_energy else 0), c.temporal_channels,
+        self.temporal = TemporalEncoder(c.feature_dim + (2 if c.motion_energy else 0) + c.pixel_motion_dim,
+                                        c.temporal_channels,
                                         c.temporal_layers, c.temporal_kernel, c.temporal_lstm, 2, c.bottleneck)
         self.acoustic = AcousticEncoder(c.n_mels, c.sgau_channels, c.sgau_units, c.timbre_lstm, 2,
                                         RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)))
@@ -404,16 +414,26 @@ class VarietySound(nn.Module):
         return self._maybe_ablate("background", self.background(background), generator)
 
     def synthesize(self, features: torch.Tensor, timbre: torch.Tensor, background: torch.Tensor, mel_frames: int,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+                   generator: torch.Generator | None = None, *, motion: torch.Tensor | None = None) -> torch.Tensor:
         """Decode from precomputed timbre ``[B, 256]`` and background ``[B, 128]`` vectors (chunked inference
         encodes the reference once)."""
+        width = self.config.pixel_motion_dim
+        if width and (motion is None or motion.shape != (*features.shape[:2], width)):
+            got = "none" if motion is None else list(motion.shape)
+            raise ValueError(f"this VarietySound takes pixel motion [B, T_v, {width}] beside the features "
+                             f"{list(features.shape)} (pixel_motion_dim: {width}; avgen.encoders.motion), got {got}")
+        if not width and motion is not None:
+            raise ValueError("this VarietySound takes no pixel motion (pixel_motion_dim: 0)")
         if self.config.motion_energy:
             features = torch.cat([features, motion_energy(features)], -1)  # [B, T_v, D + 2]
+        if width:
+            features = torch.cat([features, motion.to(features)], -1)  # [B, T_v, D (+ 2) + width]
         timing = self._maybe_ablate("temporal", self.temporal(features), generator)
         return self.decoder(timing, timbre, background, mel_frames)
 
     def forward(self, features: torch.Tensor, reference: torch.Tensor, mel_frames: int,
-                background: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+                background: torch.Tensor | None = None, generator: torch.Generator | None = None, *,
+                motion: torch.Tensor | None = None) -> torch.Tensor:
         timbre = self.encode_timbre(reference, generator)
         back = self.encode_background(background, features.shape[0], generator)
-        return self.synthesize(features, timbre, back, mel_frames, generator)
+        return self.synthesize(features, timbre, back, mel_frames, generator, motion=motion)

@@ -11,6 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...audio import get_preset, mel_filterbank
+from ...encoders.motion import PIXEL_MOTION_DIM
+from ...errors import ConfigError
 from ...models.v2s.feature2mel import MultiWindowMelDiscriminator
 from ...models.v2s.varietysound import TimeAlignmentDiscriminator, VarietySound, VarietySoundConfig
 from .. import losses as L
@@ -157,10 +159,25 @@ class VarietySoundTask(Task):
         keep = torch.rand(mel.shape[0], generator=self.rng) >= p  # [B]
         return mel * keep.to(mel)[:, None, None]
 
+    def attach_dataset(self, dataset) -> None:
+        """A model that takes pixel motion needs a cache that has it: refused here, before any model is built."""
+        width = self.mcfg.pixel_motion_dim
+        if width and not getattr(dataset, "has_motion", False):
+            raise ConfigError(f"model.pixel_motion_dim: {width}, but data.path {self.cfg.data.path} has no pixel "
+                              "motion (a cache made before it, or public feature files): run avgen prepare on the "
+                              "videos into a new folder")
+        if width and width != PIXEL_MOTION_DIM:
+            raise ConfigError(f"model.pixel_motion_dim: {width}, but the cache's pixel motion has {PIXEL_MOTION_DIM} "
+                              "channels")
+
+    def _motion(self, batch) -> torch.Tensor | None:
+        """The batch's pixel motion ``[B, T_v, 32]`` when the model takes it (``model.pixel_motion_dim``)."""
+        return batch["motion"] if self.mcfg.pixel_motion_dim else None
+
     def _generate(self, batch, generator):
         mel = batch["mel"]
         return generator(batch["features"], self._reference(mel), mel.shape[-1], background=self._background(mel),
-                         generator=self.rng)
+                         generator=self.rng, motion=self._motion(batch))
 
     def _starts(self, discriminator, length: int):
         d = getattr(discriminator, "module", discriminator)
@@ -192,8 +209,10 @@ class VarietySoundTask(Task):
 
     @torch.no_grad()
     def samples(self, batch, generator):
-        mel, feats = batch["mel"], batch["features"]
-        out = {"real": mel[0], "reconstructed": generator(feats[:1], mel[:1], mel.shape[-1], background=mel[:1])[0]}
+        mel, feats, motion = batch["mel"], batch["features"], self._motion(batch)
+        motion = motion[:1] if motion is not None else None
+        out = {"real": mel[0], "reconstructed": generator(feats[:1], mel[:1], mel.shape[-1], background=mel[:1],
+                                                          motion=motion)[0]}
         if len(mel) > 1:  # timing from clip 0, timbre from clip 1, no background: the inference setting
-            out["timbre_swap"] = generator(feats[:1], mel[1:2], mel.shape[-1])[0]
+            out["timbre_swap"] = generator(feats[:1], mel[1:2], mel.shape[-1], motion=motion)[0]
         return out
