@@ -176,7 +176,8 @@ def _read_jsonl(path: str) -> list[dict]:
 
 def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, output_dir: str,
                  ablate: str | None = None, device=None, seed: int = 0, limit: int | None = None,
-                 progress: bool = True, train_manifest: str | None = None, vocoder: str | None = None) -> dict:
+                 progress: bool = True, train_manifest: str | None = None, vocoder: str | None = None,
+                 timing_only: bool = False) -> dict:
     """Generate every clip of ``test_dir/manifest.jsonl`` into ``output_dir`` (existing outputs are reused:
     resumable) and score them. Several test folders (e.g. ``test``, ``test_unseen_recording``,
     ``test_unseen_category``) are scored together, their groups side by side; ``limit`` applies to each.
@@ -184,7 +185,8 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     unchanged). ``train_manifest``: the manifest the checkpoint was trained on, to label rows without a ``split``
     field as seen / unseen (see :func:`split_groups`). ``vocoder``: as for the pipeline (default: its default).
     Timbre judges: Resemblyzer, the cepstral envelope and, when the ``aisfx`` package is installed, the aiSFX
-    sound-effects embedding (:class:`~avgen.metrics.sfx_embedding.SFXEmbedder`)."""
+    sound-effects embedding (:class:`~avgen.metrics.sfx_embedding.SFXEmbedder`). ``timing_only``: the timing
+    figures alone, without the timbre judges and MCD (a quick check of an ablation; the outputs are the same)."""
     from tqdm.auto import tqdm
 
     if ablate is not None and ablate not in ENCODERS:
@@ -230,6 +232,33 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     # the ceiling: the same timing figures for each clip's own recorded track
     truth_onsets = [audio_onsets(t, sr, gate_db=ONSET_GATE_DB) for t in truth]
     truth_timing = timing_by_group(groups, truth_onsets, events, durations=durations)
+    timing_keys = ("onset_error_median_ms", "onset_within_one_frame", "onset_recall", "extra_onsets_per_clip",
+                   "unmatched_onsets_per_clip")
+    profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
+               "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
+               "num_events": timing["num_events"], "distinct_recordings": len({_recording(r) for r in rows}),
+               "seed": seed,
+               "onsets": f"spectral flux peaks, gated {ONSET_GATE_DB:g} dB above the track's noise floor "
+                         "(see docs/metrics.md)",
+               "extra_onsets": "unmatched onsets outside every event's sound (start - tolerance to start + "
+                               "duration + tolerance; rows without 'durations': every unmatched onset)",
+               "onset_matching": f"one-to-one within +-{ONSET_TOLERANCE * 1000:.0f} ms (metrics.audio.onset_f1)",
+               "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
+               (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
+               "ceiling_by_split": "the clips' own recorded tracks in place of the outputs, scored the same way"}
+    if timing_only:
+        values = {**{k: timing[k] for k in timing_keys},
+                  "timbre_by_split": {g: {k: v for k, v in t.items() if k != "num_events"}
+                                      for g, t in timing_groups.items()},
+                  "ceiling_by_split": {g: {k: v for k, v in t.items() if k != "num_events"}
+                                       for g, t in truth_timing.items()},
+                  "warnings": []}
+        for g, entry in values["timbre_by_split"].items():
+            for k in ("onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
+                values[f"{k}_{g}"] = entry[k]
+        profile["timing_only"] = "timbre judges and MCD skipped"
+        return make_report("v2s_benchmark", values, profile,
+                           test_dir=test_dirs[0] if len(test_dirs) == 1 else test_dirs, output_dir=output_dir)
     # timbre
     emb = TimbreEmbedder(device=device, trim_silence=False)
     g_res = np.stack([emb.embed(w, sr) for w in gen])
@@ -255,11 +284,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     if sfx_note:
         warnings.append(sfx_note)
     values = {
-        "onset_error_median_ms": timing["onset_error_median_ms"],
-        "onset_within_one_frame": timing["onset_within_one_frame"],
-        "onset_recall": timing["onset_recall"],
-        "extra_onsets_per_clip": timing["extra_onsets_per_clip"],
-        "unmatched_onsets_per_clip": timing["unmatched_onsets_per_clip"],
+        **{k: timing[k] for k in timing_keys},
         "timbre_retrieval_resemblyzer": retrieval_accuracy(g_res, r_res, labels),
         "timbre_retrieval_cepstral": retrieval_accuracy(g_cep, r_cep, labels),
         "retrieval_chance": 1.0 / n_refs,
@@ -279,20 +304,9 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
                   "timbre_retrieval_aisfx", "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
             if k in entry:
                 values[f"{k}_{g}"] = entry[k]
-    profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
-               "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
-               "num_events": timing["num_events"], "distinct_recordings": n_refs, "seed": seed,
-               "onsets": f"spectral flux peaks, gated {ONSET_GATE_DB:g} dB above the track's noise floor "
-                         "(see docs/metrics.md)",
-               "extra_onsets": "unmatched onsets outside every event's sound (start - tolerance to start + "
-                               "duration + tolerance; rows without 'durations': every unmatched onset)",
-               "onset_matching": f"one-to-one within +-{ONSET_TOLERANCE * 1000:.0f} ms (metrics.audio.onset_f1)",
-               "timbre": emb.profile(),
-               "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,
-               "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
-               "split_groups": "manifest 'split' field" if any(r.get("split") for r in rows) else
-               (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
-               "group_retrieval": "gallery = the group's own references",
-               "ceiling_by_split": "the clips' own recorded tracks in place of the outputs, scored the same way"}
+    profile.update({"timbre": emb.profile(),
+                    "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,
+                    "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",
+                    "group_retrieval": "gallery = the group's own references"})
     return make_report("v2s_benchmark", values, profile,
                        test_dir=test_dirs[0] if len(test_dirs) == 1 else test_dirs, output_dir=output_dir)

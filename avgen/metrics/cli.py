@@ -167,6 +167,8 @@ def _add_v2s(es) -> None:
     p.add_argument("--train-manifest", default=None, metavar="JSONL",
                    help="manifest the checkpoint was trained on: rows without a 'split' field are labelled seen / "
                         "unseen_recording / unseen_category by comparing recordings and categories with it")
+    p.add_argument("--timing-only", action="store_true",
+                   help="the timing figures alone: skip the timbre judges and MCD (a quick check; same outputs)")
     _common(p)
 
     p = es.add_parser("v2s-real", help="video-to-sound timing on real clips: onset F1 vs the clips' own tracks",
@@ -292,7 +294,7 @@ def run_eval(args) -> int:
 
         rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
                            device=args.device, seed=args.seed, limit=args.limit, progress=progress,
-                           train_manifest=args.train_manifest, vocoder=args.vocoder)
+                           train_manifest=args.train_manifest, vocoder=args.vocoder, timing_only=args.timing_only)
         print(group_table(rep), end="")
         if rep.get("ceiling_by_split"):
             print("\nthe clips' own recorded tracks scored the same way (the ceiling):")

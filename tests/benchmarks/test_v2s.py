@@ -42,11 +42,18 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     assert rep["onset_recall_seen"] == rep["onset_recall"] and "extra_onsets_per_clip" in rep["timbre_by_split"]["seen"]
     assert np.isfinite(rep["mcd"]) and rep["mcd"] > 0 and -1 <= rep["timbre_similarity_resemblyzer"] <= 1
     assert len(os.listdir(out)) == 4
-    # resumable: a second run scores the wavs already there (their modification times stay)
+    # resumable: a second run scores the wavs already there (their modification times stay); --timing-only gives
+    # the same timing figures for them, and no timbre or MCD figure
     stamps = {f: os.path.getmtime(out / f) for f in os.listdir(out)}
-    r = subprocess.run(cmd + ["--ablate", "timbre"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    r = subprocess.run(cmd + ["--ablate", "timbre", "--timing-only"], capture_output=True, text=True, cwd=REPO,
+                       timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert {f: os.path.getmtime(out / f) for f in os.listdir(out)} == stamps
+    quick = json.loads((tmp_path / "report.jsonl").read_text().splitlines()[-1])
+    for key in ("onset_recall", "onset_error_median_ms", "extra_onsets_per_clip", "onset_recall_seen"):
+        assert quick[key] == rep[key]
+    assert quick["ceiling_by_split"]["seen"]["onset_recall"] == rep["ceiling_by_split"]["seen"]["onset_recall"]
+    assert "mcd" not in quick and "timbre_retrieval_cepstral" not in quick and "onset_recall" in quick["timbre_by_split"]["seen"]
 
 
 def test_inference_ablation_keeps_trained_in_ablations(tmp_path):
