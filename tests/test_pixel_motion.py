@@ -65,6 +65,14 @@ def test_model_takes_motion_only_when_configured():
     for bad in (-1, True, 2.0):
         with pytest.raises(ValueError, match="pixel_motion_dim"):
             VarietySound(**TINY, pixel_motion_dim=bad)
+    # temporal_features: false: the temporal encoder sees the motion alone
+    m = VarietySound(**TINY, pixel_motion_dim=32, temporal_features=False).eval()
+    seen.clear()
+    m.temporal.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    m(feats, ref, 88, motion=motion)
+    assert m.temporal.convs[0][0].in_channels == 32 and torch.equal(seen[0], motion)
+    with pytest.raises(ValueError, match="no input"):
+        VarietySound(**TINY, temporal_features=False)
 
 
 def test_pipeline_computes_the_cache_motion_in_its_feature_pass(tmp_path):

@@ -327,6 +327,10 @@ class VarietySoundConfig:
     # not in the paper (for transfer): the width of a pixel-motion input concatenated to the features for the
     # temporal encoder (avgen.encoders.motion computes 32 channels from the frames); 0 = none
     pixel_motion_dim: int = 0
+    # not in the paper (for transfer): False feeds the temporal encoder the motion inputs alone (motion_energy and/or
+    # pixel motion), without the appearance features, which a timing probe memorises rather than transfers
+    # (tools/v2s_timing_probe.py); the alignment discriminator still sees the features
+    temporal_features: bool = True
     # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
     ablate_temporal: str | None = None
     ablate_timbre: str | None = None
@@ -341,6 +345,9 @@ class VarietySoundConfig:
         if isinstance(self.pixel_motion_dim, bool) or not (isinstance(self.pixel_motion_dim, int)
                                                             and self.pixel_motion_dim >= 0):
             raise ValueError(f"pixel_motion_dim: expected a width >= 0, got {self.pixel_motion_dim!r}")
+        if not self.temporal_features and not (self.motion_energy or self.pixel_motion_dim):
+            raise ValueError("temporal_features: false leaves the temporal encoder no input; set motion_energy or "
+                             "pixel_motion_dim")
         for name in ENCODERS:
             v = getattr(self, f"ablate_{name}")
             if v not in ABLATIONS:
@@ -376,8 +383,8 @@ class VarietySound(nn.Module):
             overrides[f"ablate_{part}"] = mode
         c = self.config = resolve_config(VarietySoundConfig, config, overrides)
         self.ablate = c.ablate  # what the forward pass replaces; starts as the trained-in ablations
-        self.temporal = TemporalEncoder(c.feature_dim + (2 if c.motion_energy else 0) + c.pixel_motion_dim,
-                                        c.temporal_channels,
+        temporal_in = (c.feature_dim if c.temporal_features else 0) + (2 if c.motion_energy else 0) + c.pixel_motion_dim
+        self.temporal = TemporalEncoder(temporal_in, c.temporal_channels,
                                         c.temporal_layers, c.temporal_kernel, c.temporal_lstm, 2, c.bottleneck)
         self.acoustic = AcousticEncoder(c.n_mels, c.sgau_channels, c.sgau_units, c.timbre_lstm, 2,
                                         RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)))
@@ -424,11 +431,12 @@ class VarietySound(nn.Module):
                              f"{list(features.shape)} (pixel_motion_dim: {width}; avgen.encoders.motion), got {got}")
         if not width and motion is not None:
             raise ValueError("this VarietySound takes no pixel motion (pixel_motion_dim: 0)")
+        parts = [features] if self.config.temporal_features else []
         if self.config.motion_energy:
-            features = torch.cat([features, motion_energy(features)], -1)  # [B, T_v, D + 2]
+            parts.append(motion_energy(features))  # [B, T_v, 2]
         if width:
-            features = torch.cat([features, motion.to(features)], -1)  # [B, T_v, D (+ 2) + width]
-        timing = self._maybe_ablate("temporal", self.temporal(features), generator)
+            parts.append(motion.to(features))  # [B, T_v, width]
+        timing = self._maybe_ablate("temporal", self.temporal(torch.cat(parts, -1)), generator)
         return self.decoder(timing, timbre, background, mel_frames)
 
     def forward(self, features: torch.Tensor, reference: torch.Tensor, mel_frames: int,
