@@ -27,8 +27,8 @@ EXAMPLE_V2S_REFERENCE = os.path.join(os.path.dirname(__file__), "assets", "examp
 def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare", help="decode videos, compute mels + visual features, cache them",
-        description="Decode every video of a folder / CSV / JSONL manifest, compute its mel spectrogram and per-frame "
-                    "visual features, and write a cache keyed by file content and settings. Resumable: files already "
+        description="Decode every video of a folder / CSV / JSONL manifest, compute its mel spectrogram, per-frame "
+                    "visual features and pixel motion (a 4x4 grid of frame differences), and write a cache keyed by file content and settings. Resumable: files already "
                     "cached are skipped. Bad files are reported and skipped; a summary is printed at the end.")
     p.add_argument("input", help="folder of videos (searched recursively), .csv/.jsonl manifest (column/key 'path', "
                                  "optional 'label', 'id'), or one video file")

@@ -14,8 +14,9 @@ training clips (the fit). Representations, all at the feature rate (21.5 fps):
 * ``features``: the cached visual features (EfficientNet-Lite0, 1280-d), as the temporal encoder gets them;
 * ``features+motion_energy``: the same plus :func:`avgen.models.v2s.varietysound.motion_energy`
   (``model.motion_energy``);
-* ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid of 64-px frames and its rise (32-d),
-  decoded with the reader ``avgen prepare`` uses;
+* ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid and its rise (32-d): the cache's
+  ``motion`` (:mod:`avgen.encoders.motion`, the input of ``model.pixel_motion_dim``) when it has one; for a cache
+  made before it, computed here from 64-px frames decoded with the reader ``avgen prepare`` uses;
 * ``all``: the three concatenated.
 
 This is a diagnostic, not the model: it tells whether the timing the generator must learn is in its input in a form
@@ -74,8 +75,11 @@ def load_split(bench: str, split: str, check_only: bool = False) -> list[tuple[t
     out = []
     with open(os.path.join(cache, "index.jsonl")) as f:
         for item in map(json.loads, filter(str.strip, f)):
-            feats = torch.from_numpy(load_file(os.path.join(cache, item["file"]))["features"])
-            out.append((feats, pixel_diff(os.path.join(folder, item["id"] + ".mp4"), feats.shape[0]), rows[item["id"]]))
+            tensors = load_file(os.path.join(cache, item["file"]))
+            feats = torch.from_numpy(tensors["features"])
+            pix = (torch.from_numpy(tensors["motion"]) if "motion" in tensors  # what the model's option gets
+                   else pixel_diff(os.path.join(folder, item["id"] + ".mp4"), feats.shape[0]))
+            out.append((feats, pix, rows[item["id"]]))
     return out
 
 
