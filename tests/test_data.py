@@ -71,6 +71,9 @@ def test_prepare_resumes_and_reports_bad_files(tmp_path):
     assert ds.has_motion and ds[0]["motion"].shape == (22, 32)
     start = PreparedDataset(out, segment_seconds=1.0, random_crop=False)[0]  # the window from 0: the same frames
     np.testing.assert_array_equal(start["motion"].numpy(), item["motion"][:22])
+    long = PreparedDataset(out, segment_seconds=5.0, random_crop=False)[0]  # past the 4 s clip: padded
+    assert long["motion"].shape == (108, 32) and not long["motion"][86:].any()  # a held frame does not move
+    assert (long["features"][86:] == long["features"][85]).all()  # features hold the last frame
     # changed settings are a different cache key, not a silent reuse
     s3 = prepare(str(src), out, workers=0, progress=False,
                  settings=__import__("avgen.data", fromlist=["PrepareSettings"]).PrepareSettings(fps=10.0))

@@ -67,17 +67,21 @@ class PreparedDataset(Dataset):
             feats = _window(feats, round(start * self.fps), n_vis, axis=0)
             mel = _window(mel, round(start * self.mel_fps), n_mel, axis=1)
             if motion is not None:  # the features' window: the same frames
-                motion = _window(motion, round(start * self.fps), n_vis, axis=0)
+                motion = _window(motion, round(start * self.fps), n_vis, axis=0, fill=0.0)  # padded = still
         item = {"id": rec["id"], "label": rec.get("label"), "features": feats, "mel": mel}
         if motion is not None:
             item["motion"] = motion
         return item
 
 
-def _window(x: torch.Tensor, start: int, length: int, axis: int) -> torch.Tensor:
+def _window(x: torch.Tensor, start: int, length: int, axis: int, fill: float | None = None) -> torch.Tensor:
+    """``length`` steps of ``x`` from ``start`` along ``axis``; a short clip is padded with its last step (the
+    last frame held), or with ``fill`` (pixel motion: a held frame does not move)."""
     x = x.narrow(axis, min(start, max(0, x.shape[axis] - 1)), min(length, x.shape[axis] - min(start, x.shape[axis] - 1)))
     if x.shape[axis] < length:  # edge-pad short clips
         last = x.narrow(axis, x.shape[axis] - 1, 1)
+        if fill is not None:
+            last = torch.full_like(last, fill)
         reps = [1] * x.ndim
         reps[axis] = length - x.shape[axis]
         x = torch.cat([x, last.repeat(*reps)], dim=axis)
