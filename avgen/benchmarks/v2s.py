@@ -174,6 +174,16 @@ def _read_jsonl(path: str) -> list[dict]:
         return [json.loads(x) for x in f if x.strip()]
 
 
+def _add_group_keys(values: dict) -> None:
+    """The headline per-group figures of ``values["timbre_by_split"]`` as flat keys too (``<figure>_<group>``, for
+    the summary line and tables)."""
+    for g, entry in values["timbre_by_split"].items():
+        for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer",
+                  "timbre_retrieval_aisfx", "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
+            if k in entry:
+                values[f"{k}_{g}"] = entry[k]
+
+
 def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, output_dir: str,
                  ablate: str | None = None, device=None, seed: int = 0, limit: int | None = None,
                  progress: bool = True, train_manifest: str | None = None, vocoder: str | None = None,
@@ -232,6 +242,9 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     # the ceiling: the same timing figures for each clip's own recorded track
     truth_onsets = [audio_onsets(t, sr, gate_db=ONSET_GATE_DB) for t in truth]
     truth_timing = timing_by_group(groups, truth_onsets, events, durations=durations)
+    # per group, the timing figures that join its table entry (outputs, and the ceiling)
+    group_timing = {g: {k: v for k, v in t.items() if k != "num_events"} for g, t in timing_groups.items()}
+    ceiling_timing = {g: {k: v for k, v in t.items() if k != "num_events"} for g, t in truth_timing.items()}
     timing_keys = ("onset_error_median_ms", "onset_within_one_frame", "onset_recall", "extra_onsets_per_clip",
                    "unmatched_onsets_per_clip")
     profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
@@ -247,15 +260,9 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
                "ceiling_by_split": "the clips' own recorded tracks in place of the outputs, scored the same way"}
     if timing_only:
-        values = {**{k: timing[k] for k in timing_keys},
-                  "timbre_by_split": {g: {k: v for k, v in t.items() if k != "num_events"}
-                                      for g, t in timing_groups.items()},
-                  "ceiling_by_split": {g: {k: v for k, v in t.items() if k != "num_events"}
-                                       for g, t in truth_timing.items()},
-                  "warnings": []}
-        for g, entry in values["timbre_by_split"].items():
-            for k in ("onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
-                values[f"{k}_{g}"] = entry[k]
+        values = {**{k: timing[k] for k in timing_keys}, "timbre_by_split": group_timing,
+                  "ceiling_by_split": ceiling_timing, "warnings": []}
+        _add_group_keys(values)
         profile["timing_only"] = "timbre judges and MCD skipped"
         return make_report("v2s_benchmark", values, profile,
                            test_dir=test_dirs[0] if len(test_dirs) == 1 else test_dirs, output_dir=output_dir)
@@ -280,7 +287,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         truth_judges["aisfx"] = (np.stack([sfx.embed(w, sr) for w in truth]), judges["aisfx"][1])
     ceiling, _ = timbre_by_group(groups, labels, truth_judges, [r["reference"] for r in rows])
     for g, entry in ceiling.items():
-        entry.update({k: v for k, v in truth_timing[g].items() if k != "num_events"})
+        entry.update(ceiling_timing[g])
     if sfx_note:
         warnings.append(sfx_note)
     values = {
@@ -299,11 +306,8 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     }
     # timing figures join each group's entry; the headline per-group figures as flat keys too (summary, tables)
     for g, entry in by_group.items():
-        entry.update({k: v for k, v in timing_groups[g].items() if k != "num_events"})
-        for k in ("timbre_retrieval_cepstral", "timbre_retrieval_resemblyzer", "timbre_similarity_resemblyzer",
-                  "timbre_retrieval_aisfx", "onset_error_median_ms", "onset_recall", "extra_onsets_per_clip"):
-            if k in entry:
-                values[f"{k}_{g}"] = entry[k]
+        entry.update(group_timing[g])
+    _add_group_keys(values)
     profile.update({"timbre": emb.profile(),
                     "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,
                     "cepstral_envelope": "mean c1..c24 over frames above the median frame energy",

@@ -14,8 +14,8 @@ import torch
 from ..errors import AvgenError
 from ..utils import atomic_output
 
-__all__ = ["save_checkpoint", "list_checkpoints", "latest_checkpoint", "load_checkpoint", "load_latest_checkpoint", "prune_checkpoints",
-           "remove_stale_temporaries"]
+__all__ = ["save_checkpoint", "list_checkpoints", "latest_checkpoint", "load_checkpoint", "load_latest_checkpoint",
+           "prune_checkpoints", "remove_stale_temporaries"]
 
 _PATTERN = re.compile(r"^step_(\d+)\.pt$")
 # temporaries of an interrupted save: atomic_output's (.step_N.pt.XXXX.tmp.pt) and the earlier step_N.pt.tmpPID
