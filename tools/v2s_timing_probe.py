@@ -45,15 +45,13 @@ class UsageError(Exception):
 
 
 def pixel_diff(path: str, frames: int) -> torch.Tensor:
-    """``[frames, 32]``: per 4x4 grid cell the mean |grey difference| to the previous frame (/10), and its rise."""
+    """``[frames, 32]``: :func:`avgen.encoders.motion.pixel_motion` of the video decoded at a 64-px shorter side
+    (what a cache made before pixel motion lacks), cut or zero-padded to ``frames``."""
     from avgen.encoders.frames import iter_frame_batches
+    from avgen.encoders.motion import PIXEL_MOTION_DIM, pixel_motion
 
-    f = np.concatenate(list(iter_frame_batches(path, fps=FPS, resize=64, batch_size=64))).astype(np.float32).mean(-1)
-    h, w = f.shape[1] // 4 * 4, f.shape[2] // 4 * 4
-    d = np.abs(np.diff(f[:, :h, :w], axis=0, prepend=f[:1, :h, :w]))  # [T, h, w]
-    g = d.reshape(len(f), 4, h // 4, 4, w // 4).mean((2, 4)).reshape(len(f), 16) / 10
-    g = np.concatenate([g, np.diff(g, axis=0, prepend=g[:1])], 1)
-    out = np.zeros((frames, 32), np.float32)
+    g = pixel_motion(np.concatenate(list(iter_frame_batches(path, fps=FPS, resize=64, batch_size=64))))
+    out = np.zeros((frames, PIXEL_MOTION_DIM), np.float32)
     n = min(frames, len(g))
     out[:n] = g[:n]
     return torch.from_numpy(out)
