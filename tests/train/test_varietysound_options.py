@@ -79,3 +79,55 @@ def test_background_dropout_defaults_off_is_checked_and_silences_the_drawn_share
         kept = (back == mel).flatten(1).all(1)
         assert bool((silent | kept).all())  # per clip: all or nothing
         assert abs(silent.float().mean().item() - p) < 0.07
+
+
+def test_reference_spectrum_is_the_weighted_band_mean_and_spread():
+    from avgen.models.v2s.varietysound import reference_spectrum
+
+    mel = torch.zeros(1, 80, 20)
+    mel[0, :, 10:] = torch.linspace(0.2, 0.8, 80)[:, None]  # silence, then a steady sound
+    spec = reference_spectrum(mel)
+    assert spec.shape == (1, 160)
+    torch.testing.assert_close(spec[0, :80], torch.linspace(0.2, 0.8, 80))  # silent frames weigh nothing
+    assert spec[0, 80:].max() < 1e-3  # steady: no spread
+    mel[0, :, 10:15] += 0.1  # louder frames weigh more: the mean moves towards them
+    assert (reference_spectrum(mel)[0, :80] > torch.linspace(0.2, 0.8, 80) + 0.05).all()
+
+
+def test_timbre_spectrum_switch_widens_the_timbre_vector_and_the_ablation_removes_it():
+    from avgen.pipelines.reference_stream import streamed_timbre
+
+    torch.manual_seed(0)
+    off, on = VarietySound(**TINY).eval(), VarietySound(**TINY, timbre_spectrum=True).eval()
+    assert off.acoustic.out_dim == 8 and on.acoustic.out_dim == 8 + 160
+    assert on.decoder.inp.in_features == off.decoder.inp.in_features + 160
+    refs = torch.rand(2, 80, 30)
+    refs[1] *= 0.3  # another spectrum
+    with torch.no_grad():
+        code = on.acoustic(refs)
+        assert code.shape == (2, 168)
+        # the streamed (long reference) path gives the same vector, spectrum included
+        blocks = (refs[0, :, a:a + 7] for a in range(0, 30, 7))
+        torch.testing.assert_close(streamed_timbre(on.acoustic, blocks), code[:1], atol=1e-5, rtol=1e-4)
+        feats = torch.randn(1, 10, 12).expand(2, -1, -1)
+        assert (on(feats, refs, 40)[0] - on(feats, refs, 40)[1]).abs().max() > 0  # the reference matters
+        on.ablate_at_inference("timbre", "zeros")
+        out = on(feats, refs, 40)
+        torch.testing.assert_close(out[0], out[1])  # ablated: both references give the same mel
+
+
+def test_augment_target_gives_the_target_the_references_augmentation():
+    from types import SimpleNamespace
+
+    from avgen.train.tasks.varietysound import VarietySoundTask
+
+    assert VarietySoundLoss().augment_target is False
+    mel = torch.rand(4, 80, 6) * 0.5 + 0.2
+    for share in (False, True):
+        lcfg = VarietySoundLoss(reference_gain_db=6.0, reference_tilt_db=4.0, augment_target=share)
+        task = SimpleNamespace(lcfg=lcfg, rng=torch.Generator().manual_seed(0), mel_preset="specvqgan",
+                               _centres=None)
+        task._reference = lambda m, t=task: VarietySoundTask._reference(t, m)
+        target, reference = VarietySoundTask._views(task, {"mel": mel})
+        assert (reference - mel).abs().max() > 0.01  # the reference is augmented either way
+        assert (target is reference) if share else (target is mel)

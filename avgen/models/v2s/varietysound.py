@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from ..config import resolve_config
 
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
-           "energy_mask", "motion_energy", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator", "VarietySound", "VarietySoundConfig", "ABLATIONS",
-           "ENCODERS"]
+           "energy_mask", "motion_energy", "reference_spectrum", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator",
+           "VarietySound", "VarietySoundConfig", "ABLATIONS", "ENCODERS"]
 
 ABLATIONS = (None, "zeros", "noise")
 ENCODERS = ("temporal", "timbre", "background")  # the parts an ablation can replace
@@ -153,13 +153,27 @@ class TemporalEncoder(nn.Module):
         return self.proj(h)  # [B, T_v, 8]
 
 
+def reference_spectrum(mel: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """The reference's average spectrum and its spread, ``[B, M, T]`` -> ``[B, 2 M]``: per band the mean and the
+    standard deviation over time of the [0, 1] mel, each frame weighted by the square of its mean level, so the
+    sounding frames dominate and silence counts little. Order-free sums (a long reference can be streamed)."""
+    w = mel.mean(1, keepdim=True).square()  # [B, 1, T]
+    total = w.sum(-1).clamp_min(eps)  # [B, 1]
+    mean = (w * mel).sum(-1) / total  # [B, M]
+    var = ((w * mel.square()).sum(-1) / total - mean.square()).clamp_min(0.0)
+    return torch.cat([mean, (var + eps).sqrt()], -1)
+
+
 class AcousticEncoder(nn.Module):
     """Reference mel ``[B, 80, T_r]`` -> timbre vector ``[B, 256]``: SGAU x5 (first unit takes the mel as both x and
-    c), LSTM x2 (256), mean over time."""
+    c), LSTM x2 (256), mean over time. With ``spectrum`` (not in the paper) the vector also carries
+    :func:`reference_spectrum` of the reference, ``[B, 256 + 2 * 80]``."""
 
     def __init__(self, n_mels: int = 80, channels: int = 512, units: int = 5, lstm_hidden: int = 256,
-                 lstm_layers: int = 2, resample: RandomResampling | None = None):
+                 lstm_layers: int = 2, resample: RandomResampling | None = None, spectrum: bool = False):
         super().__init__()
+        self.spectrum = spectrum
+        self.out_dim = lstm_hidden + (2 * n_mels if spectrum else 0)
         self.resample = resample if resample is not None else RandomResampling()
         self.units = nn.ModuleList(
             SelfGatedAcousticUnit(n_mels if i == 0 else channels, n_mels if i == 0 else channels, channels,
@@ -172,6 +186,8 @@ class AcousticEncoder(nn.Module):
         for unit in self.units:
             x, c = unit(x, c, generator=generator)
         h, _ = self.lstm(x.transpose(1, 2))  # [B, T', 256]
+        if self.spectrum:
+            return torch.cat([h.mean(1), reference_spectrum(mel)], -1)  # [B, 256 + 160]
         return h.mean(1)
 
 
@@ -331,6 +347,10 @@ class VarietySoundConfig:
     # pixel motion), without the appearance features, which a timing probe memorises rather than transfers
     # (tools/v2s_timing_probe.py); the alignment discriminator still sees the features
     temporal_features: bool = True
+    # not in the paper (for transfer): append the reference's band-wise mean and spread (reference_spectrum, 2 x
+    # n_mels numbers) to the timbre vector, a summary that means the same for any recording, where the LSTM's code
+    # is learned from the training sounds only; --ablate timbre removes both
+    timbre_spectrum: bool = False
     # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
     ablate_temporal: str | None = None
     ablate_timbre: str | None = None
@@ -387,9 +407,10 @@ class VarietySound(nn.Module):
         self.temporal = TemporalEncoder(temporal_in, c.temporal_channels,
                                         c.temporal_layers, c.temporal_kernel, c.temporal_lstm, 2, c.bottleneck)
         self.acoustic = AcousticEncoder(c.n_mels, c.sgau_channels, c.sgau_units, c.timbre_lstm, 2,
-                                        RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)))
+                                        RandomResampling(tuple(c.resample_segment), tuple(c.resample_rate)),
+                                        spectrum=c.timbre_spectrum)
         self.background = BackgroundEncoder(c.n_mels, c.background_lstm, 2)
-        self.decoder = MelDecoder(c.bottleneck + c.timbre_lstm + c.background_lstm, c.n_mels, c.decoder_hidden,
+        self.decoder = MelDecoder(c.bottleneck + self.acoustic.out_dim + c.background_lstm, c.n_mels, c.decoder_hidden,
                                   c.decoder_blocks, c.decoder_heads, c.decoder_kernel, c.decoder_filters,
                                   c.up_channels, 2, c.dropout)
         self.n_mels = c.n_mels
@@ -422,8 +443,8 @@ class VarietySound(nn.Module):
 
     def synthesize(self, features: torch.Tensor, timbre: torch.Tensor, background: torch.Tensor, mel_frames: int,
                    generator: torch.Generator | None = None, *, motion: torch.Tensor | None = None) -> torch.Tensor:
-        """Decode from precomputed timbre ``[B, 256]`` and background ``[B, 128]`` vectors (chunked inference
-        encodes the reference once)."""
+        """Decode from precomputed timbre ``[B, acoustic.out_dim]`` and background ``[B, 128]`` vectors (chunked
+        inference encodes the reference once)."""
         width = self.config.pixel_motion_dim
         if width and (motion is None or motion.shape != (*features.shape[:2], width)):
             got = "none" if motion is None else list(motion.shape)

@@ -33,6 +33,10 @@ class VarietySoundLoss:
     reference_gain_db: float = 0.0
     reference_tilt_db: float = 0.0
     reference_pitch_semitones: float = 0.0
+    # true applies each clip's drawn gain, tilt and pitch shift to the target mel too (and so to the real mel the
+    # discriminators see): the augmentation then makes new timbres for the decoder to follow instead of a mismatch
+    # between reference and target it must learn to ignore; false (the default) augments the reference alone
+    augment_target: bool = False
     # background dropout (not in the paper; for transfer): the share of clips whose background input is the mel of
     # silence, as at inference, instead of the target's quiet frames (which carry its timbre for sustained sounds,
     # a second path the decoder can take timbre from in training but never has at inference); 0 = the paper
@@ -150,6 +154,13 @@ class VarietySoundTask(Task):
                                  pitch_semitones=c.reference_pitch_semitones,
                                  dynamic_range_db=get_preset(preset).dynamic_range_db, band_centres=self._centres)
 
+    def _views(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(target, reference) mels of a batch: the reference augmented (``_reference``), the target either the clip's
+        own mel or, with ``loss.augment_target``, the same augmented mel."""
+        mel = batch["mel"]
+        reference = self._reference(mel)
+        return (reference if self.lcfg.augment_target else mel), reference
+
     def _background(self, mel: torch.Tensor) -> torch.Tensor:
         """The background encoder's input: the target mel, or silence (zeros) for a ``background_dropout`` share of
         the clips, drawn per clip."""
@@ -174,9 +185,8 @@ class VarietySoundTask(Task):
         """The batch's pixel motion ``[B, T_v, 32]`` when the model takes it (``model.pixel_motion_dim``)."""
         return batch["motion"] if self.mcfg.pixel_motion_dim else None
 
-    def _generate(self, batch, generator):
-        mel = batch["mel"]
-        return generator(batch["features"], self._reference(mel), mel.shape[-1], background=self._background(mel),
+    def _generate(self, batch, generator, target: torch.Tensor, reference: torch.Tensor):
+        return generator(batch["features"], reference, target.shape[-1], background=self._background(target),
                          generator=self.rng, motion=self._motion(batch))
 
     def _starts(self, discriminator, length: int):
@@ -184,9 +194,10 @@ class VarietySoundTask(Task):
         return d.window.sample_starts(length, self.rng) if d.window is not None else None
 
     def discriminator_loss(self, batch, generator, discriminator):
-        mel, feats = batch["mel"], batch["features"]
+        feats = batch["features"]
+        mel, reference = self._views(batch)
         with torch.no_grad():
-            fake = self._generate(batch, generator)
+            fake = self._generate(batch, generator, mel, reference)
         starts = self._starts(discriminator, mel.shape[-1])
         real_out = discriminator(feats, mel, starts)
         fake_out = discriminator(feats, fake.detach(), starts)
@@ -194,8 +205,9 @@ class VarietySoundTask(Task):
         return loss, {"d/loss": loss.detach()}
 
     def generator_loss(self, batch, generator, discriminator):
-        mel, feats = batch["mel"], batch["features"]
-        fake = self._generate(batch, generator)
+        feats = batch["features"]
+        mel, reference = self._views(batch)
+        fake = self._generate(batch, generator, mel, reference)
         rec = F.mse_loss(fake, mel)
         loss = self.lcfg.lambda_mel * rec
         logs = {"g/mel_mse": rec.detach(), "g/mel_l1": F.l1_loss(fake, mel).detach()}
