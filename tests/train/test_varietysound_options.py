@@ -131,3 +131,26 @@ def test_augment_target_gives_the_target_the_references_augmentation():
         target, reference = VarietySoundTask._views(task, {"mel": mel})
         assert (reference - mel).abs().max() > 0.01  # the reference is augmented either way
         assert (target is reference) if share else (target is mel)
+
+
+def test_spectrum_skip_needs_the_spectrum_and_shifts_the_output_by_the_references_shape():
+    with pytest.raises(ValueError, match="timbre_spectrum"):
+        VarietySound(**TINY, spectrum_skip=True)
+    torch.manual_seed(0)
+    m = VarietySound(**TINY, timbre_spectrum=True, spectrum_skip=True).eval()
+    assert "spectrum_skip_gain" in m.state_dict() and "spectrum_skip_gain" not in VarietySound(**TINY).state_dict()
+    feats, flat = torch.randn(1, 10, 12), torch.full((1, 80, 30), 0.5)
+    tilted = flat + torch.linspace(-0.2, 0.2, 80)[None, :, None]  # the same level, brighter
+    with torch.no_grad():
+        code, back = m.acoustic(tilted), m.encode_background(None, 1)
+        with_skip = torch.logit(m.synthesize(feats, code, back, 40), eps=1e-7).double()
+        m.spectrum_skip_gain.fill_(0.0)
+        without = torch.logit(m.synthesize(feats, code, back, 40), eps=1e-7).double()
+        m.spectrum_skip_gain.fill_(4.0)
+    # every frame's logits move by gain x (band mean - mean over bands): the reference's spectral shape
+    shape = 4.0 * (torch.linspace(-0.2, 0.2, 80) - torch.linspace(-0.2, 0.2, 80).mean()).double()
+    torch.testing.assert_close(with_skip - without, shape[None, :, None].expand(1, 80, 40), atol=1e-3, rtol=0)
+    m.ablate_at_inference("timbre", "zeros")
+    with torch.no_grad():
+        out = m(feats.expand(2, -1, -1), torch.cat([flat, tilted]), 40)
+    torch.testing.assert_close(out[0], out[1])

@@ -268,7 +268,7 @@ class MelDecoder(nn.Module):
         self.out = nn.Conv1d(cin, n_mels, 1)
 
     def forward(self, timing: torch.Tensor, timbre: torch.Tensor, background: torch.Tensor,
-                mel_frames: int) -> torch.Tensor:
+                mel_frames: int, offset: torch.Tensor | None = None) -> torch.Tensor:
         t = timing.shape[1]
         h = torch.cat([timing, timbre[:, None].expand(-1, t, -1), background[:, None].expand(-1, t, -1)], -1)
         h = self.inp(h) + sinusoid_positions(t, self.inp.out_features, h.device)  # [B, T_v, 512]
@@ -276,7 +276,10 @@ class MelDecoder(nn.Module):
             h = block(h)
         h = self.upsample(h.transpose(1, 2))  # [B, 1024, 4 T_v]
         h = F.interpolate(h, size=mel_frames, mode="linear", align_corners=False)
-        return torch.sigmoid(self.out(h))  # [B, 80, T_m]
+        logits = self.out(h)  # [B, 80, T_m]
+        if offset is not None:  # a per-band shift of every frame's logits [B, 80]
+            logits = logits + offset[..., None]
+        return torch.sigmoid(logits)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -351,6 +354,11 @@ class VarietySoundConfig:
     # n_mels numbers) to the timbre vector, a summary that means the same for any recording, where the LSTM's code
     # is learned from the training sounds only; --ablate timbre removes both
     timbre_spectrum: bool = False
+    # not in the paper (for transfer; needs timbre_spectrum): the decoder's output logits are shifted per band by
+    # the reference's spectral shape (its band means minus their mean over bands) times a learned gain, so every
+    # generated frame starts from the reference's spectral envelope and the decoder adds time and level; zero
+    # when the timbre encoder is ablated
+    spectrum_skip: bool = False
     # ablations (the paper's study): replace an encoder's output by "zeros" or "noise"
     ablate_temporal: str | None = None
     ablate_timbre: str | None = None
@@ -365,6 +373,9 @@ class VarietySoundConfig:
         if isinstance(self.pixel_motion_dim, bool) or not (isinstance(self.pixel_motion_dim, int)
                                                             and self.pixel_motion_dim >= 0):
             raise ValueError(f"pixel_motion_dim: expected a width >= 0, got {self.pixel_motion_dim!r}")
+        if self.spectrum_skip and not self.timbre_spectrum:
+            raise ValueError("spectrum_skip: true takes the reference's spectrum from the timbre vector; set "
+                             "timbre_spectrum: true too")
         if not self.temporal_features and not (self.motion_energy or self.pixel_motion_dim):
             raise ValueError("temporal_features: false leaves the temporal encoder no input; set motion_energy or "
                              "pixel_motion_dim")
@@ -414,6 +425,8 @@ class VarietySound(nn.Module):
                                   c.decoder_blocks, c.decoder_heads, c.decoder_kernel, c.decoder_filters,
                                   c.up_channels, 2, c.dropout)
         self.n_mels = c.n_mels
+        # logit change per unit of [0, 1] mel: 4 is the inverse of the sigmoid's slope at 0.5, a copy of the shape
+        self.spectrum_skip_gain = nn.Parameter(torch.tensor(4.0)) if c.spectrum_skip else None
 
     def ablate_at_inference(self, part: str, mode: str = "zeros") -> None:
         """Replace one encoder's output from now on, keeping the ablations the model was trained with (the
@@ -458,7 +471,11 @@ class VarietySound(nn.Module):
         if width:
             parts.append(motion.to(features))  # [B, T_v, width]
         timing = self._maybe_ablate("temporal", self.temporal(torch.cat(parts, -1)), generator)
-        return self.decoder(timing, timbre, background, mel_frames)
+        offset = None
+        if self.spectrum_skip_gain is not None:  # the reference's band means sit at [-2M, -M) of the timbre vector
+            mean = timbre[:, -2 * self.n_mels:-self.n_mels]  # [B, M]
+            offset = self.spectrum_skip_gain * (mean - mean.mean(1, keepdim=True))
+        return self.decoder(timing, timbre, background, mel_frames, offset)
 
     def forward(self, features: torch.Tensor, reference: torch.Tensor, mel_frames: int,
                 background: torch.Tensor | None = None, generator: torch.Generator | None = None, *,
