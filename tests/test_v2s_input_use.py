@@ -46,6 +46,8 @@ def test_prints_the_five_cases(tool, run_and_cache, capsys):
     out = capsys.readouterr().out
     mses = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if "mel MSE" in line]
     assert len(mses) == 5 and all(np.isfinite(mses)) and "step_00000003.pt, 3 clips" in out
+    hits = [float(line.split("retrieval ")[1].split(",")[0]) for line in out.splitlines() if "retrieval " in line]
+    assert len(hits) == 2 and all(0.0 <= h <= 1.0 for h in hits) and "chance 0.333" in out
 
 
 @pytest.mark.parametrize("case", ["no_config", "bad_step", "few_clips", "damaged"])

@@ -16,6 +16,12 @@ the run keeps no EMA), in eval mode (R is the identity), reconstructs each clip'
 The MSE against the clip's own mel of each is printed. If the decoder takes the clip's sound from the reference,
 swapping the reference costs much more than silencing the background; if it takes it from the background input
 (which sees the target's quiet frames in training, and silence at inference), the other way round.
+
+Then, without a vocoder, whether the output's spectral envelope follows the reference it was given: each output's
+band shape (``reference_spectrum``'s band means minus their mean over bands) is compared by correlation with every
+reference's in the batch, with the own reference and with the other clip's (silent background both times).
+Printed: the share of outputs whose best match is the reference they were given (retrieval; chance 1 / clips),
+and the mean correlation with that reference against the mean over all references.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def main(argv=None) -> int:
     from safetensors.numpy import load_file
 
     from avgen.errors import AvgenError
-    from avgen.models.v2s.varietysound import VarietySound, VarietySoundConfig
+    from avgen.models.v2s.varietysound import VarietySound, VarietySoundConfig, reference_spectrum
     from avgen.train.checkpoint import load_checkpoint
 
     torch.manual_seed(0)
@@ -109,6 +115,20 @@ def main(argv=None) -> int:
         for name, (ref, back) in cases.items():
             mse = float(((G(F, ref, tm, background=back, motion=motion) - M) ** 2).mean())
             print(f"  {name}: mel MSE {mse:.5f}")
+
+        def shape(mel):  # [B, 80, T] -> unit-norm band shape [B, 80]
+            mean = reference_spectrum(mel)[:, :mel.shape[1]].double()
+            mean = mean - mean.mean(1, keepdim=True)
+            return mean / mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+        print(f"  spectral envelope of the output vs the {len(items)} references (silent background; chance "
+              f"{1 / len(items):.3f}):")
+        for name, ref in (("own reference", M), ("other reference", other)):
+            sim = shape(G(F, ref, tm, motion=motion)) @ shape(M).T  # [B, B]: output i vs every clip's mel j
+            given = torch.arange(len(items)) if ref is M else torch.arange(len(items)).roll(1)  # whose mel it got
+            hit = float((sim.argmax(1) == given).double().mean())
+            print(f"    {name}: retrieval {hit:.3f}, correlation with the given reference "
+                  f"{float(sim[torch.arange(len(items)), given].mean()):.3f} (with any: {float(sim.mean()):.3f})")
     return 0
 
 
