@@ -299,6 +299,9 @@ def run_eval(args) -> int:
         if rep.get("ceiling_by_split"):
             print("\nthe clips' own recorded tracks scored the same way (the ceiling):")
             print(group_table(rep, "ceiling_by_split"), end="")
+        if rep.get("vocoded_ceiling_by_split"):
+            print("\nthe timbre figures of the clips' own tracks after mel -> vocoder (the vocoder's ceiling):")
+            print(group_table(rep, "vocoded_ceiling_by_split"), end="")
     elif m == "v2s-real":
         from ..benchmarks.real_clips import evaluate_v2s_real, markdown_table
 

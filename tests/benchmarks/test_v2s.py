@@ -42,6 +42,10 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     assert rep["onset_recall_seen"] == rep["onset_recall"] and "extra_onsets_per_clip" in rep["timbre_by_split"]["seen"]
     assert np.isfinite(rep["mcd"]) and rep["mcd"] > 0 and -1 <= rep["timbre_similarity_resemblyzer"] <= 1
     assert len(os.listdir(out)) == 4
+    # the vocoder's ceiling: the own tracks' timbre figures after mel -> vocoder, printed as a third table
+    voc = rep["vocoded_ceiling_by_split"]["seen"]
+    assert 0.0 <= voc["timbre_retrieval_cepstral"] <= 1.0 and voc["clips"] == 4
+    assert "(the vocoder's ceiling)" in r.stdout
     # resumable: a second run scores the wavs already there (their modification times stay); --timing-only gives
     # the same timing figures for them, and no timbre or MCD figure
     stamps = {f: os.path.getmtime(out / f) for f in os.listdir(out)}
@@ -53,7 +57,7 @@ def test_eval_v2s_reports_every_figure_and_reuses_outputs(tmp_path):
     for key in ("onset_recall", "onset_error_median_ms", "extra_onsets_per_clip", "onset_recall_seen"):
         assert quick[key] == rep[key]
     assert quick["ceiling_by_split"]["seen"]["onset_recall"] == rep["ceiling_by_split"]["seen"]["onset_recall"]
-    assert "mcd" not in quick and "timbre_retrieval_cepstral" not in quick
+    assert "mcd" not in quick and "timbre_retrieval_cepstral" not in quick and "vocoded_ceiling_by_split" not in quick
     assert "onset_recall" in quick["timbre_by_split"]["seen"]
 
 
