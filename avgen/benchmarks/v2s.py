@@ -172,18 +172,13 @@ def _sfx_embedder(device):
 
 
 def _vocoded(pipe: VideoToSoundPipeline, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A track's mel (the pipeline's preset) through the pipeline's vocoder, at ``sample_rate``."""
-    import torch
+    """A track's mel (the pipeline's preset, as for a reference) through the pipeline's vocoder, at ``sample_rate``."""
+    from ..audio import get_preset, resample
 
-    from ..audio import get_preset, mel_spectrogram, resample
-
-    rate = get_preset(pipe.mel_preset).sample_rate
-    x = resample(wav[None], sample_rate, rate)[0] if rate != sample_rate else wav
-    with torch.no_grad():
-        out = pipe.vocoder(mel_spectrogram(torch.as_tensor(x, dtype=torch.float32), pipe.mel_preset,
-                                           sample_rate=rate)[None])[0].numpy()
-    voc_rate = pipe.vocoder.sample_rate
-    return resample(out[None], voc_rate, sample_rate)[0] if voc_rate != sample_rate else out
+    rate = get_preset(pipe.mel_preset).sample_rate  # the pipeline's output rate
+    out = pipe.vocode(pipe.reference_mel(wav, sample_rate=sample_rate), round(len(wav) * rate / sample_rate))
+    out = out[0].numpy()
+    return resample(out[None], rate, sample_rate)[0] if rate != sample_rate else out
 
 
 def _read_jsonl(path: str) -> list[dict]:

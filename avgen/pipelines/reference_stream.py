@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..audio import MelPreset, _filterbank, get_preset, normalize_mel
+from ..models.v2s.varietysound import spectrum_from_sums, spectrum_sums
 
 __all__ = ["StreamResampler", "StreamMel", "SoundingLevel", "streamed_timbre", "BLOCK_FRAMES"]
 
@@ -284,17 +285,15 @@ def streamed_timbre(acoustic: torch.nn.Module, mel_blocks: Iterable[torch.Tensor
     if acoustic.training:
         raise ValueError("streamed_timbre needs the encoder in eval mode (training resamples the time axis)")
     dev = next(acoustic.parameters()).device
-    mel = None
-    sums = torch.zeros(3, 0, dtype=torch.float64)  # reference_spectrum's weighted sums: w, w x, w x^2 per band
+    spectrum = getattr(acoustic, "spectrum", False)  # the encoder appends reference_spectrum: sum it per block
+    mel, sums = None, 0.0
     for piece in mel_blocks:
         if mel is None:
             mel = _Spill(piece.shape[0], folder)
-            sums = torch.zeros(3, piece.shape[0], dtype=torch.float64)
         if piece.shape[1]:
             mel.append(piece.float().cpu())
-            x = piece.double().cpu()  # [M, n]
-            w = x.mean(0).square()  # [n]
-            sums += torch.stack([w.sum().expand(x.shape[0]), x @ w, x.square() @ w])
+            if spectrum:
+                sums = sums + spectrum_sums(piece.double().cpu()[None])  # [1, 3, M]
     if mel is None or mel.t == 0:
         raise ValueError("streamed_timbre: the mel is empty")
     t = mel.t
@@ -336,11 +335,8 @@ def streamed_timbre(acoustic: torch.nn.Module, mel_blocks: Iterable[torch.Tensor
             part = out[0].double().sum(0)
             total = part if total is None else total + part
         code = (total / t).float()[None]  # [1, D]
-        if getattr(acoustic, "spectrum", False):  # the order-free spectrum summary, as reference_spectrum
-            weight = sums[0].clamp_min(1e-8)
-            mean = sums[1] / weight
-            std = ((sums[2] / weight - mean.square()).clamp_min(0.0) + 1e-8).sqrt()
-            code = torch.cat([code, torch.cat([mean, std]).float()[None].to(code.device)], -1)
+        if spectrum:
+            code = torch.cat([code, spectrum_from_sums(sums).float().to(code.device)], -1)
         return code
     finally:
         for s in {id(x_in): x_in, id(c_in): c_in}.values():

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from ..config import resolve_config
 
 __all__ = ["RandomResampling", "SelfGatedAcousticUnit", "TemporalEncoder", "AcousticEncoder", "BackgroundEncoder",
-           "energy_mask", "motion_energy", "reference_spectrum", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator",
+           "energy_mask", "motion_energy", "reference_spectrum", "spectrum_sums", "spectrum_from_sums", "FFTBlock", "MelDecoder", "TimeAlignmentDiscriminator",
            "VarietySound", "VarietySoundConfig", "ABLATIONS", "ENCODERS"]
 
 ABLATIONS = (None, "zeros", "noise")
@@ -153,15 +153,27 @@ class TemporalEncoder(nn.Module):
         return self.proj(h)  # [B, T_v, 8]
 
 
-def reference_spectrum(mel: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def spectrum_sums(mel: torch.Tensor) -> torch.Tensor:
+    """The weighted sums behind :func:`reference_spectrum`, ``[B, M, T]`` -> ``[B, 3, M]``: per band sum_t w_t,
+    sum_t w_t x_t and sum_t w_t x_t^2, with w_t the square of frame t's mean level. Sums of consecutive blocks add
+    up to the whole mel's (a long reference is streamed)."""
+    w = mel.mean(1, keepdim=True).square()  # [B, 1, T]
+    return torch.stack([w.sum(-1).expand(-1, mel.shape[1]), (w * mel).sum(-1), (w * mel.square()).sum(-1)], 1)
+
+
+def spectrum_from_sums(sums: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """:func:`spectrum_sums` ``[B, 3, M]`` -> the weighted band means and standard deviations ``[B, 2 M]``."""
+    total = sums[:, 0].clamp_min(eps)  # [B, M]
+    mean = sums[:, 1] / total
+    var = (sums[:, 2] / total - mean.square()).clamp_min(0.0)
+    return torch.cat([mean, (var + eps).sqrt()], -1)
+
+
+def reference_spectrum(mel: torch.Tensor) -> torch.Tensor:
     """The reference's average spectrum and its spread, ``[B, M, T]`` -> ``[B, 2 M]``: per band the mean and the
     standard deviation over time of the [0, 1] mel, each frame weighted by the square of its mean level, so the
-    sounding frames dominate and silence counts little. Order-free sums (a long reference can be streamed)."""
-    w = mel.mean(1, keepdim=True).square()  # [B, 1, T]
-    total = w.sum(-1).clamp_min(eps)  # [B, 1]
-    mean = (w * mel).sum(-1) / total  # [B, M]
-    var = ((w * mel.square()).sum(-1) / total - mean.square()).clamp_min(0.0)
-    return torch.cat([mean, (var + eps).sqrt()], -1)
+    sounding frames dominate and silence counts little."""
+    return spectrum_from_sums(spectrum_sums(mel))
 
 
 class AcousticEncoder(nn.Module):
