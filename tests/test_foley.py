@@ -110,7 +110,7 @@ def tiny_corpus(tmp_path_factory):
                 rows.append({"id": eid, "path": f"events/{eid}.flac", "recording": f"pkg/{cat}_{r}.wav",
                              "category": cat, "package": "pkg", "package_version": "1", "source_file": f"{cat}_{r}",
                              "licence": "CC0", "source_sha256": h, "sha256": h, "start": float(e), "duration": 0.2,
-                             "sample_rate": 22050})
+                             "sample_rate": 22050, "samples": 4410, "levels": [1000.0] * 16})
     write_manifest(root / "manifest.jsonl", rows)
     return root
 
@@ -194,7 +194,8 @@ def tiny_scene_inputs(tmp_path_factory):
             h = hashlib.sha256(eid.encode()).hexdigest()
             rows.append({"id": eid, "path": f"events/{eid}.flac", "recording": f"pkg/{eid}.wav", "category": cat,
                          "package": "pkg", "package_version": "1", "source_file": eid, "licence": "CC0",
-                         "source_sha256": h, "sha256": h, "start": 0.0, "duration": seconds, "sample_rate": 22050})
+                         "source_sha256": h, "sha256": h, "start": 0.0, "duration": seconds, "sample_rate": 22050,
+                         "samples": int(seconds * 22050), "levels": [1000.0] * 16})
     write_manifest(sounds / "manifest.jsonl", rows)
     return images, sounds
 

@@ -8,7 +8,8 @@
 ``download`` runs ``apt-get download PKG`` for every package into CACHE/debs and unpacks each with ``dpkg -x`` into
 CACHE/extracted/PKG; ``build`` scans the unpacked audio files (wav/ogg/oga/opus/flac/mp3/aiff/wv), cuts events and
 writes CORPUS/PKG/*.flac (22050 Hz mono) with CORPUS/manifest.jsonl; ``verify`` checks a built corpus against a
-manifest by the events' decoded-PCM sha256.
+manifest by the events' decoded-PCM sha256, or where another CPU's decoder differs in the last bits, by their length
+and level envelope (``avgen.data.sound_corpus.levels_match``).
 """
 
 from __future__ import annotations
@@ -111,23 +112,24 @@ def cmd_build(args) -> int:
             skipped.append((f"{package}/{rel}", f"duplicate of {seen_pcm[pcm_hash]}"))
             continue
         seen_pcm[pcm_hash] = f"{package}/{rel}"
-        recording = f"{package}-{_slug(os.path.splitext(os.path.basename(rel))[0])}-{pcm_hash[:8]}"
         stanzas, default = licences[package]
         source_sha = _file_sha256(src)
+        # named by the source's bytes, not its decoded PCM (which differs in the last bits between CPUs)
+        recording = f"{package}-{_slug(os.path.splitext(os.path.basename(rel))[0])}-{source_sha[:8]}"
         for k, event in enumerate(events):
             event_id = f"{recording}-{k:02d}"
             rel_out = f"{package}/{event_id}.flac"
-            sha = sc.write_event(os.path.join(args.output, rel_out), event.samples)
-            if sha in seen_event:  # the same excerpt twice (e.g. a repeated loop): kept once
+            check = sc.write_event(os.path.join(args.output, rel_out), event.samples)
+            if check["sha256"] in seen_event:  # the same excerpt twice (e.g. a repeated loop): kept once
                 os.remove(os.path.join(args.output, rel_out))
                 continue
-            seen_event.add(sha)
+            seen_event.add(check["sha256"])
             rows.append({"id": event_id, "path": rel_out, "recording": recording, "category": category,
                          "family": sc.family_of(category), "package": package,
                          "package_version": info[package]["version"], "source_file": rel,
                          "licence": sc.licence_for(stanzas, default, rel), "source_sha256": source_sha,
-                         "sha256": sha, "start": event.start, "duration": event.duration,
-                         "sample_rate": sc.SAMPLE_RATE})
+                         "start": event.start, "duration": event.duration, "sample_rate": sc.SAMPLE_RATE,
+                         **check})
     manifest = os.path.join(args.output, "manifest.jsonl")
     sc.write_manifest(manifest, rows)
     elapsed = time.time() - t0
@@ -161,7 +163,9 @@ def _file_sha256(path: str) -> str:
 
 
 def cmd_verify(args) -> int:
-    """Compare a built corpus with a manifest by sha256: decoded PCM of every event file is hashed again."""
+    """Compare a built corpus with a manifest: every event file is decoded again and must give the recorded PCM
+    sha256, or (another CPU's decoder differs in the last bits) the recorded length and level envelope within
+    ``levels_match``'s tolerance."""
     from tqdm import tqdm
 
     from avgen.data import sound_corpus as sc
@@ -173,7 +177,7 @@ def cmd_verify(args) -> int:
     expected = sc.read_manifest(args.manifest)
     built_path = os.path.join(args.corpus, "manifest.jsonl")
     built = {r["id"]: r for r in sc.read_manifest(built_path)} if os.path.isfile(built_path) else {}
-    problems = []
+    problems, identical = [], 0
     for row in tqdm(expected, desc="events", unit="file", disable=args.no_progress):
         path = os.path.join(args.corpus, row["path"])
         if not os.path.isfile(path):
@@ -184,17 +188,25 @@ def cmd_verify(args) -> int:
         except AvgenError as e:
             problems.append(f"{row['id']}: {e}")
             continue
-        sha = sc.pcm_sha256(wav[0])
-        if sha != row["sha256"] or sr != row["sample_rate"]:
-            problems.append(f"{row['id']}: sha256 {sha[:12]} at {sr} Hz, expected {row['sha256'][:12]} at "
+        got = sc.event_check(wav[0])
+        if sr != row["sample_rate"] or got["samples"] != row["samples"]:
+            problems.append(f"{row['id']}: {got['samples']} samples at {sr} Hz, expected {row['samples']} at "
                             f"{row['sample_rate']} Hz")
-        elif built and row["id"] in built and built[row["id"]]["sha256"] != row["sha256"]:
+        elif got["sha256"] != row["sha256"] and not sc.levels_match(got["levels"], row["levels"]):
+            off = max(abs(a - b) for a, b in zip(got["levels"], row["levels"]))
+            problems.append(f"{row['id']}: sha256 {got['sha256'][:12]}, expected {row['sha256'][:12]}, and the "
+                            f"level envelope is off by up to {off:.1f} (int16 units)")
+        elif built and row["id"] in built and built[row["id"]]["sha256"] != got["sha256"]:
             problems.append(f"{row['id']}: the corpus manifest disagrees with the file")
+        else:
+            identical += got["sha256"] == row["sha256"]
     extra = sorted(set(built) - {r["id"] for r in expected})
     for p in problems[: args.show]:
         print(p)
-    print(json.dumps({"expected": len(expected), "matching": len(expected) - len(problems),
-                      "mismatched_or_missing": len(problems), "extra_in_corpus": len(extra)}))
+    matching = len(expected) - len(problems)
+    print(json.dumps({"expected": len(expected), "matching": matching, "identical": identical,
+                      "within_tolerance": matching - identical, "mismatched_or_missing": len(problems),
+                      "extra_in_corpus": len(extra)}))
     return 0 if not problems else 1
 
 
@@ -248,7 +260,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--show-skipped", type=int, default=20, help="print this many skipped files (default 20)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_build)
-    v = sub.add_parser("verify", help="check a built corpus against a manifest by sha256")
+    v = sub.add_parser("verify", help="check a built corpus against a manifest (PCM sha256, "
+                       "or length and level envelope within tolerance)")
     v.add_argument("corpus", metavar="CORPUS", help="the built corpus folder")
     v.add_argument("--manifest", required=True, help="the manifest to check against (e.g. the committed one)")
     v.add_argument("--show", type=int, default=20, help="print this many problems (default 20)")

@@ -29,7 +29,8 @@ def _rows(n_recordings: int = 30, events: int = 3) -> list[dict]:
             rows.append({"id": rid, "path": f"pkg/{rid}.flac", "recording": f"pkg-rec{r:03d}", "category": cat,
                          "package": "pkg", "package_version": "1.0-1", "source_file": f"usr/share/x/{r}.wav",
                          "licence": "CC0-1.0", "source_sha256": _hex(f"src{r}"), "sha256": _hex(rid),
-                         "start": 0.5 * e, "duration": 0.4, "sample_rate": 22050})
+                         "start": 0.5 * e, "duration": 0.4, "sample_rate": 22050, "samples": 8820,
+                         "levels": [100.0] * sc.LEVEL_PARTS})
     return rows
 
 
@@ -47,6 +48,8 @@ def test_manifest_round_trip(tmp_path):
     (lambda r: r.update(category="music"), "unknown category"),
     (lambda r: r.update(sha256="xyz"), "'sha256' must be 64"),
     (lambda r: r.update(id="a/b"), "filename-safe"),
+    (lambda r: r.update(levels=[1.0] * 3), "'levels' must be 16"),
+    (lambda r: r.update(samples=0), "'samples' must be"),
 ])
 def test_bad_row_names_file_and_line(tmp_path, mutate, expect):
     rows = _rows(2)
@@ -163,10 +166,11 @@ def test_cut_recording_skips_silent_and_nonfinite(tmp_path):
     write_audio(good, _bursts([0.3], seconds=1.5)[None].astype(np.float32), 22050)
     digest, events = sc.cut_recording(good)
     assert len(events) == 1 and len(digest) == 64
-    sha = sc.write_event(tmp_path / "e.flac", events[0].samples)
+    check = sc.write_event(tmp_path / "e.flac", events[0].samples)
     back, sr = read_audio(tmp_path / "e.flac")
-    assert sr == 22050 and sha == sc.pcm_sha256(back[0])
-    assert sc.write_event(tmp_path / "again.flac", events[0].samples) == sha  # stable
+    assert sr == 22050 and check == sc.event_check(back[0]) and check["sha256"] == sc.pcm_sha256(back[0])
+    assert check["samples"] == len(events[0].samples) and len(check["levels"]) == sc.LEVEL_PARTS
+    assert sc.write_event(tmp_path / "again.flac", events[0].samples) == check  # stable
 
 
 def test_categories_and_licences():
@@ -189,12 +193,51 @@ def test_categories_and_licences():
     assert sc.parse_copyright(free) == ([], "GPL-2+")
 
 
-def test_tool_bad_input_is_one_line_exit_2(capsys, tmp_path):
+def _tool():
     import importlib.util
     spec = importlib.util.spec_from_file_location("make_sound_corpus", os.path.join(REPO, "tools",
                                                                                    "make_sound_corpus.py"))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def test_verify_tolerates_last_bit_decoder_differences(capsys, tmp_path):
+    """A rebuild on another CPU decodes some events a few int16 steps apart: same length and level envelope, another
+    sha256. verify counts those as matching (within tolerance); another cut or a damaged file is a mismatch."""
+    from avgen.media import read_audio
+
+    tool = _tool()
+    rng = np.random.default_rng(0)
+    t = np.arange(6000) / sc.SAMPLE_RATE
+    rows = []
+    for k in range(3):
+        x = (0.4 * np.sin(2 * np.pi * (300 + 200 * k) * t) * np.exp(-t / 0.1)).astype(np.float32)
+        rid = f"pkg-rec{k}-00"
+        check = sc.write_event(tmp_path / "built" / "pkg" / f"{rid}.flac", x)
+        rows.append({**_rows(1, 1)[0], "id": rid, "path": f"pkg/{rid}.flac", "recording": f"pkg-rec{k}", **check})
+    manifest = tmp_path / "expected.jsonl"
+    sc.write_manifest(manifest, rows)
+    built = tmp_path / "built"
+    # event 1: another decoder's last bits (+-1 step on a fifth of the samples); event 2: another sound, same length
+    back, _ = read_audio(built / rows[1]["path"])
+    nudged = back[0] + rng.choice([-1, 0, 0, 0, 0, 0, 0, 0, 0, 1], back.shape[1]) / 32768.0
+    assert sc.pcm_sha256(nudged) != rows[1]["sha256"]
+    sc.write_event(built / rows[1]["path"], nudged)
+    sc.write_event(built / rows[2]["path"], 0.6 * np.sin(2 * np.pi * 700 * t))
+    assert tool.main(["verify", str(built), "--manifest", str(manifest), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary == {"expected": 3, "matching": 2, "identical": 1, "within_tolerance": 1,
+                       "mismatched_or_missing": 1, "extra_in_corpus": 0}, out
+    assert "pkg-rec2-00" in out and "level envelope is off" in out
+    os.remove(built / rows[2]["path"])
+    sc.write_manifest(manifest, rows[:2])
+    assert tool.main(["verify", str(built), "--manifest", str(manifest), "--no-progress"]) == 0
+
+
+def test_tool_bad_input_is_one_line_exit_2(capsys, tmp_path):
+    tool = _tool()
     for argv in (["verify", str(tmp_path / "missing"), "--manifest", "m.jsonl"], ["build"],
                  ["build", "-o", str(tmp_path / "c"), "--cache", str(tmp_path / "nothing")],
                  ["build", "-o", str(tmp_path / "c"), "--max-events", "0"], ["nonsense"]):
