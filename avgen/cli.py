@@ -436,8 +436,8 @@ def _read_pairs(path: str, *, reference: bool = True) -> list[dict]:
     row's ``reference`` None.
 
     Output names: the row's ``id``, else the video's stem -- ``<video stem>__<reference stem>`` when the video appears
-    in several rows -- made one safe file-name component; names that still clash get ``-2``, ``-3``, ... in manifest
-    order (the same names on every rerun, so a batch resumes)."""
+    in several rows -- made one safe file-name component; names that still clash (case-insensitively) get ``-2``,
+    ``-3``, ... in manifest order (:func:`_unique_names`: the same names on every rerun, so a batch resumes)."""
     import collections
 
     rows, base = _manifest_rows(path)
@@ -456,23 +456,35 @@ def _read_pairs(path: str, *, reference: bool = True) -> list[dict]:
                   for x in (r["video"], r["reference"] if reference else None))
         parsed.append((v, ref, r.get("id")))
     rows_per_video = collections.Counter(v for v, _, _ in parsed)  # counted once: manifests hold thousands of rows
-    out, seen = [], {}
+    names = []
     for v, ref, given in parsed:
         stem = os.path.splitext(os.path.basename(v))[0]
         if not given and ref is not None and rows_per_video[v] > 1:
             stem = f"{stem}__{os.path.splitext(os.path.basename(ref))[0]}"
-        name = _safe_name(given or stem)
-        seen[name] = seen.get(name, 0) + 1
-        out.append({"video": v, "reference": ref, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
+        names.append(_safe_name(given or stem))
+    return [{"video": v, "reference": ref, "id": name} for (v, ref, _), name in zip(parsed, _unique_names(names))]
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    """``names`` with clashes renamed ``<name>-2``, ``-3``, ... in order, skipping any name already taken (an
+    explicit id ``a-2`` included) and comparing case-insensitively (one file per row on macOS and Windows too)."""
+    taken, out = set(), []
+    for name in names:
+        unique, n = name, 1
+        while unique.lower() in taken:
+            n += 1
+            unique = f"{name}-{n}"
+        taken.add(unique.lower())
+        out.append(unique)
     return out
 
 
 def _read_sounds(path: str) -> list[dict]:
     """Rows of an s2v manifest (CSV or JSONL: 'audio', optional 'id'), checked before any work. Output names: the
-    row's ``id``, else the audio's stem, as one safe file-name component; clashes get ``-2``, ``-3``, ... in manifest
-    order (the same names on every rerun, so a batch resumes)."""
+    row's ``id``, else the audio's stem, as one safe file-name component; clashes get ``-2``, ``-3``, ... as in
+    :func:`_unique_names` (the same names on every rerun, so a batch resumes)."""
     rows, base = _manifest_rows(path)
-    out, seen = [], {}
+    out = []
     for i, r in enumerate(rows, 1):
         if not isinstance(r, dict) or not r.get("audio"):
             raise AvgenError(f"{path}: row {i} needs 'audio'")
@@ -480,9 +492,9 @@ def _read_sounds(path: str) -> list[dict]:
             if r.get(key) is not None and not isinstance(r[key], str):
                 raise AvgenError(f"{path}: row {i}: '{key}' must be a string, got {type(r[key]).__name__}")
         audio = r["audio"] if os.path.isabs(r["audio"]) else os.path.join(base, r["audio"])
-        name = _safe_name(r.get("id") or os.path.splitext(os.path.basename(audio))[0])
-        seen[name] = seen.get(name, 0) + 1
-        out.append({"audio": audio, "id": name if seen[name] == 1 else f"{name}-{seen[name]}"})
+        out.append({"audio": audio, "id": _safe_name(r.get("id") or os.path.splitext(os.path.basename(audio))[0])})
+    for row, name in zip(out, _unique_names([r["id"] for r in out])):
+        row["id"] = name
     return out
 
 

@@ -100,7 +100,11 @@ def require_finite(array, what: str, *, unit: str = "sample") -> None:
 
     from .errors import AvgenError
 
-    a = array.detach().cpu().numpy() if torch.is_tensor(array) else np.asarray(array)
+    if torch.is_tensor(array):
+        if not array.is_floating_point() or bool(torch.isfinite(array).all()):  # the common case: no copy
+            return
+        array = array.detach().float().cpu()
+    a = array.numpy() if torch.is_tensor(array) else np.asarray(array)
     if a.dtype.kind not in "fc":
         return
     bad = ~np.isfinite(a)

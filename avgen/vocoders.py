@@ -34,6 +34,7 @@ from .checkpoints import CheckpointError, check_state_dict, from_pretrained, loa
 from .checkpoints import read_json_object
 from .errors import AvgenError, WeightsNotFoundError
 from .models.vocoders.hifigan import HiFiGANGenerator, public_config_to_avgen, public_state_dict_to_avgen
+from .utils import require_finite
 
 __all__ = ["VOCODERS", "DEFAULT_VOCODER", "Vocoder", "GriffinLimVocoder", "GeneratorVocoder", "SpecVQGANBridgeVocoder", "load",
            "load_public_hifigan", "universal_hifigan_files", "nnls_spectrum"]
@@ -202,6 +203,7 @@ class Vocoder:
         p = get_preset(self.mel_preset)
         if mel.ndim != 3 or mel.shape[1] != p.n_mels:
             raise AvgenError(f"vocoder {self.name}: expected a mel [B, {p.n_mels}, T], got {tuple(mel.shape)}")
+        require_finite(mel, f"vocoder {self.name}: the input mel", unit="mel frame")  # NaN in, NaN waveform out
         b, _, t = mel.shape
         hop = p.hop_length
         if t <= self.chunk_frames:

@@ -29,10 +29,12 @@ def test_output_names_are_one_safe_component_and_unique(tmp_path):
         {"video": "x.mp4", "reference": "bass.wav", "id": "/abs/path"},
         {"video": "y.mp4", "reference": "bass.wav", "id": "dup"},
         {"video": "z.mp4", "reference": "bass.wav", "id": "dup"},
+        {"video": "w.mp4", "reference": "bass.wav", "id": "dup-2"},  # an explicit id equal to a made-up one
+        {"video": "v.mp4", "reference": "bass.wav", "id": "DUP"},  # the same file on a case-insensitive disk
     ]))
     names = [r["id"] for r in rows]
     assert names[:3] == ["clip__bass", "clip__drums", "clip__drums-2"]
-    assert names[5:] == ["dup", "dup-2"] and len(set(names)) == len(names)
+    assert names[5:] == ["dup", "dup-2", "dup-2-2", "DUP-3"] and len({n.lower() for n in names}) == len(names)
     for n in names:
         assert os.sep not in n and "/" not in n and not n.startswith(".")
         assert os.path.dirname(os.path.join(str(tmp_path), n + ".mp4")) == str(tmp_path)

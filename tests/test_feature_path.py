@@ -19,7 +19,7 @@ from avgen.errors import MediaError
 from avgen.media import read_video, write_video
 
 from .conftest import SHARED
-from .test_memory_bound import _tiny_pipeline
+from .robustness.test_memory_bound import _tiny_pipeline
 
 # real clips of three shapes: 1280x720 (down 2.8x), 576x720 portrait (down 2.25x), 320x240 (up 1.07x)
 CLIPS = ("-1pRmoJIGQc_10000_20000.mp4", "53UdZyM9MyE_252000_262000.mp4", "1aDnyPubxdY_118000_128000.mp4")

@@ -6,7 +6,7 @@ import torch
 from avgen.generate import VideoToSoundPipeline
 from avgen.models.v2s.varietysound import VarietySound
 
-from .test_memory_bound import TINY
+from .robustness.test_memory_bound import TINY
 
 
 def test_stage_bars_on_stderr_only_when_asked(capsys):

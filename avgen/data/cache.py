@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import AvgenError
+from ..utils import require_finite
 
 __all__ = ["PreparedDataset"]
 
@@ -54,7 +55,20 @@ class PreparedDataset(Dataset):
         from safetensors.torch import load_file
 
         rec = self.records[index]
-        tensors = load_file(os.path.join(self.root, rec["file"]))
+        path = os.path.join(self.root, rec["file"])
+        try:
+            tensors = load_file(path)
+        except Exception as e:  # SafetensorError, OSError: a damaged item is named, not a traceback mid-epoch
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise AvgenError(f"{path}: not a readable cache item ({reason}); delete it and rerun `avgen prepare` "
+                             "to make it again") from None
+        wanted = ("features", "mel", "motion") if self.has_motion else ("features", "mel")
+        missing = [k for k in wanted if k not in tensors]
+        if missing:
+            raise AvgenError(f"{path}: cache item without {', '.join(missing)}")
+        for name, unit in (("features", "frame"), ("mel", "mel frame"), ("motion", "frame")):
+            if name in wanted:  # a NaN here would make every later loss and exported weight NaN
+                require_finite(tensors[name], f"{path} ({name})", unit=unit)
         feats, mel = tensors["features"].float(), tensors["mel"].float()
         motion = tensors["motion"].float() if self.has_motion else None
         if self.segment_seconds is not None:

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from ..encoders.feature_files import load_feature_file
 from ..errors import AvgenError
 from ..media import ffmpeg_resample, lossy_roundtrip, read_audio
+from ..utils import require_finite
 
 __all__ = ["SpecVQGANFeatureDataset", "public_pipeline_audio"]
 
@@ -76,8 +77,22 @@ class SpecVQGANFeatureDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         clip, label, fpath, mpath = self.items[index]
         feats = _fit(load_feature_file(fpath).astype(np.float32), self.feature_frames, axis=0)
-        mel = _fit(np.load(mpath, allow_pickle=False).astype(np.float32), self.mel_frames, axis=1)
+        mel = _fit(_load_mel(mpath), self.mel_frames, axis=1)
         return {"id": clip, "label": label, "features": torch.from_numpy(feats), "mel": torch.from_numpy(mel)}
+
+
+def _load_mel(path: str) -> np.ndarray:
+    """A stored mel ``[n_mels, T]`` as float32; a broken, non-numeric or non-finite file is an
+    :class:`AvgenError` naming it (and the first bad frame), never a NaN in a training batch."""
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise AvgenError(f"{path}: not a readable .npy mel ({e})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu" or arr.ndim != 2:
+        raise AvgenError(f"{path}: expected a numeric mel [n_mels, T], got {getattr(arr, 'dtype', type(arr))} "
+                         f"{getattr(arr, 'shape', '')}")
+    require_finite(arr, path, unit="mel frame")
+    return arr.astype(np.float32)
 
 
 def _read_split(split) -> set[str] | None:

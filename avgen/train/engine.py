@@ -134,6 +134,24 @@ class _StopRequest:
         self._previous = {}
 
 
+def _batches(loader):
+    """``loader``'s batches; an :class:`AvgenError` raised in a DataLoader worker (a damaged or non-finite item)
+    comes back as the one line it was, not wrapped in the worker's traceback text."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except AvgenError as e:
+            text = str(e)
+            if "Original Traceback" not in text:
+                raise
+            last = text.strip().splitlines()[-1]
+            raise type(e)(last.split(": ", 1)[1] if ": " in last else last) from None
+        yield batch
+
+
 def _rng_state() -> dict:
     return {"torch": torch.get_rng_state(), "numpy": [int(x) for x in np.random.get_state()[1]],
             "python": repr(random.getstate())}
@@ -287,7 +305,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
             epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
             skip = 0
             pending: list = []
-            for batch in epoch_loader:
+            for batch in _batches(epoch_loader):
                 pending.append(batch)
                 if len(pending) < micro_per_step:
                     continue

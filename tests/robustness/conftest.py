@@ -158,6 +158,9 @@ def build_bad_files(root: str) -> dict[str, str]:
     with open(j("text.mp4"), "w") as f:
         f.write("this is not a video\n" * 10)
     files["text_mp4"] = j("text.mp4")
+    with open(j("text.png"), "w") as f:  # named like an image
+        f.write("this is not a picture\n" * 10)
+    files["text_png"] = j("text.png")
     data = open(files["good_mp4"], "rb").read()
     with open(j("truncated.mp4"), "wb") as f:  # faststart: the header survives, half the frames do not
         f.write(data[: len(data) // 2])

@@ -61,6 +61,7 @@ def _call(main, argv, capsys):
 
 @pytest.mark.parametrize("case, source, extra, needle", [
     ("text-as-mp4", "text_mp4", [], "text.mp4"),
+    ("text-as-png", "text_png", [], "text.png"),
     ("png-as-video-name", "png_as_video", ["-o", "OUT.txt"], "unknown output type"),
     ("missing", None, [], "no such file"),
     ("steps-zero", "good_mp4", ["--steps", "0"], "--steps"),
@@ -77,6 +78,7 @@ def test_text_edit_refuses_before_work(text_edit, bad, tmp_path, capsys, case, s
 
 @pytest.mark.parametrize("case, target, checkpoint, extra, needle", [
     ("text-target", "text_mp4", "hostile_pkl", [], "not an image"),
+    ("text-png-target", "text_png", "hostile_pkl", [], "not an image"),
     ("missing-target", None, "hostile_pkl", [], "no such file"),
     ("hostile-checkpoint", "png_as_video", "hostile_pkl", [], "hostile.pkl"),
     ("torchscript-checkpoint", "png_as_video", "torchscript_pt", [], "TorchScript archive"),

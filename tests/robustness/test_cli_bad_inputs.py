@@ -69,6 +69,7 @@ def test_v2s_bad_outputs(run_cli, bad, tiny_v2s, tmp_path):
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "o.txt")), "unknown output type")
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", os.path.join(bad["good_wav"], "o.wav"))), "is a file")
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", bad["good_wav"])), "would replace an input")
+    assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", bad["good_mp4"])), "would replace an input", "good.mp4")
     if os.geteuid() != 0:  # root writes into read-only folders
         assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", os.path.join(bad["readonly_dir"], "o.wav"))),
                               "cannot write", bad["readonly_dir"])

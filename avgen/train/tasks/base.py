@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn as nn
 
-from ...errors import ConfigError
+from ...errors import AvgenError, ConfigError
 from ...typed_config import from_dict
 from ..samples import log_mel_samples
 
@@ -95,8 +95,11 @@ class Task:
 
         if not os.path.isdir(spec):
             raise ConfigError(f"init_from: {spec}: not a model folder")
-        sd = from_pretrained(spec).state_dict()
-        check_state_dict(generator, sd, spec, what=f"the {self.name} generator this config builds")
+        try:
+            sd = from_pretrained(spec).state_dict()
+            check_state_dict(generator, sd, spec, what=f"the {self.name} generator this config builds")
+        except AvgenError as e:  # say which setting pointed at the bad folder
+            raise ConfigError(f"init_from: {e}") from None
         return sd
 
     def attach_dataset(self, dataset) -> None:
