@@ -155,6 +155,7 @@ def _run_demo(args) -> int:
     from .encoders import VisualEncoder
     from .media import probe, read_audio, write_audio
     from .train.samples import mel_picture as _mel_picture
+    from .utils import atomic_output
 
     _check_device(args.device)
     vocoder = vocoders.load(args.vocoder, device=args.device)  # a bad name or folder fails before any work
@@ -166,10 +167,11 @@ def _run_demo(args) -> int:
     mel = mel_spectrogram(wav)
     feats = VisualEncoder(device=args.device).encode_video(args.video, fps=21.5)  # decoded as avgen prepare does
     rec = fit_length(vocoder(mel, generator=torch.Generator().manual_seed(0)), wav.shape[-1])
-    np.save(os.path.join(args.output, "mel.npy"), mel.numpy())
-    np.save(os.path.join(args.output, "features.npy"), feats.numpy())
-    Image.fromarray(_mel_picture(mel)).resize((mel.shape[1] * 2, mel.shape[0] * 3), Image.NEAREST).save(
-        os.path.join(args.output, "mel.png"))
+    for name, array in (("mel.npy", mel.numpy()), ("features.npy", feats.numpy())):
+        with atomic_output(os.path.join(args.output, name)) as tmp:
+            np.save(tmp, array)
+    with atomic_output(os.path.join(args.output, "mel.png")) as tmp:
+        Image.fromarray(_mel_picture(mel)).resize((mel.shape[1] * 2, mel.shape[0] * 3), Image.NEAREST).save(tmp)
     write_audio(os.path.join(args.output, "resynthesis.wav"), rec, 22050)
     print(f"input: {args.video} ({info.duration:.2f} s, {info.width}x{info.height} @ {info.fps:.2f} fps)")
     print(f"frames at 21.5 fps: {len(feats)}; visual features: {tuple(feats.shape)} (efficientnet-lite0)")

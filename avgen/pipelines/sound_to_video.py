@@ -105,8 +105,9 @@ def _load_stylegan(path: str, device):
 def checked_audio(audio, *, sample_rate: int | None = None, fps: float,
                   num_frames: int | None = None) -> tuple[np.ndarray, int]:
     """(mono float32 waveform, rate) of ``audio`` (a path, or a waveform with ``sample_rate``), refused in one
-    :class:`AvgenError` when it holds non-finite samples or, without ``num_frames``, is shorter than one frame at
-    ``fps``. The CLI calls it before the model loads; :meth:`SoundToVideoPipeline.__call__` before its first bar."""
+    :class:`AvgenError` when it is empty, holds non-finite samples or, without ``num_frames``, is shorter than one
+    frame at ``fps``. The CLI calls it before the model loads; :meth:`SoundToVideoPipeline.__call__` before its
+    first bar."""
     if isinstance(audio, (str, os.PathLike)):
         wav, sr = read_audio(audio, mono=True)
     else:
@@ -116,6 +117,8 @@ def checked_audio(audio, *, sample_rate: int | None = None, fps: float,
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     name = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else "audio"
     require_finite(wav, name)
+    if wav.size == 0:  # even with num_frames: frames from no sound at all would be a silent guess
+        raise AvgenError(f"{name}: empty audio (no samples)")
     duration = len(wav) / sr
     if duration * fps < 1 and num_frames is None:
         raise AvgenError(f"{name}: {duration:.3f} s of audio is shorter than one frame at {fps:g} fps")

@@ -25,6 +25,7 @@ from stylegan.projector import project
 from ..data.images import square_crop_resize
 from ..errors import AvgenError
 from ..media import IMAGE_EXTENSIONS, MUXED_OUTPUT_EXTENSIONS, probe, read_audio, read_video, write_video
+from ..utils import atomic_output
 from .sound_to_video import DEFAULT_S2V_CHECKPOINT, S2VResult, SoundToVideoPipeline, levels_to_layers
 
 __all__ = ["EditResult", "VideoEditingPipeline", "invert_frames", "text_edit_ws", "clip_similarity",
@@ -52,7 +53,8 @@ class EditResult:
         p = os.fspath(path)
         ext = os.path.splitext(p)[1].lower()
         if ext in (".png", ".jpg", ".jpeg"):
-            Image.fromarray(self.frames[0]).save(p)
+            with atomic_output(p) as tmp:
+                Image.fromarray(self.frames[0]).save(tmp)
             return p
         if ext not in MUXED_OUTPUT_EXTENSIONS:
             raise AvgenError(f"{p}: save edits as .mp4/.mov/.mkv (or .png/.jpg for one frame)")

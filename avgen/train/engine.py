@@ -172,10 +172,6 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=cpu)
     set_seed(cfg.seed)  # identical initial weights on every process
     run_dir = cfg.run_dir
-    if accelerator.is_main_process:
-        os.makedirs(run_dir, exist_ok=True)
-        with atomic_output(os.path.join(run_dir, "config.yaml")) as tmp, open(tmp, "w") as f:
-            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
 
     data_gen = torch.Generator().manual_seed(cfg.seed + 1000 * accelerator.process_index)
     data = build_dataset(cfg, data_gen)
@@ -191,6 +187,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
     opt_d = None if D is None else torch.optim.AdamW(D.parameters(), lr=cfg.optim_d.lr, betas=cfg.optim_d.betas,
                                                      weight_decay=cfg.optim_d.weight_decay)
     ema = EMA(G, cfg.ema_decay) if cfg.ema_decay else None
+    if accelerator.is_main_process:  # after the data and init_from checks: a refused run leaves no folder
+        os.makedirs(run_dir, exist_ok=True)
+        with atomic_output(os.path.join(run_dir, "config.yaml")) as tmp, open(tmp, "w") as f:
+            yaml.safe_dump(to_dict(cfg), f, sort_keys=False)
 
     # Resume from the latest checkpoint in the run directory, before wrapping.
     step = 0

@@ -282,26 +282,33 @@ class Outcome:
 
 
 @pytest.fixture
-def run_cli(capsys, bad):
-    """Run ``avgen.cli.main(argv)`` in-process; returns its exit code and output. Asserts nothing under the bad
-    inputs' folder changed (inputs unmodified, nothing written there) and the hostile pickle's marker is absent."""
+def run_cli(capsys, bad, tmp_path):
+    """Run ``avgen.cli.main(argv)`` in-process; returns its exit code and output. Asserts that nothing changed under
+    the bad inputs' folder or the test's ``tmp_path`` (inputs unmodified, no stray temporary or probe file) but
+    inside ``writes_in`` (the output folder) or at ``writes`` (the output files of a run that must succeed), that
+    no file appeared in the working folder, and that the hostile pickle's marker is absent."""
     from avgen.cli import main
 
-    root = os.path.dirname(bad["good_wav"])
+    roots = [os.path.dirname(bad["good_wav"]), str(tmp_path)]
 
-    def run(argv, *, writes_in: str | None = None) -> Outcome:
-        before = _tree(root)
+    def run(argv, *, writes_in: str | None = None, writes: tuple = ()) -> Outcome:
+        before = {k: v for r in roots for k, v in _tree(r).items()}
+        cwd_before = set(os.listdir("."))
         capsys.readouterr()
         try:
             code = main([str(a) for a in argv])
         except SystemExit as e:  # argparse errors
             code = e.code
         out = capsys.readouterr()
-        after = _tree(root)
+        after = {k: v for r in roots for k, v in _tree(r).items()}
         changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
         if writes_in:
             changed = {p for p in changed if not p.startswith(os.path.abspath(writes_in) + os.sep)}
+        changed -= {os.path.abspath(str(w)) for w in writes}
         assert not changed, f"files changed outside the output folder: {sorted(changed)}"
+        allowed = {os.path.abspath(str(w)) for w in writes} | ({os.path.abspath(writes_in)} if writes_in else set())
+        new = {n for n in set(os.listdir(".")) - cwd_before if os.path.abspath(n) not in allowed}
+        assert not new, f"written in the working folder: {sorted(new)}"
         assert not os.path.exists(bad["marker"]), "a hostile pickle ran"
         return Outcome(code, out.err, out.out)
 

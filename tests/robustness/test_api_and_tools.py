@@ -60,8 +60,8 @@ def _call(main, argv, capsys):
 
 
 @pytest.mark.parametrize("case, source, extra, needle", [
-    ("text-as-mp4", "text_mp4", [], "text.mp4"),
-    ("text-as-png", "text_png", [], "text.png"),
+    ("text-as-mp4", "text_mp4", [], "text.mp4: not a media file"),
+    ("text-as-png", "text_png", [], "text.png: not an image"),
     ("png-as-video-name", "png_as_video", ["-o", "OUT.txt"], "unknown output type"),
     ("missing", None, [], "no such file"),
     ("steps-zero", "good_mp4", ["--steps", "0"], "--steps"),
@@ -105,6 +105,15 @@ def test_a_relative_single_file_is_not_joined_twice(tmp_path, monkeypatch):
     (tmp_path / "corpus" / "x.mp4").write_bytes(b"")
     monkeypatch.chdir(tmp_path)
     assert read_manifest("corpus/x.mp4")[0].path == str(tmp_path / "corpus" / "x.mp4")
+
+
+def test_sound_to_video_refuses_empty_audio():
+    """No samples is an error even when ``num_frames`` says how many frames to draw (it rendered from silence)."""
+    from avgen.generate import sound_to_video
+
+    for kwargs in ({}, {"num_frames": 2}):
+        with pytest.raises(AvgenError, match="empty audio"):
+            sound_to_video(np.zeros(0, np.float32), sample_rate=22050, device="cpu", **kwargs)
 
 
 @pytest.mark.parametrize("kwargs, needle", [(dict(fps=0), "fps"), (dict(num_frames=0), "num_frames"),

@@ -21,13 +21,15 @@ def _v2s(bad, ckpt, video, reference, out):
 
 
 UNREADABLE = [("missing", "file not found"), ("empty", "empty file"), ("dir_mp4", "is a directory"),
-              ("truncated_tail_mp4", "truncated or corrupt"), ("truncated_mp4", "truncated")]
+              ("truncated_tail_mp4", "truncated or corrupt"), ("truncated_mp4", "the data stops before"),
+              ("text_mp4", "not a media file")]
 
 
 @pytest.mark.parametrize("name, needle", UNREADABLE, ids=[u[0] for u in UNREADABLE])
 def test_unreadable_files_through_every_command(run_cli, bad, tiny_v2s, tmp_path, name, needle):
     """Missing, empty, a folder, truncated with the index at the end (no index left) or at the start (faststart:
-    the data ends early): one line naming the file from info, v2s (as video and as reference), s2v and prepare."""
+    the data ends early), text named .mp4: one line naming the file and what is wrong with it from info, v2s (as
+    video and as reference), s2v and prepare."""
     video = bad["missing_mp4" if name == "missing" else "empty_mp4" if name == "empty" else name]
     audio = bad["missing_wav" if name == "missing" else "empty_wav" if name == "empty" else name]
     out = tmp_path / "o.wav"
@@ -111,12 +113,13 @@ def test_unusual_videos_and_names_work_through_v2s(run_cli, bad, tiny_v2s, tmp_p
 
 def test_unicode_names_work_through_single_file_commands(run_cli, bad, tiny_v2s, tmp_path):
     out = tmp_path / "sortie ü名.wav"
-    res = run_cli(_v2s(bad, tiny_v2s, "unicode_mp4", "unicode_wav", out))
+    res = run_cli(_v2s(bad, tiny_v2s, "unicode_mp4", "unicode_wav", out), writes=(out,))
     assert res.code == 0 and out.exists(), res.stderr
     video = tmp_path / "vidéo 名.mp4"
-    res = run_cli(["s2v", bad["unicode_wav"], "-o", video, "--num-frames", "2"])
+    res = run_cli(["s2v", bad["unicode_wav"], "-o", video, "--num-frames", "2"], writes=(video,))
     assert res.code == 0 and probe(video).num_frames == 2, res.stderr
-    res = run_cli(["s2v", bad["huge_header_wav"], "-o", tmp_path / "h.mp4", "--num-frames", "2"])
+    res = run_cli(["s2v", bad["huge_header_wav"], "-o", tmp_path / "h.mp4", "--num-frames", "2"],
+                  writes=(tmp_path / "h.mp4",))
     assert res.code == 0, res.stderr
     gen, ref = tmp_path / "gen", tmp_path / "ref"
     gen.mkdir(), ref.mkdir()

@@ -14,6 +14,18 @@ from .conftest import assert_one_line_error
 FEATURE2MEL = os.path.join(os.path.dirname(__file__), "..", "..", "configs", "baseline", "feature2mel.yaml")
 
 
+@pytest.fixture
+def no_model_load(monkeypatch):
+    """For refusals that must come before any work: loading the pipeline (which comes before decoding any frame
+    or sample) fails the test."""
+    import avgen.cli
+
+    def loaded(*args, **kwargs):
+        raise AssertionError("the pipeline loaded before the bad input was refused")
+
+    monkeypatch.setattr(avgen.cli, "_load_v2s", loaded)
+
+
 def _v2s(bad, ckpt, *extra, video="good_mp4", reference="good_wav"):
     return ["v2s", bad[video], "--reference", bad[reference], "--checkpoint", ckpt, "--vocoder", "griffin-lim",
             *extra]
@@ -30,7 +42,7 @@ V2S_OPTIONS = [
 
 
 @pytest.mark.parametrize("case, extra, needle", V2S_OPTIONS, ids=[c[0] for c in V2S_OPTIONS])
-def test_v2s_bad_options(run_cli, bad, tiny_v2s, tmp_path, case, extra, needle):
+def test_v2s_bad_options(run_cli, bad, tiny_v2s, tmp_path, case, extra, needle, no_model_load):
     out = tmp_path / "o.wav"
     res = run_cli(_v2s(bad, tiny_v2s, "-o", out, *extra))
     assert_one_line_error(res, needle)
@@ -38,34 +50,46 @@ def test_v2s_bad_options(run_cli, bad, tiny_v2s, tmp_path, case, extra, needle):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_v2s_cuda_without_cuda(run_cli, bad, tiny_v2s, tmp_path):
+def test_v2s_cuda_without_cuda(run_cli, bad, tiny_v2s, tmp_path, no_model_load):
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "o.wav", "--device", "cuda")), "CUDA")
 
 
-# (id, input overrides, the text the one line must hold)
+# (id, input overrides, the text the one line must hold): what the headers show, refused before the model loads
 V2S_INPUTS = [
-    ("text-as-mp4", dict(video="text_mp4"), "text.mp4"),
-    ("truncated-mp4", dict(video="truncated_mp4"), "truncated"),
+    ("text-as-mp4", dict(video="text_mp4"), "text.mp4: not a media file"),
+    ("truncated-mp4", dict(video="truncated_mp4"), "the data stops before"),
     ("png-as-video", dict(video="png_as_video"), "still image"),
-    ("one-frame", dict(video="one_frame_mp4"), "shorter than one frame"),
-    ("nan-reference", dict(reference="nan_wav"), "non-finite"),
     ("video-as-reference-without-audio", dict(reference="one_frame_mp4"), "no audio stream"),
 ]
 
 
 @pytest.mark.parametrize("case, inputs, needle", V2S_INPUTS, ids=[c[0] for c in V2S_INPUTS])
-def test_v2s_bad_inputs(run_cli, bad, tiny_v2s, tmp_path, case, inputs, needle):
+def test_v2s_bad_inputs(run_cli, bad, tiny_v2s, tmp_path, case, inputs, needle, no_model_load):
     out = tmp_path / "o.wav"
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", out, **inputs)), needle)
     assert not out.exists()
 
 
-def test_v2s_rawvideo_into_mp4_is_refused_up_front(run_cli, bad, tiny_v2s, tmp_path):
+# what only the samples or the model's frame rate show: refused as the input is read, before generation
+V2S_READ_INPUTS = [
+    ("one-frame", dict(video="one_frame_mp4"), "one_frame.mp4", "shorter than one frame"),
+    ("nan-reference", dict(reference="nan_wav"), "nan.wav", "non-finite value(s) (NaN/inf), the first at sample 100"),
+]
+
+
+@pytest.mark.parametrize("case, inputs, name, needle", V2S_READ_INPUTS, ids=[c[0] for c in V2S_READ_INPUTS])
+def test_v2s_bad_samples(run_cli, bad, tiny_v2s, tmp_path, case, inputs, name, needle):
+    out = tmp_path / "o.wav"
+    assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", out, **inputs)), name, needle)
+    assert not out.exists()
+
+
+def test_v2s_rawvideo_into_mp4_is_refused_up_front(run_cli, bad, tiny_v2s, tmp_path, no_model_load):
     res = run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "o.mp4", video="rawvideo_avi"))
     assert_one_line_error(res, "raw.avi", "rawvideo")
 
 
-def test_v2s_bad_outputs(run_cli, bad, tiny_v2s, tmp_path):
+def test_v2s_bad_outputs(run_cli, bad, tiny_v2s, tmp_path, no_model_load):
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", tmp_path / "o.txt")), "unknown output type")
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", os.path.join(bad["good_wav"], "o.wav"))), "is a file")
     assert_one_line_error(run_cli(_v2s(bad, tiny_v2s, "-o", bad["good_wav"])), "would replace an input")
@@ -81,7 +105,9 @@ def test_v2s_bad_checkpoints(run_cli, bad, tiny_v2s, tmp_path):
     assert_one_line_error(run_cli(base + ["--checkpoint", bad["empty_dir"]]), "empty folder")
     assert_one_line_error(run_cli(base + ["--checkpoint", bad["good_wav"]]), "is a file, not a pipeline folder")
     assert_one_line_error(run_cli(base + ["--checkpoint", str(tmp_path / "nope")]), "no such folder")
-    assert_one_line_error(run_cli(_v2s(bad, tiny_v2s)[:-2] + ["--vocoder", bad["good_wav"], "-o", out]), "vocoder")
+    res = run_cli(_v2s(bad, tiny_v2s)[:-2] + ["--vocoder", bad["good_wav"], "-o", out])
+    assert_one_line_error(res, bad["good_wav"], "not a vocoder folder")
+    assert "does not exist" not in res.stderr
     # a config.json value of the wrong type, and an unknown model key
     import shutil
 
@@ -90,7 +116,7 @@ def test_v2s_bad_checkpoints(run_cli, bad, tiny_v2s, tmp_path):
     cfg = json.loads((broken / "config.json").read_text())
     cfg["data"]["fps"] = "fast"
     (broken / "config.json").write_text(json.dumps(cfg))
-    assert_one_line_error(run_cli(base + ["--checkpoint", broken]), "config.json")
+    assert_one_line_error(run_cli(base + ["--checkpoint", broken]), "config.json", "unusable settings", "'fast'")
     cfg["data"]["fps"] = 21.5
     (broken / "config.json").write_text(json.dumps(cfg))
     model = json.loads((broken / "generator" / "config.json").read_text())
@@ -100,7 +126,7 @@ def test_v2s_bad_checkpoints(run_cli, bad, tiny_v2s, tmp_path):
     assert not os.path.exists(out)
 
 
-def test_v2s_manifest_refusals(run_cli, bad, tiny_v2s, tmp_path):
+def test_v2s_manifest_refusals(run_cli, bad, tiny_v2s, tmp_path, no_model_load):
     out = tmp_path / "batch"
     m = tmp_path / "m.jsonl"
     assert_one_line_error(run_cli(["v2s", "--manifest", m, "-o", out, "--checkpoint", tiny_v2s]), "manifest not found")
@@ -121,8 +147,8 @@ def test_v2s_manifest_rawvideo_fails_that_item_only(run_cli, bad, tiny_v2s, tmp_
     res = run_cli(["v2s", "--manifest", m, "-o", out, "--checkpoint", tiny_v2s, "--vocoder", "griffin-lim",
                    "--no-progress"], writes_in=str(out))
     assert res.code == 1 and "Traceback" not in res.stderr
-    assert [ln for ln in res.stderr.splitlines() if ln.strip()] == [
-        ln for ln in res.stderr.splitlines() if "raw" in ln and "rawvideo" in ln]
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "raw.avi" in lines[0] and "rawvideo" in lines[0], res.stderr
     assert sorted(os.listdir(out)) == ["good.mp4"] and "1 of 2 written" in res.stdout
 
 
@@ -149,7 +175,7 @@ def test_s2v_bad_audio_and_output(run_cli, bad, tmp_path):
     out = tmp_path / "o.mp4"
     assert_one_line_error(run_cli(["s2v", bad["good_wav"], "-o", tmp_path / "o.wav"]), "unknown output type")
     assert_one_line_error(run_cli(["s2v", bad["png_as_video"], "-o", out]), "still image")
-    assert_one_line_error(run_cli(["s2v", bad["text_mp4"], "-o", out]), "text.mp4")
+    assert_one_line_error(run_cli(["s2v", bad["text_mp4"], "-o", out]), "text.mp4", "not a media file")
     # these two need the (bundled, small) model: the audio is checked as the pipeline reads it
     assert_one_line_error(run_cli(["s2v", bad["nan_wav"], "-o", out]), "nan.wav", "non-finite")
     assert_one_line_error(run_cli(["s2v", bad["short_wav"], "-o", out]), "short.wav", "shorter than one frame")
@@ -158,8 +184,11 @@ def test_s2v_bad_audio_and_output(run_cli, bad, tmp_path):
 
 def test_s2v_one_frame_renders(run_cli, bad, tmp_path):
     out = tmp_path / "o.mp4"
-    res = run_cli(["s2v", bad["good_wav"], "-o", out, "--num-frames", "1"])
-    assert res.code == 0 and out.exists(), res.stderr
+    res = run_cli(["s2v", bad["good_wav"], "-o", out, "--num-frames", "1"], writes=(out,))
+    assert res.code == 0, res.stderr
+    from avgen.media import probe
+
+    assert probe(out).num_frames == 1
 
 
 PREPARE = [
@@ -171,7 +200,7 @@ PREPARE = [
     ("device-bogus", ["--device", "bogus"], "--device"),
     ("weights-missing", ["--weights", "/nonexistent/w.pth"], "--weights"),
     ("weights-hostile", ["--weights", "HOSTILE_PT"], "not a weights-only file"),
-    ("weights-broken-safetensors", ["--weights", "BAD_SAFETENSORS"], "bad.safetensors"),
+    ("weights-broken-safetensors", ["--weights", "BAD_SAFETENSORS"], "bad.safetensors: not usable as"),
     ("weights-torchscript", ["--weights", "TORCHSCRIPT"], "TorchScript archive"),
 ]
 
@@ -210,11 +239,11 @@ def test_train_bad_config_values(run_cli, tmp_path, override):
 
 def test_info_messages(run_cli, bad):
     assert_one_line_error(run_cli(["info", bad["png_as_video"]]), "still image")
-    assert_one_line_error(run_cli(["info", bad["truncated_mp4"]]), "truncated")
+    assert_one_line_error(run_cli(["info", bad["truncated_mp4"]]), "the data stops before")
     assert run_cli(["info", bad["good_mp4"]]).code == 0
 
 
-def test_v2s_unwritable_output_folder_is_named(run_cli, bad, tiny_v2s, tmp_path, monkeypatch):
+def test_v2s_unwritable_output_folder_is_named(run_cli, bad, tiny_v2s, tmp_path, monkeypatch, no_model_load):
     """A folder where no file can be created (simulated: root ignores read-only modes) fails before any work,
     naming the folder, not a temporary file."""
     import tempfile
@@ -247,3 +276,20 @@ def test_eval_refusals_before_extraction(run_cli, bad, tmp_path):
     res = run_cli(["eval", "timbre", gen, ref, "--no-progress"])
     assert_one_line_error(res, "a.wav", "non-finite", "first at sample 100")  # at the file's rate, not after resampling
     assert "silence" not in res.stderr
+
+
+def test_v2s_manifest_output_that_would_replace_its_input(run_cli, bad, tiny_v2s, tmp_path, no_model_load):
+    """A row whose output name is its own video (``-o`` is the video's folder, the id its stem) is refused before
+    the model loads, naming the file; the video stays as it was."""
+    import shutil
+
+    out = tmp_path / "batch"
+    out.mkdir()
+    video = out / "r.mp4"
+    shutil.copy(bad["quarter_mp4"], video)
+    before = video.read_bytes()
+    m = tmp_path / "m.jsonl"
+    m.write_text(json.dumps({"video": str(video), "reference": bad["good_wav"], "id": "r"}) + "\n")
+    res = run_cli(["v2s", "--manifest", m, "-o", out, "--checkpoint", tiny_v2s, "--format", "mp4"])
+    assert_one_line_error(res, f"{video}: the output would replace an input")
+    assert video.read_bytes() == before and sorted(os.listdir(out)) == ["r.mp4"]

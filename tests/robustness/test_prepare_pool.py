@@ -157,6 +157,6 @@ def test_cli_single_relative_file_is_found(clips, tmp_path, monkeypatch, run_cli
     shutil.copy(clips[0], tmp_path / "corpus" / "x.mp4")
     monkeypatch.chdir(tmp_path)
     res = run_cli(["prepare", "corpus/x.mp4", "-o", "cache", "--workers", "0", "--no-progress", "--fps",
-                   str(PREPARE_FPS), "--device", "cpu"])
+                   str(PREPARE_FPS), "--device", "cpu"], writes_in=str(tmp_path / "cache"))
     assert res.code == 0 and "prepared 1, already cached 0, failed 0 of 1" in res.stdout, res.stdout + res.stderr
     assert [r["source"] for r in _index(tmp_path / "cache")] == [str(tmp_path / "corpus" / "x.mp4")]

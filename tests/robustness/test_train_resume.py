@@ -48,7 +48,7 @@ def test_train_killed_after_a_checkpoint_resumes_from_it(tmp_path, run_cli):
     assert last < 4 and load_checkpoint(str(run / "checkpoints" / saved[-1]))["step"] == last
     assert not (run / "final").exists()
     first = os.stat(ckpt)
-    res = run_cli(args)
+    res = run_cli(args, writes_in=str(run))
     assert res.code == 0, res.stderr[-2000:]
     assert f"resumed from {run / 'checkpoints' / saved[-1]} at step {last}" in res.stdout + res.stderr
     again = os.stat(ckpt)

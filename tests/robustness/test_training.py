@@ -57,11 +57,17 @@ def test_resume_skips_a_damaged_checkpoint_and_removes_stale_temporaries(tmp_pat
         shutil.copy(bad["hostile_pt"], newest)
     (ckpts / ".step_00000003.pt.abc123.tmp.pt").write_bytes(b"partial")  # an interrupted save
     (ckpts / "step_00000003.pt.tmp4242").write_bytes(b"partial")  # the earlier temporary naming
+    first = os.stat(ckpts / "step_00000001.pt")
     capsys.readouterr()
     result = train(load_config(CONFIG, base + ["max_steps=3"]), cpu=True)
     err = capsys.readouterr().err
     assert result["step"] == 3
-    assert "step_00000002.pt: not a readable training checkpoint" in err and "weights_only=False" not in err
+    warnings = [ln for ln in err.splitlines() if "step_00000002.pt" in ln]
+    assert len(warnings) == 1 and "not a readable training checkpoint" in warnings[0], err
+    assert "weights_only" not in err and "Traceback" not in err
+    assert f"resumed from {ckpts / 'step_00000001.pt'} at step 1" in err  # the older one, not a fresh start
+    again = os.stat(ckpts / "step_00000001.pt")
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)  # step 1 was not redone
     assert not any(n.startswith(".") or ".tmp" in n for n in os.listdir(ckpts))
     assert load_checkpoint(str(ckpts / "step_00000003.pt"))["step"] == 3
     assert load_checkpoint(str(ckpts / "step_00000002.pt"))["step"] == 2  # redone from step 1 and rewritten
@@ -156,7 +162,7 @@ def test_a_damaged_or_non_finite_cache_item_is_named(run_cli, bad, tmp_path, dam
     damaged = _damaged_cache(tmp_path / "cache", damage)
     run = tmp_path / "run"
     res = run_cli(["train", "--cpu", "--config", CONFIG, *TINY, f"data.path={damaged}", f"run_dir={run}",
-                   "max_steps=8", "data.batch_size=8", f"data.num_workers={workers}", "--quiet"])
+                   "max_steps=8", "data.batch_size=8", f"data.num_workers={workers}", "--quiet"], writes_in=str(run))
     assert_one_line_error(res, os.path.join(damaged, "items", "k3.safetensors"), needle)
     assert "Traceback" not in res.stderr and "Original" not in res.stderr
     assert not (run / "final").exists() and not os.path.exists(bad["marker"])
