@@ -28,8 +28,9 @@ def _add_prepare(sub) -> None:
     p = sub.add_parser(
         "prepare", help="decode videos, compute mels + visual features, cache them",
         description="Decode every video of a folder / CSV / JSONL manifest, compute its mel spectrogram, per-frame "
-                    "visual features and pixel motion (a 4x4 grid of frame differences), and write a cache keyed by file content and settings. Resumable: files already "
-                    "cached are skipped. Bad files are reported and skipped; a summary is printed at the end.")
+                    "visual features and pixel motion (a 4x4 grid of frame differences), and write a cache keyed "
+                    "by file content and settings. Resumable: files already cached are skipped. Bad files are "
+                    "reported and skipped; a summary is printed at the end.")
     p.add_argument("input", help="folder of videos (searched recursively), .csv/.jsonl manifest (column/key 'path', "
                                  "optional 'label', 'id'), or one video file")
     p.add_argument("-o", "--output", required=True, help="cache folder to create or resume")
@@ -49,6 +50,10 @@ def _add_prepare(sub) -> None:
                    help="direct: decode the track as it is (default). public: first apply the public RegNet/SpecVQGAN "
                         "preprocessing's two AAC 98 kbit/s re-encodes and FFmpeg's -ac 1 -ar, so mels compare with "
                         "the stored melspec_10s_22050hz files (use with --clip-seconds 10)")
+    p.add_argument("--motion", default="pixel-grid", choices=["pixel-grid", "pixel-grid-stabilised"],
+                   help="pixel motion kind cached beside the features: the frame difference as it is (default), or "
+                        "after moving the previous frame by the global camera shift (pans and shake are not events); "
+                        "a model trained on the cache computes the same kind at inference")
     p.add_argument("--workers", type=int, default=2, help="decoding worker processes; 0 decodes in-process "
                                                           "(default 2)")
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-encoder batch (default 64)")
@@ -81,7 +86,7 @@ def _run_prepare(args) -> int:
     settings = PrepareSettings(fps=args.fps, backbone=args.backbone, weights=args.weights,
                                clip_model=args.clip_model, clip_pretrained=args.clip_pretrained,
                                mel_preset=args.mel_preset, clip_seconds=args.clip_seconds,
-                               audio_chain=args.audio_chain)
+                               audio_chain=args.audio_chain, motion=args.motion)
     if args.weights is not None and not os.path.isfile(args.weights):
         raise AvgenError(f"--weights {args.weights}: no such file")
     try:

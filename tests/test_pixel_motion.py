@@ -117,3 +117,105 @@ def test_training_refuses_a_cache_without_motion(tmp_path):
     batch = {"mel": torch.rand(2, 80, 88), "features": torch.randn(2, 22, 12), "motion": torch.zeros(2, 22, 32)}
     loss, logs = task.generator_loss(batch, task.build_generator(), None)
     assert torch.isfinite(loss) and "g/mel_mse" in logs
+
+
+def _panned(shifts, size=64, seed=0):
+    """A smooth random texture seen through a window that moves by ``shifts`` (cumulative, in pixels, sub-pixel
+    allowed): what a camera pan over a still scene gives. uint8 frames [T, size, size, 3]."""
+    rng = np.random.default_rng(seed)
+    big = rng.uniform(0, 255, (size // 4 + 8, size // 4 + 8))
+    big = np.kron(big, np.ones((4, 4)))  # 4-px blocks, then a blur: structure at the search's scale
+    k = np.ones(5) / 5
+    big = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 0, big)
+    big = np.apply_along_axis(lambda r: np.convolve(r, k, "same"), 1, big)
+    out, y, x = [], 8.0, 8.0
+    for dy, dx in [(0.0, 0.0)] + list(shifts):
+        y, x = y + dy, x + dx
+        iy, ix, fy, fx = int(y), int(x), y - int(y), x - int(x)
+        win = lambda a, b: big[iy + a: iy + a + size, ix + b: ix + b + size]  # noqa: E731
+        f = (1 - fy) * ((1 - fx) * win(0, 0) + fx * win(0, 1)) + fy * ((1 - fx) * win(1, 0) + fx * win(1, 1))
+        out.append(np.repeat(np.clip(f, 0, 255).round().astype(np.uint8)[..., None], 3, -1))
+    return np.stack(out)
+
+
+def test_stabilised_motion_ignores_a_camera_pan_but_not_an_event():
+    """``pixel-grid-stabilised`` (the ``avgen prepare --motion`` option and its ablation switch ``pixel-grid``): a
+    pan of up to 4 px per frame, whole or sub-pixel, leaves almost no motion where the plain kind sees a lot; an
+    object that flashes during the pan still shows in its cell; a repeated frame is no motion in either kind."""
+    pan = _panned([(2, 3), (0.5, -1.25), (-3, 0), (0, 0)])
+    plain, stable = pixel_motion(pan), pixel_motion(pan, "pixel-grid-stabilised")
+    assert plain[1:4, :16].mean() > 1.0  # the pan is a big change, frame to frame
+    assert stable[1:4, :16].mean() < 0.1 * plain[1:4, :16].mean()
+    assert np.abs(stable[4, :16]).max() == 0 and np.abs(plain[4, :16]).max() == 0  # the repeated last frame
+    flash = pan.copy()
+    flash[2, 20:28, 20:28] = 255  # in cell (1, 1) of the 4x4 grid: index 5
+    cells = pixel_motion(flash, "pixel-grid-stabilised")[2, :16]
+    assert cells.argmax() == 5 and cells[5] > 5 * np.delete(cells, 5).max()
+    # streaming gives the whole-array figures for this kind too
+    stream = PixelMotion("pixel-grid-stabilised")
+    parts = np.concatenate([stream.push(flash[a:b]) for a, b in ((0, 2), (2, 3), (3, 5))])
+    np.testing.assert_allclose(parts, pixel_motion(flash, "pixel-grid-stabilised"), atol=1e-6)
+
+
+def test_motion_settings_name_the_kind_and_unknown_ones_are_refused():
+    from avgen.encoders.motion import MOTION_KINDS, PIXEL_MOTION_SETTINGS, motion_settings
+
+    assert motion_settings() == PIXEL_MOTION_SETTINGS  # caches made before the kinds keep their keys
+    assert motion_settings("pixel-grid-stabilised")["name"] == "pixel-grid-stabilised"
+    for kind in MOTION_KINDS:
+        assert PixelMotion.from_settings(motion_settings(kind)).kind == kind
+    assert PixelMotion.from_settings(None).kind == "pixel-grid"
+    with pytest.raises(ValueError, match="unknown motion kind"):
+        PixelMotion("optical-flow")
+    with pytest.raises(ValueError, match="not ones this version computes"):
+        PixelMotion.from_settings({**motion_settings("pixel-grid-stabilised"), "radius": 8})
+
+
+def test_the_pipeline_computes_the_motion_kind_it_was_trained_on():
+    from avgen.checkpoints import CheckpointError
+    from avgen.encoders.motion import motion_settings
+    from avgen.generate import VideoToSoundPipeline
+
+    g = VarietySound(**{**TINY, "feature_dim": 1280}, pixel_motion_dim=32)
+    data = {"fps": 21.5, "visual": {"backbone": "efficientnet-lite0"}}
+    kinds = {}
+    for motion in (None, motion_settings("pixel-grid"), motion_settings("pixel-grid-stabilised")):
+        d = data if motion is None else {**data, "motion": motion}
+        kinds[None if motion is None else motion["name"]] = VideoToSoundPipeline(
+            g, {"data": d}, device="cpu", vocoder="griffin-lim").motion_kind
+    assert kinds == {None: "pixel-grid", "pixel-grid": "pixel-grid", "pixel-grid-stabilised": "pixel-grid-stabilised"}
+    with pytest.raises(CheckpointError, match="data.motion"):
+        VideoToSoundPipeline(g, {"data": {**data, "motion": {"name": "flow"}}}, device="cpu", vocoder="griffin-lim")
+    frames = _panned([(1, 1)] * 6, size=64)
+    pipe = VideoToSoundPipeline(g, {"data": {**data, "motion": motion_settings("pixel-grid-stabilised")}},
+                                device="cpu", vocoder="griffin-lim")
+    _, motion, _ = pipe.video_inputs(frames, fps=21.5)
+    np.testing.assert_allclose(motion.numpy(), pixel_motion(frames, "pixel-grid-stabilised"), atol=1e-6)
+
+
+def test_prepare_refuses_an_unknown_motion_kind():
+    from avgen.data import PrepareSettings
+    from avgen.errors import ConfigError
+
+    assert PrepareSettings(motion="pixel-grid-stabilised").motion == "pixel-grid-stabilised"
+    with pytest.raises(ConfigError, match="motion must be one of"):
+        PrepareSettings(motion="flow")
+
+
+def test_the_exported_pipeline_records_the_cache_motion_kind(tmp_path):
+    """``final/`` keeps the prepare cache's motion settings, so ``avgen v2s`` with it computes the same kind."""
+    from avgen.encoders.motion import motion_settings
+    from avgen.generate import VideoToSoundPipeline
+    from avgen.train.config import DataConfig, TrainConfig
+    from avgen.train.engine import DatasetInfo, _export_final
+    from avgen.train.tasks.varietysound import VarietySoundTask
+
+    cfg = TrainConfig(task="varietysound", model={**TINY, "feature_dim": 1280, "pixel_motion_dim": 32},
+                      data=DataConfig(path=str(tmp_path)))
+    task = VarietySoundTask(cfg, feature_dim=1280, n_mels=80)
+    settings = {"fps": 21.5, "visual": {"backbone": "efficientnet-lite0", "feature_dim": 1280},
+                "mel": {"name": "specvqgan"}, "motion": motion_settings("pixel-grid-stabilised")}
+    _export_final(str(tmp_path / "run"), cfg, task, task.build_generator(), DatasetInfo(None, 1280, 80, "specvqgan",
+                                                                                          settings))
+    pipe = VideoToSoundPipeline.from_pretrained(tmp_path / "run" / "final", device="cpu", vocoder="griffin-lim")
+    assert pipe.motion_kind == "pixel-grid-stabilised"

@@ -35,7 +35,7 @@ from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogra
 from ..encoders import VisualEncoder
 from ..errors import AvgenError, ConfigError, MediaError
 from ..encoders.frames import iter_frame_batches
-from ..encoders.motion import PIXEL_MOTION_SETTINGS, pixel_motion
+from ..encoders.motion import MOTION_KINDS, motion_settings, pixel_motion
 from ..media import read_audio
 from ..utils import atomic_output, atomic_write_text, file_sha256, stable_hash
 from .manifest import ManifestItem, read_manifest
@@ -56,6 +56,7 @@ class PrepareSettings:
     mel_preset: str = SPECVQGAN_MEL_PRESET
     clip_seconds: float | None = None  # pad/cut every clip to this length (public pipeline: 10); None = full length
     audio_chain: str = "direct"  # "direct" decode, or "public": the public pipeline's re-encodes (public_pipeline_audio)
+    motion: str = "pixel-grid"  # the pixel motion kind cached beside the features (avgen.encoders.motion.MOTION_KINDS)
 
     def __post_init__(self):
         # refused here, before any file is decoded (a bad value would otherwise fail per item, or silently not)
@@ -69,6 +70,8 @@ class PrepareSettings:
             get_preset(self.mel_preset)
         except ValueError as e:
             raise ConfigError(f"mel_preset: {e}") from None
+        if self.motion not in MOTION_KINDS:
+            raise ConfigError(f"motion must be one of {', '.join(MOTION_KINDS)}, got {self.motion!r}")
 
 
 @dataclass
@@ -113,7 +116,8 @@ def _decode_item(path: str, settings: PrepareSettings, frame_size: int) -> dict:
 
 def _settings_dict(settings: PrepareSettings, encoder_desc: dict) -> dict:
     d = {"version": CACHE_VERSION, "fps": settings.fps, "clip_seconds": settings.clip_seconds,
-         "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc, "motion": PIXEL_MOTION_SETTINGS}
+         "mel": get_preset(settings.mel_preset).to_dict(), "visual": encoder_desc,
+         "motion": motion_settings(settings.motion)}
     if settings.audio_chain != "direct":  # only then, so caches made before the option keep their keys
         d["audio_chain"] = settings.audio_chain
     return d
@@ -354,7 +358,7 @@ def prepare(
         else:
             first = items[positions[0]]
             feats = encoder.encode(result["frames"], batch_size=batch_size).numpy().astype(np.float32)
-            motion = pixel_motion(result["frames"])  # [T_vis, 32], from the frames the encoder got
+            motion = pixel_motion(result["frames"], settings.motion)  # [T_vis, 32], the frames the encoder got
             meta = {"id": first.id, "label": first.label or "", "source": first.path, "fps": str(settings.fps),
                     "sample_rate": str(result["sample_rate"]), "duration": f"{result['duration']:.6f}",
                     "settings": settings_key}

@@ -131,6 +131,10 @@ class VideoToSoundPipeline:
         self.backbone = visual.get("backbone", "efficientnet-lite0")
         self.mel_preset = (data.get("mel") or {}).get("name", SPECVQGAN_MEL_PRESET)
         self.segment_seconds = float(data.get("segment_seconds") or 4.0)
+        try:  # the motion its generator was trained on (data.motion, from the prepare cache); none: pixel-grid
+            self.motion_kind = PixelMotion.from_settings(data.get("motion")).kind
+        except ValueError as e:
+            raise CheckpointError(f"data.motion: {e}") from None
         self._encoder = None
         self.vocoder = checked_vocoder(vocoder, self.mel_preset, device=self.device, made_by="generator")
 
@@ -207,7 +211,7 @@ class VideoToSoundPipeline:
         encoder gets, as ``avgen prepare`` computes it; from an array, from the frames at their own size (block
         averaging makes the two nearly equal)."""
         want_motion = self.takes_motion if motion is None else motion
-        tracker, pieces = (PixelMotion() if want_motion else None), []
+        tracker, pieces = (PixelMotion(self.motion_kind) if want_motion else None), []
 
         def tapped(frames):  # batches (a path) or single frames (an array), passed on unchanged
             for f in frames:

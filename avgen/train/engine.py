@@ -356,11 +356,13 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
 def _export_final(run_dir: str, cfg: TrainConfig, task, generator: nn.Module, data: DatasetInfo) -> str:
     """``final/`` through :mod:`avgen.checkpoints`: the generator (EMA when enabled) as a model folder, or, for a
     task with a ``pipeline_class``, a pipeline folder with the generator in ``generator/``. The data settings (the
-    prepare cache's frame rate, visual backbone, mel preset) are stored so inference computes the same inputs."""
+    prepare cache's frame rate, visual backbone, mel preset, pixel motion kind) are stored so inference computes the
+    same inputs."""
     out = os.path.join(run_dir, "final")
     settings = {"task": cfg.task}
     if data.settings is not None:
-        settings["data"] = {k: data.settings[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in data.settings}
+        settings["data"] = {k: data.settings[k] for k in ("fps", "visual", "mel", "clip_seconds", "motion")
+                            if k in data.settings}
         settings["data"]["segment_seconds"] = cfg.data.segment_seconds
     if task.pipeline_class is None:
         return save_pretrained(generator, out, extra=settings)
