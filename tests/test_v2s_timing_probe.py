@@ -20,6 +20,8 @@ def test_pixel_diff_marks_the_frame_where_one_corner_changes(tool, tmp_path):
     assert d.shape == (21, 32)
     assert int(d[:, 0].argmax()) == 10 and d[10, 0] > 10 * d[:, 1:16].max()  # only cell 0, only then
     assert d[11:, 0].max() < 0.1 * d[10, 0]  # a lit, still corner is no change
+    s = tool.pixel_diff(path, 21, "pixel-grid-stabilised").numpy()  # --motion: the kind asked for
+    assert s.shape == (21, 32) and int(s[:, 0].argmax()) == 10 and s[10, 0] > 10 * s[:, 1:16].max()
 
 
 def test_missing_cache_is_one_line_and_exit_2(tool, tmp_path, capsys):

@@ -16,7 +16,9 @@ training clips (the fit). Representations, all at the feature rate (21.5 fps):
   (``model.motion_energy``);
 * ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid and its rise (32-d): the cache's
   ``motion`` (:mod:`avgen.encoders.motion`, the input of ``model.pixel_motion_dim``) when it has one; for a cache
-  made before it, computed here from 64-px frames decoded with the reader ``avgen prepare`` uses;
+  made before it, computed here from 64-px frames decoded with the reader ``avgen prepare`` uses; with
+  ``--motion KIND``, that kind (``pixel-grid`` or ``pixel-grid-stabilised``) computed here from the frames ``avgen
+  prepare`` gives the encoder, whatever the caches hold;
 * ``all``: the three concatenated.
 
 This is a diagnostic, not the model: it tells whether the timing the generator must learn is in its input in a form
@@ -44,22 +46,26 @@ class UsageError(Exception):
     """A missing input: one line, exit status 2."""
 
 
-def pixel_diff(path: str, frames: int) -> torch.Tensor:
-    """``[frames, 32]``: :func:`avgen.encoders.motion.pixel_motion` of the video decoded at a 64-px shorter side
-    (what a cache made before pixel motion lacks), cut or zero-padded to ``frames``."""
+def pixel_diff(path: str, frames: int, kind: str | None = None) -> torch.Tensor:
+    """``[frames, 32]``: :func:`avgen.encoders.motion.pixel_motion` of the video, cut or zero-padded to ``frames``.
+    Without ``kind`` (a cache made before pixel motion): ``pixel-grid`` from frames decoded at a 64-px shorter side;
+    with it: that kind from the frames ``avgen prepare`` gives the encoder (256-px shorter side)."""
     from avgen.encoders.frames import iter_frame_batches
     from avgen.encoders.motion import PIXEL_MOTION_DIM, pixel_motion
 
-    g = pixel_motion(np.concatenate(list(iter_frame_batches(path, fps=FPS, resize=64, batch_size=64))))
+    side = 64 if kind is None else 256
+    g = pixel_motion(np.concatenate(list(iter_frame_batches(path, fps=FPS, resize=side, batch_size=64))),
+                     kind or "pixel-grid")
     out = np.zeros((frames, PIXEL_MOTION_DIM), np.float32)
     n = min(frames, len(g))
     out[:n] = g[:n]
     return torch.from_numpy(out)
 
 
-def load_split(bench: str, split: str, check_only: bool = False) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
+def load_split(bench: str, split: str, check_only: bool = False,
+               motion: str | None = None) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
     """(features, pixel differences, manifest row) of every prepared clip of a split (``check_only``: only check
-    that its index and manifest exist)."""
+    that its index and manifest exist). ``motion``: compute that kind from the videos instead of the cache's."""
     from safetensors.numpy import load_file
 
     cache, folder = os.path.join(bench, f"cache_{split}"), os.path.join(bench, split)
@@ -75,8 +81,8 @@ def load_split(bench: str, split: str, check_only: bool = False) -> list[tuple[t
         for item in map(json.loads, filter(str.strip, f)):
             tensors = load_file(os.path.join(cache, item["file"]))
             feats = torch.from_numpy(tensors["features"])
-            pix = (torch.from_numpy(tensors["motion"]) if "motion" in tensors  # what the model's option gets
-                   else pixel_diff(os.path.join(folder, item["id"] + ".mp4"), feats.shape[0]))
+            pix = (torch.from_numpy(tensors["motion"]) if "motion" in tensors and motion is None  # the model's input
+                   else pixel_diff(os.path.join(folder, item["id"] + ".mp4"), feats.shape[0], motion))
             out.append((feats, pix, rows[item["id"]]))
     return out
 
@@ -137,6 +143,9 @@ def main(argv=None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="representations to probe")
     p.add_argument("--steps", type=int, default=1500, help="probe training steps, batch 32 (default 1500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and their batches (default 0)")
+    p.add_argument("--motion", choices=["pixel-grid", "pixel-grid-stabilised"], default=None,
+                   help="compute pixel_diff of this kind (avgen prepare --motion) from the videos, decoded as avgen "
+                        "prepare decodes them, instead of taking the caches' motion")
     a = p.parse_args(argv)
     if a.steps < 1:
         p.error(f"--steps must be at least 1, got {a.steps}")
@@ -144,8 +153,8 @@ def main(argv=None) -> int:
     try:
         for split in ["train", *a.test]:  # every input checked before any is decoded
             load_split(a.bench, split, check_only=True)
-        train = load_split(a.bench, "train")
-        tests = {s: load_split(a.bench, s) for s in a.test}
+        train = load_split(a.bench, "train", motion=a.motion)
+        tests = {s: load_split(a.bench, s, motion=a.motion) for s in a.test}
     except UsageError as e:
         print(f"v2s_timing_probe.py: error: {e}", file=sys.stderr)
         return 2
