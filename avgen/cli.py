@@ -50,6 +50,7 @@ def _add_prepare(sub) -> None:
                    help="direct: decode the track as it is (default). public: first apply the public RegNet/SpecVQGAN "
                         "preprocessing's two AAC 98 kbit/s re-encodes and FFmpeg's -ac 1 -ar, so mels compare with "
                         "the stored melspec_10s_22050hz files (use with --clip-seconds 10)")
+    # avgen.encoders.motion.MOTION_KINDS, spelled out: importing avgen.encoders would load torch for every --help
     p.add_argument("--motion", default="pixel-grid", choices=["pixel-grid", "pixel-grid-stabilised"],
                    help="pixel motion kind cached beside the features: the frame difference as it is (default), or "
                         "after moving the previous frame by the global camera shift (pans and shake are not events); "

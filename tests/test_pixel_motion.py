@@ -194,8 +194,13 @@ def test_the_pipeline_computes_the_motion_kind_it_was_trained_on():
 
 
 def test_prepare_refuses_an_unknown_motion_kind():
+    from avgen.cli import build_parser
     from avgen.data import PrepareSettings
+    from avgen.encoders.motion import MOTION_KINDS
     from avgen.errors import ConfigError
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["prepare"]
+    assert tuple(next(a for a in sub._actions if a.dest == "motion").choices) == MOTION_KINDS  # the CLI's copy
 
     assert PrepareSettings(motion="pixel-grid-stabilised").motion == "pixel-grid-stabilised"
     with pytest.raises(ConfigError, match="motion must be one of"):

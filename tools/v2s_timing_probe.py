@@ -38,6 +38,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from avgen.encoders.motion import MOTION_KINDS
+
 FPS = 21.5
 MODES = ("features", "features+motion_energy", "pixel_diff", "all")
 
@@ -143,7 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="representations to probe")
     p.add_argument("--steps", type=int, default=1500, help="probe training steps, batch 32 (default 1500)")
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and their batches (default 0)")
-    p.add_argument("--motion", choices=["pixel-grid", "pixel-grid-stabilised"], default=None,
+    p.add_argument("--motion", choices=MOTION_KINDS, default=None,
                    help="compute pixel_diff of this kind (avgen prepare --motion) from the videos, decoded as avgen "
                         "prepare decodes them, instead of taking the caches' motion")
     a = p.parse_args(argv)

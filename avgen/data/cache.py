@@ -66,9 +66,8 @@ class PreparedDataset(Dataset):
         missing = [k for k in wanted if k not in tensors]
         if missing:
             raise AvgenError(f"{path}: cache item without {', '.join(missing)}")
-        for name, unit in (("features", "frame"), ("mel", "mel frame"), ("motion", "frame")):
-            if name in wanted:  # a NaN here would make every later loss and exported weight NaN
-                require_finite(tensors[name], f"{path} ({name})", unit=unit)
+        for name in wanted:  # a NaN here would make every later loss and exported weight NaN
+            require_finite(tensors[name], f"{path} ({name})", unit="mel frame" if name == "mel" else "frame")
         feats, mel = tensors["features"].float(), tensors["mel"].float()
         motion = tensors["motion"].float() if self.has_motion else None
         if self.segment_seconds is not None:

@@ -99,7 +99,7 @@ class PixelMotion:
     """
 
     def __init__(self, kind: str = "pixel-grid"):
-        self.settings = motion_settings(kind)  # refuses an unknown kind
+        motion_settings(kind)  # refuses an unknown kind
         self.kind = kind
         self._grey: np.ndarray | None = None  # last block-averaged grey frame [h, w]
         self._cells: np.ndarray | None = None  # last cell differences d_{t-1} [16]
