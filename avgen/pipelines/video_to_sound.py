@@ -36,6 +36,9 @@ _NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim",
 _SETTINGS = ("task", "data")  # what the pipeline reads; anything else in a config.json is refused
 # references longer than this are summarised block by block (memory bounded); shorter ones in one piece
 STREAM_REFERENCE_SECONDS = 60.0
+# frames per visual-encoder batch: EfficientNet-Lite0's activations for a batch are most of the features' memory
+# (about 490 MB at 32 frames, 120 MB at 8) while the time per frame hardly moves (docs/performance.md)
+VIDEO_BATCH = 8
 
 
 @dataclass
@@ -188,7 +191,7 @@ class VideoToSoundPipeline:
         """Whether the generator takes pixel motion beside the features (``pixel_motion_dim`` in its config)."""
         return bool(getattr(self.generator.config, "pixel_motion_dim", 0))
 
-    def video_features(self, video, *, fps: float | None = None, batch_size: int = 32,
+    def video_features(self, video, *, fps: float | None = None, batch_size: int = VIDEO_BATCH,
                        progress: bool | None = False) -> tuple[torch.Tensor, float]:
         """(features ``[T_v, D]`` at the model's frame rate, duration in seconds). ``video``: a path, or uint8
         frames ``[T, H, W, 3]`` at ``fps`` (default: the model's rate). ``progress``: a bar on stderr.
@@ -203,8 +206,8 @@ class VideoToSoundPipeline:
         return feats, duration
 
     @torch.no_grad()
-    def video_inputs(self, video, *, fps: float | None = None, batch_size: int = 32, progress: bool | None = False,
-                     motion: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    def video_inputs(self, video, *, fps: float | None = None, batch_size: int = VIDEO_BATCH,
+                     progress: bool | None = False, motion: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None, float]:
         """(features ``[T_v, D]``, pixel motion ``[T_v, 32]`` or None, duration in seconds), read as
         :meth:`video_features` reads them, in one pass over the frames. ``motion``: compute the pixel motion
         (:mod:`avgen.encoders.motion`); None: when the generator takes it. From a path it comes from the frames the
