@@ -157,6 +157,27 @@ def test_stabilised_motion_ignores_a_camera_pan_but_not_an_event():
     np.testing.assert_allclose(parts, pixel_motion(flash, "pixel-grid-stabilised"), atol=1e-6)
 
 
+def test_local_motion_ignores_a_lighting_change_and_a_pan_but_not_an_event():
+    """``pixel-grid-local``: a pan and a global dimming at once leave almost nothing, where the stabilised kind
+    sees the dimming all over; a flashing object still stands out in its cell, and what the grid cell figures
+    hold is relative to the median cell (an even change everywhere is 0); streaming equals the whole array."""
+    pan = _panned([(1, 2), (-0.5, 1), (2, -1.5)])
+    lit = pan.astype(np.float32)
+    lit[2:] *= 0.75  # the lights go down from frame 2 on (a lighting change, no event; no clipping)
+    lit = np.clip(lit, 0, 255).round().astype(np.uint8)
+    stable, local = pixel_motion(lit, "pixel-grid-stabilised"), pixel_motion(lit, "pixel-grid-local")
+    assert stable[2, :16].min() > 1.0  # every cell changes when the lights go down
+    assert np.abs(local[1:, :16]).max() < 0.1 * stable[2, :16].min()
+    flash = lit.copy()
+    flash[2, 20:28, 20:28] = 255  # cell (1, 1): index 5
+    cells = pixel_motion(flash, "pixel-grid-local")[2, :16]
+    assert cells.argmax() == 5 and cells[5] > 5 * np.abs(np.delete(cells, 5)).max()
+    assert np.median(cells) == pytest.approx(0.0, abs=1e-6)
+    stream = PixelMotion("pixel-grid-local")
+    parts = np.concatenate([stream.push(flash[a:b]) for a, b in ((0, 1), (1, 3), (3, 4))])
+    np.testing.assert_allclose(parts, pixel_motion(flash, "pixel-grid-local"), atol=1e-6)
+
+
 def test_motion_settings_name_the_kind_and_unknown_ones_are_refused():
     from avgen.encoders.motion import MOTION_KINDS, PIXEL_MOTION_SETTINGS, motion_settings
 
@@ -173,17 +194,17 @@ def test_motion_settings_name_the_kind_and_unknown_ones_are_refused():
 
 def test_the_pipeline_computes_the_motion_kind_it_was_trained_on():
     from avgen.checkpoints import CheckpointError
-    from avgen.encoders.motion import motion_settings
+    from avgen.encoders.motion import MOTION_KINDS, motion_settings
     from avgen.generate import VideoToSoundPipeline
 
     g = VarietySound(**{**TINY, "feature_dim": 1280}, pixel_motion_dim=32)
     data = {"fps": 21.5, "visual": {"backbone": "efficientnet-lite0"}}
     kinds = {}
-    for motion in (None, motion_settings("pixel-grid"), motion_settings("pixel-grid-stabilised")):
+    for motion in (None, *(motion_settings(kind) for kind in MOTION_KINDS)):
         d = data if motion is None else {**data, "motion": motion}
         kinds[None if motion is None else motion["name"]] = VideoToSoundPipeline(
             g, {"data": d}, device="cpu", vocoder="griffin-lim").motion_kind
-    assert kinds == {None: "pixel-grid", "pixel-grid": "pixel-grid", "pixel-grid-stabilised": "pixel-grid-stabilised"}
+    assert kinds == {None: "pixel-grid", **{kind: kind for kind in MOTION_KINDS}}
     with pytest.raises(CheckpointError, match="data.motion"):
         VideoToSoundPipeline(g, {"data": {**data, "motion": {"name": "flow"}}}, device="cpu", vocoder="griffin-lim")
     frames = _panned([(1, 1)] * 6, size=64)

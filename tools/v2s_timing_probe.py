@@ -17,8 +17,8 @@ training clips (the fit). Representations, all at the feature rate (21.5 fps):
 * ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid and its rise (32-d): the cache's
   ``motion`` (:mod:`avgen.encoders.motion`, the input of ``model.pixel_motion_dim``) when it has one; for a cache
   made before it, computed here from 64-px frames decoded with the reader ``avgen prepare`` uses; with
-  ``--motion KIND``, that kind (``pixel-grid`` or ``pixel-grid-stabilised``) computed here from the frames ``avgen
-  prepare`` gives the encoder, whatever the caches hold;
+  ``--motion KIND``, that kind (``pixel-grid``, ``pixel-grid-stabilised`` or ``pixel-grid-local``) computed here
+  from the frames ``avgen prepare`` gives the encoder, whatever the caches hold;
 * ``all``: the three concatenated.
 
 This is a diagnostic, not the model: it tells whether the timing the generator must learn is in its input in a form
