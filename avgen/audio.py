@@ -204,11 +204,18 @@ def sounding_rms(waveform, sample_rate: int, *, frame_seconds: float = 0.05, wit
     ``within_db`` of the loudest frame and above ``floor_db`` dBFS (for a signal entirely below the floor, the
     frames within ``within_db`` of its loudest; 0 for digital silence). The level of a sound effect regardless of how
     much silence surrounds it, so a generated track can be matched to its reference."""
-    x = np.asarray(waveform.detach().cpu() if torch.is_tensor(waveform) else waveform, np.float64)
-    x = x.reshape(-1, x.shape[-1]).mean(0)  # [N] mono
+    x = np.asarray(waveform.detach().cpu() if torch.is_tensor(waveform) else waveform)
+    x = x.reshape(-1, x.shape[-1])  # [C, N]
     n = max(1, round(frame_seconds * sample_rate))
-    frames = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x[None]
-    power = (frames ** 2).mean(1)  # [F]
+    if x.shape[-1] < n:  # shorter than one frame: the whole signal is one frame
+        power = (x.astype(np.float64).mean(0) ** 2).mean(keepdims=True)
+    else:
+        # frame powers in float64, a block of whole frames at a time (a float64 copy of a long track would be
+        # twice its size again)
+        block, usable = n * max(1, 2 ** 18 // n), x.shape[-1] // n * n
+        power = np.concatenate([
+            (x[:, a:min(a + block, usable)].astype(np.float64).mean(0).reshape(-1, n) ** 2).mean(1)
+            for a in range(0, usable, block)])  # [F]
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
     if power.max() <= 0:
         return 0.0

@@ -488,13 +488,15 @@ def _encode_audio(container, stream, audio: np.ndarray, sample_rate: int) -> Non
         container.mux(packet)
 
 
-def _pcm_frames(data: np.ndarray, sample_rate: int, fmt: str, block: int = 4096) -> Iterator:
-    """``[C, N]`` samples already in ``fmt``'s dtype -> av.AudioFrames of ``block`` samples (packed formats
-    interleaved), with sample-count timestamps."""
+def _pcm_frames(data: np.ndarray, sample_rate: int, fmt: str, block: int = 4096, convert=None) -> Iterator:
+    """``[C, N]`` samples in ``fmt``'s dtype (or turned into it block by block by ``convert``) -> av.AudioFrames of
+    ``block`` samples (packed formats interleaved), with sample-count timestamps."""
     av = _import_av()
     layout = "mono" if data.shape[0] == 1 else "stereo"
     for start in range(0, data.shape[1], block):
         chunk = data[:, start:start + block]
+        if convert is not None:
+            chunk = convert(chunk)
         if not fmt.endswith("p"):  # packed: interleave channels into [1, n*C]
             chunk = np.ascontiguousarray(chunk.T).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk), format=fmt, layout=layout)
@@ -506,13 +508,17 @@ def _pcm_frames(data: np.ndarray, sample_rate: int, fmt: str, block: int = 4096)
 def _audio_packets(stream, audio: np.ndarray, sample_rate: int) -> Iterator:
     """Encode float ``[C, N]`` audio with ``stream``'s codec; yields the packets (encoder flushed at the end)."""
     fmt = stream.codec_context.format.name if stream.codec_context.format else "fltp"
+    # converted block by block: whole-signal integer copies would be several times the waveform's memory
     if fmt.startswith("s16"):
-        data = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+        def convert(x):
+            return np.clip(np.round(x * 32767.0), -32768, 32767).astype(np.int16)
     elif fmt.startswith("s32"):
-        data = np.clip(np.round(audio.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
+        def convert(x):
+            return np.clip(np.round(x.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
     else:
-        data = audio.astype(np.float32)
-    for frame in _pcm_frames(data, sample_rate, fmt):
+        def convert(x):
+            return x.astype(np.float32, copy=False)
+    for frame in _pcm_frames(audio, sample_rate, fmt, convert=convert):
         yield from stream.encode(frame)
     yield from stream.encode(None)
 

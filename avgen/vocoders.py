@@ -209,10 +209,10 @@ class Vocoder:
         if t <= self.chunk_frames:
             return self.render(mel.float().to(self.device), generator).float().cpu()
         out = torch.zeros(b, t * hop)
-        weight = torch.zeros(t * hop)
         fade = self.overlap_frames * hop
         ramp = (torch.arange(fade) + 0.5) / fade
         spans = self.chunks(t)
+        carried = torch.zeros(0)  # summed weights of the samples from this chunk's start that earlier chunks reached
         for i, (s, e) in enumerate(spans):
             a, z = max(0, s - self.context_frames), min(t, e + self.context_frames)
             piece = self.render(mel[..., a:z].float().to(self.device), generator).float().cpu()
@@ -223,8 +223,13 @@ class Vocoder:
             if i < len(spans) - 1:
                 w[-fade:] = torch.minimum(w[-fade:], ramp.flip(0))
             out[:, s * hop:e * hop] += piece * w
-            weight[s * hop:e * hop] += w
-        return out / weight
+            # normalised in place once no later chunk reaches a sample (memory: the track, not three tracks)
+            weight = w.clone()
+            weight[:carried.numel()] += carried
+            done = (spans[i + 1][0] if i + 1 < len(spans) else e) * hop - s * hop
+            out[:, s * hop:s * hop + done] /= weight[:done]
+            carried = weight[done:]
+        return out
 
 
 class GriffinLimVocoder(Vocoder):

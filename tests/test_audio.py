@@ -114,3 +114,21 @@ def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown mel preset"):
         get_preset("nope")
     assert "specvqgan" in PRESETS
+
+
+def test_sounding_rms_by_blocks_equals_the_whole_signal_computation():
+    from avgen.audio import sounding_rms
+    from avgen.pipelines.reference_stream import SoundingLevel
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((2, 700_001)) * np.linspace(0.0, 0.5, 700_001)).astype(np.float32)  # several blocks
+    mono = x.astype(np.float64).mean(0)
+    power = (mono[:len(mono) // 1102 * 1102].reshape(-1, 1102) ** 2).mean(1)  # [F], 50 ms frames at 22050 Hz
+    db = 10 * np.log10(np.maximum(power, 1e-20))
+    want = np.sqrt(power[(db >= db.max() - 30) & (db >= -60)].mean())
+    assert sounding_rms(x, 22050) == want  # frame by frame the same arithmetic, so the same bits
+    level = SoundingLevel(22050)
+    for a in range(0, x.shape[1], 30_000):
+        level.push(x[:, a:a + 30_000].mean(0))
+    assert level.value() == pytest.approx(want, rel=1e-6)
+    assert sounding_rms(x[:, :500], 22050) == pytest.approx(np.sqrt((mono[:500] ** 2).mean()), rel=1e-12)

@@ -52,11 +52,15 @@ def test_frame_resizer_follows_bicubic_too(encoder):
 def test_encode_stream_equals_encode_in_any_batching(encoder):
     frames = np.random.default_rng(0).integers(0, 256, (7, 90, 160, 3), dtype=np.uint8)
     ref = encoder.encode(frames)
-    for batch in (1, 3, 32):
-        got = encoder.encode_stream(iter(frames), batch_size=batch)
+    for batch, rows in ((1, None), (3, 7), (32, 2), (3, 20)):  # rows: a capacity hint, exact, short or long
+        got = encoder.encode_stream(iter(frames), batch_size=batch, rows=rows)
         assert got.shape == ref.shape
         assert (got - ref).abs().max().item() < 1e-4
     assert encoder.encode_stream(iter(()), batch_size=4).shape == (0, encoder.feature_dim)
+    batches = [frames[:3], frames[3:6], frames[6:]]
+    want = torch.cat([encoder.encode(b, batch_size=len(b)) for b in batches])
+    for rows in (None, 4, 7, 9):
+        assert torch.equal(encoder.encode_batches(iter(batches), rows=rows), want)
 
 
 def _excerpt(src: str, dst: str, seconds: float) -> None:

@@ -124,6 +124,28 @@ def _load_into(net: nn.Module, sd: dict, path: str, what: str) -> None:
     net.load_state_dict(sd)
 
 
+class _Rows:
+    """Feature rows ``[n, D]`` appended batch by batch into storage allocated once for ``capacity`` rows (a hint:
+    rows past it go to an overflow list), so that a long video's features are not held twice by a final
+    concatenation (66 MB each for 10 minutes of EfficientNet-Lite0 features at 21.5 fps)."""
+
+    def __init__(self, dim: int, capacity: int | None):
+        self.store = torch.empty(max(0, capacity or 0), dim)  # [capacity, D]
+        self.n, self.extra = 0, []
+
+    def append(self, rows: torch.Tensor) -> None:
+        fit = max(0, min(len(rows), len(self.store) - self.n))
+        self.store[self.n:self.n + fit] = rows[:fit]
+        self.n += fit
+        if fit < len(rows):
+            self.extra.append(rows[fit:])
+
+    def result(self) -> torch.Tensor:
+        if self.extra:
+            return torch.cat([self.store[:self.n], *self.extra])
+        return self.store[:self.n]
+
+
 class VisualEncoder(nn.Module):
     """Per-frame embeddings: uint8 frames ``[T, H, W, 3]`` -> float32 ``[T, D]``.
 
@@ -265,11 +287,15 @@ class VisualEncoder(nn.Module):
     forward = encode
 
     @torch.no_grad()
-    def encode_batches(self, batches: Iterable) -> torch.Tensor:
+    def encode_batches(self, batches: Iterable, *, rows: int | None = None) -> torch.Tensor:
         """uint8 batches ``[b, H, W, 3]`` (e.g. :func:`~avgen.encoders.frames.iter_frame_batches`) -> float32
-        ``[T, feature_dim]`` on CPU, each batch through :meth:`encode` as it arrives (memory: one batch)."""
-        out = [self.encode(b, batch_size=max(1, len(b))) for b in batches]
-        return torch.cat(out) if out else torch.zeros(0, self.feature_dim)
+        ``[T, feature_dim]`` on CPU, each batch through :meth:`encode` as it arrives (memory: one batch and the
+        features). ``rows``: the expected ``T``, if known, so the features are stored once rather than gathered
+        and concatenated (any count is still accepted)."""
+        out = _Rows(self.feature_dim, rows)
+        for b in batches:
+            out.append(self.encode(b, batch_size=max(1, len(b))))
+        return out.result()
 
     def video_batches(self, path: str | os.PathLike, *, fps: float, batch_size: int = 32,
                       max_frames: int | None = None):
@@ -287,8 +313,8 @@ class VisualEncoder(nn.Module):
         return self.encode_batches(self.video_batches(path, fps=fps, batch_size=batch_size, max_frames=max_frames))
 
     @torch.no_grad()
-    def encode_stream(self, frames: Iterable, *, batch_size: int = 32, resize_budget_mb: float = 64.0
-                      ) -> torch.Tensor:
+    def encode_stream(self, frames: Iterable, *, batch_size: int = 32, resize_budget_mb: float = 64.0,
+                      rows: int | None = None) -> torch.Tensor:
         """uint8 frames ``[H, W, 3]`` of any size one at a time (an array's rows; ``avgen v2s`` uses this for frame
         arrays) -> float32 ``[T, feature_dim]`` on CPU, equal to :meth:`encode` within float rounding (1e-5). Video
         files go through :meth:`encode_video` instead, resized by the decoder as ``avgen prepare`` does.
@@ -298,13 +324,14 @@ class VisualEncoder(nn.Module):
         reference computation); a frame larger than the budget on its own (4K) is resized by
         :class:`~avgen.encoders.frames.FrameResizer`, which never makes a full-size float copy. The crops fill a
         ``channels_last`` buffer of ``batch_size`` for the backbone. Memory: the budget plus one batch of crops,
-        whatever the video's length or resolution."""
+        whatever the video's length or resolution, and the features (``rows``: their expected count, as in
+        :meth:`encode_batches`)."""
         if batch_size < 1:
             raise AvgenError(f"batch_size must be at least 1, got {batch_size}")
         crop = self.pre.crop
         buf = torch.empty(batch_size, crop, crop, 3)  # [B, crop, crop, 3]: channels_last once permuted
         resizers: dict[tuple[int, int], FrameResizer] = {}
-        out, pending, n = [], [], 0
+        out, pending, n = _Rows(self.feature_dim, rows), [], 0
         budget = resize_budget_mb * 2 ** 20
         autocast = self.dtype != torch.float32
 
@@ -345,9 +372,7 @@ class VisualEncoder(nn.Module):
             resize_pending()
         if n:
             run_backbone()
-        if not out:
-            return torch.zeros(0, self.feature_dim)
-        return torch.cat(out)
+        return out.result()
 
     def describe(self) -> dict:
         """Settings that change the features (used to key caches)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +29,8 @@ from ..utils import require_finite
 from .reference_stream import SoundingLevel, StreamMel, StreamResampler, streamed_timbre
 from .steps import checked_vocoder
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "STREAM_REFERENCE_SECONDS", "V2SResult", "VideoToSoundPipeline", "load_vocoder"]
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "STREAM_REFERENCE_SECONDS", "STREAM_VIDEO_SECONDS", "FeatureFile", "V2SResult",
+           "VideoToSoundPipeline", "load_vocoder"]
 
 DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "varietysound_foley_small")
 # config.json entries that describe the folder or the generator, not the pipeline's settings
@@ -36,9 +38,48 @@ _NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim",
 _SETTINGS = ("task", "data")  # what the pipeline reads; anything else in a config.json is refused
 # references longer than this are summarised block by block (memory bounded); shorter ones in one piece
 STREAM_REFERENCE_SECONDS = 60.0
+# video files longer than this keep their features in a temporary file during generation (66 MB of memory for
+# 10 minutes otherwise); shorter ones in memory
+STREAM_VIDEO_SECONDS = 60.0
 # frames per visual-encoder batch: EfficientNet-Lite0's activations for a batch are most of the features' memory
 # (about 490 MB at 32 frames, 120 MB at 8) while the time per frame hardly moves (docs/performance.md)
 VIDEO_BATCH = 8
+
+
+class FeatureFile:
+    """Feature rows ``[T, D]`` kept in a temporary file (deleted on :meth:`close`): appended batch by batch, read
+    back by row range as tensors (``features[a:b]``), ``shape`` like a tensor's. Ordinary reads and writes: the
+    file's pages are the kernel's cache, not this process's memory."""
+
+    def __init__(self, dim: int):
+        self.dim, self.rows = int(dim), 0
+        self._file = tempfile.TemporaryFile()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.dim
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def append(self, rows: torch.Tensor) -> None:  # rows: [n, D]
+        if rows.ndim != 2 or rows.shape[1] != self.dim:
+            raise ValueError(f"expected rows [n, {self.dim}], got {tuple(rows.shape)}")
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(rows.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        self.rows += rows.shape[0]
+
+    def __getitem__(self, index: slice) -> torch.Tensor:
+        if not isinstance(index, slice) or index.step not in (None, 1):
+            raise TypeError("FeatureFile takes a row range features[a:b]")
+        a, b, _ = index.indices(self.rows)
+        b = max(a, b)
+        self._file.seek(a * self.dim * 4)
+        data = bytearray(self._file.read((b - a) * self.dim * 4))
+        return torch.frombuffer(data, dtype=torch.float32).view(b - a, self.dim) if data else torch.zeros(0, self.dim)
+
+    def close(self) -> None:
+        self._file.close()
 
 
 @dataclass
@@ -207,12 +248,15 @@ class VideoToSoundPipeline:
 
     @torch.no_grad()
     def video_inputs(self, video, *, fps: float | None = None, batch_size: int = VIDEO_BATCH,
-                     progress: bool | None = False, motion: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+                     progress: bool | None = False, motion: bool | None = None, spill: bool | None = False
+                     ) -> tuple[torch.Tensor | FeatureFile, torch.Tensor | None, float]:
         """(features ``[T_v, D]``, pixel motion ``[T_v, 32]`` or None, duration in seconds), read as
         :meth:`video_features` reads them, in one pass over the frames. ``motion``: compute the pixel motion
         (:mod:`avgen.encoders.motion`); None: when the generator takes it. From a path it comes from the frames the
         encoder gets, as ``avgen prepare`` computes it; from an array, from the frames at their own size (block
-        averaging makes the two nearly equal)."""
+        averaging makes the two nearly equal). ``spill``: a video file's features go to a :class:`FeatureFile`
+        (which :meth:`synthesize_mel` reads chunk by chunk; the caller closes it) instead of memory; None: for
+        files longer than :data:`STREAM_VIDEO_SECONDS`. Arrays are in memory already and never spill."""
         want_motion = self.takes_motion if motion is None else motion
         tracker, pieces = (PixelMotion(self.motion_kind) if want_motion else None), []
 
@@ -236,8 +280,19 @@ class VideoToSoundPipeline:
             expected = max(1, math.floor(duration * self.fps + 1e-6))
             encoder = self.encoder
             batches = encoder.video_batches(video, fps=self.fps, batch_size=batch_size)
+            if spill is None:
+                spill = duration > STREAM_VIDEO_SECONDS
             with _stage_bar(progress, "features", expected, "frame") as bar:
-                feats = encoder.encode_batches(tapped(_counted_batches(batches, bar)))
+                if not spill:
+                    feats = encoder.encode_batches(tapped(_counted_batches(batches, bar)), rows=expected + 1)
+                else:  # each batch as encode_batches computes it, written out instead of kept
+                    feats = FeatureFile(encoder.feature_dim)
+                    try:
+                        for b in tapped(_counted_batches(batches, bar)):
+                            feats.append(encoder.encode(b, batch_size=max(1, len(b))))
+                    except BaseException:
+                        feats.close()
+                        raise
             return feats, motion_of(len(feats)), duration
         array = np.asarray(video)
         if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
@@ -251,7 +306,7 @@ class VideoToSoundPipeline:
         idx = np.clip(np.round(np.arange(n) / self.fps * src_fps).astype(int), 0, len(array) - 1)
         frames = (array[i] for i in idx)
         with _stage_bar(progress, "features", n, "frame") as bar:
-            feats = self.encoder.encode_stream(tapped(_counted(frames, bar)), batch_size=batch_size)
+            feats = self.encoder.encode_stream(tapped(_counted(frames, bar)), batch_size=batch_size, rows=n)
         return feats, motion_of(len(feats)), duration
 
     def reference_waveform(self, reference, *, sample_rate: int | None = None) -> np.ndarray:
@@ -349,7 +404,8 @@ class VideoToSoundPipeline:
         if gain_db is not None:
             return 10.0 ** (gain_db / 20.0)
         out_rms = sounding_rms(wav.numpy(), sample_rate)  # ref_rms: the reference's sounding_rms
-        peak = float(wav.abs().max())
+        low, high = torch.aminmax(wav)  # the peak without an |x| copy of the whole track
+        peak = max(-float(low), float(high))
         if out_rms <= 0.0 or ref_rms <= 0.0 or peak <= 0.0:
             return 1.0
         return min(ref_rms / out_rms, 0.99 / peak)
@@ -360,7 +416,8 @@ class VideoToSoundPipeline:
                        timbre: torch.Tensor | None = None, motion: torch.Tensor | None = None,
                        chunk_seconds: float | None = None, overlap_seconds: float = 1.0,
                        generator: torch.Generator | None = None, progress: bool | None = False) -> torch.Tensor:
-        """Mel ``[80, mel_frames]`` from features ``[T_v, D]``: the video is cut into chunks of ``chunk_seconds``
+        """Mel ``[80, mel_frames]`` from features ``[T_v, D]`` (a tensor or a :class:`FeatureFile`): the video is cut
+        into chunks of ``chunk_seconds``
         (default: the training segment length) overlapping by ``overlap_seconds``; chunk mels are cross-faded
         linearly in the overlaps. ``timbre``: instead of ``reference_mel``, the acoustic encoder's output ``[1, D]``
         for it (what :meth:`reference_summary` streams from a long reference). ``progress``: a bar over the chunks
@@ -379,7 +436,7 @@ class VideoToSoundPipeline:
         overlap = min(chunk // 2, max(0, round(overlap_seconds * self.fps)))
         if t_v <= chunk:
             with _stage_bar(progress, "synthesis", 1, "chunk") as bar:
-                mel = g.synthesize(features[None].to(self.device), timbre, back, mel_frames, generator,
+                mel = g.synthesize(features[0:t_v][None].to(self.device), timbre, back, mel_frames, generator,
                                    motion=None if motion is None else motion[None].to(self.device))[0].cpu()
                 bar.update(1)
             return mel
@@ -391,13 +448,13 @@ class VideoToSoundPipeline:
         for s in _counted(starts, bar):
             m0 = round(s / self.fps * mel_fps)
             m1 = mel_frames if s == starts[-1] else min(mel_frames, round((s + chunk) / self.fps * mel_fps))
-            piece = g.synthesize(features[None, s:s + chunk].to(self.device), timbre, back, m1 - m0, generator,
+            piece = g.synthesize(features[s:s + chunk][None].to(self.device), timbre, back, m1 - m0, generator,
                                  motion=None if motion is None else motion[None, s:s + chunk].to(self.device))[0].cpu()
             _overlap_add(out, weight, piece, m0,
                          fade_in=torch.linspace(0, 1, fade + 2)[1:-1] if s > 0 else None,
                          fade_out=torch.linspace(1, 0, fade + 2)[1:-1] if s != starts[-1] else None)
         bar.close()
-        return out / weight.clamp_min(1e-6)
+        return out.div_(weight.clamp_min_(1e-6))  # in place: no second copy of a long mel
 
     def vocode(self, mel: torch.Tensor, num_samples: int, *, generator: torch.Generator | None = None,
                progress: bool | None = False) -> torch.Tensor:
@@ -447,13 +504,21 @@ class VideoToSoundPipeline:
         p = get_preset(self.mel_preset)
         # the reference is read (and checked) before the video; a long one is summarised in bounded memory
         ref, timbre, ref_rms = self.reference_summary(reference, sample_rate=reference_sample_rate, progress=progress)
-        feats, motion, duration = self.video_inputs(video, fps=video_fps, progress=progress)
+        # a long video's features wait in a temporary file, read back one synthesis chunk at a time
+        feats, motion, duration = self.video_inputs(video, fps=video_fps, progress=progress, spill=None)
         num_samples = max(p.n_fft, round(duration * p.sample_rate))
         mel_frames = num_samples // p.hop_length + 1
-        mel = self.synthesize_mel(feats, ref, mel_frames, timbre=timbre, motion=motion, chunk_seconds=chunk_seconds,
-                                  overlap_seconds=overlap_seconds, generator=gen, progress=progress)
+        try:
+            mel = self.synthesize_mel(feats, ref, mel_frames, timbre=timbre, motion=motion,
+                                      chunk_seconds=chunk_seconds, overlap_seconds=overlap_seconds, generator=gen,
+                                      progress=progress)
+        finally:
+            if isinstance(feats, FeatureFile):
+                feats.close()
+        del feats, motion  # not needed by the vocoder
         wav = self.vocode(mel, num_samples, generator=gen, progress=progress).float()
-        wav = (wav * self._output_gain(wav, ref_rms, p.sample_rate, gain_db)).clamp(-1, 1)
+        # in place: a long track is the largest tensor left, and each copy of it would add to the peak
+        wav.mul_(self._output_gain(wav, ref_rms, p.sample_rate, gain_db)).clamp_(-1, 1)
         is_path = isinstance(video, (str, os.PathLike))
         return V2SResult(waveform=wav, sample_rate=p.sample_rate, mel=mel, duration=duration,
                          video_path=os.fspath(video) if is_path else None,

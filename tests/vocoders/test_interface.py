@@ -77,15 +77,17 @@ class _Spy(Vocoder):
         return mel.mean(1).repeat_interleave(self.hop_length, dim=-1)
 
 
-def test_chunks_are_bounded_and_cover_everything():
-    spy = _Spy(chunk_frames=50, context_frames=8, overlap_frames=10)
+@pytest.mark.parametrize("overlap", [10, 30])  # 30: three chunks over some samples (normalised in place)
+def test_chunks_are_bounded_and_cover_everything(overlap):
+    spy = _Spy(chunk_frames=50, context_frames=8, overlap_frames=overlap)
     mel = torch.rand(2, 80, 333)
     out = spy(mel)
     assert out.shape == (2, 333 * 256)
-    assert max(spy.sizes) <= 50 + 2 * 8 and len(spy.sizes) == math.ceil((333 - 10) / 40)
+    assert max(spy.sizes) <= 50 + 2 * 8 and len(spy.sizes) == math.ceil((333 - overlap) / (50 - overlap))
     assert torch.allclose(out, mel.mean(1).repeat_interleave(256, dim=-1), atol=1e-6)  # frame-local: exact
     spans = spy.chunks(333)
-    assert spans[0][0] == 0 and spans[-1][1] == 333 and all(b[0] == a[1] - 10 for a, b in zip(spans, spans[1:]))
+    assert spans[0][0] == 0 and spans[-1][1] == 333
+    assert all(b[0] == a[0] + 50 - overlap for a, b in zip(spans, spans[1:]))
 
 
 @pytest.mark.parametrize("kind", ["generator", "bridge"])
