@@ -39,6 +39,7 @@ __all__ = [
     "fit_length",
     "resample",
     "sounding_rms",
+    "sounding_level_of",
     "segment_mels",
 ]
 
@@ -216,6 +217,12 @@ def sounding_rms(waveform, sample_rate: int, *, frame_seconds: float = 0.05, wit
         power = np.concatenate([
             (x[:, a:min(a + block, usable)].astype(np.float64).mean(0).reshape(-1, n) ** 2).mean(1)
             for a in range(0, usable, block)])  # [F]
+    return sounding_level_of(power, within_db=within_db, floor_db=floor_db)
+
+
+def sounding_level_of(power: np.ndarray, *, within_db: float = 30.0, floor_db: float = -60.0) -> float:
+    """:func:`sounding_rms` from its frame powers ``[F]`` (mean squares): the RMS over the frames within
+    ``within_db`` of the loudest and above ``floor_db`` dBFS (all near-peak frames when none is above it)."""
     db = 10.0 * np.log10(np.maximum(power, 1e-20))
     if power.max() <= 0:
         return 0.0

@@ -516,8 +516,7 @@ def _audio_packets(stream, audio: np.ndarray, sample_rate: int) -> Iterator:
         def convert(x):
             return np.clip(np.round(x.astype(np.float64) * 2147483647.0), -2147483648, 2147483647).astype(np.int32)
     else:
-        def convert(x):
-            return x.astype(np.float32, copy=False)
+        convert = None  # float32 already (_audio_2d)
     for frame in _pcm_frames(audio, sample_rate, fmt, convert=convert):
         yield from stream.encode(frame)
     yield from stream.encode(None)

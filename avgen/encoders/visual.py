@@ -287,15 +287,16 @@ class VisualEncoder(nn.Module):
     forward = encode
 
     @torch.no_grad()
-    def encode_batches(self, batches: Iterable, *, rows: int | None = None) -> torch.Tensor:
+    def encode_batches(self, batches: Iterable, *, rows: int | None = None, into=None):
         """uint8 batches ``[b, H, W, 3]`` (e.g. :func:`~avgen.encoders.frames.iter_frame_batches`) -> float32
         ``[T, feature_dim]`` on CPU, each batch through :meth:`encode` as it arrives (memory: one batch and the
         features). ``rows``: the expected ``T``, if known, so the features are stored once rather than gathered
-        and concatenated (any count is still accepted)."""
-        out = _Rows(self.feature_dim, rows)
+        and concatenated (any count is still accepted). ``into``: an object with ``append(rows)`` that takes each
+        batch's features instead (e.g. a file); it is returned."""
+        out = _Rows(self.feature_dim, rows) if into is None else into
         for b in batches:
             out.append(self.encode(b, batch_size=max(1, len(b))))
-        return out.result()
+        return out.result() if into is None else into
 
     def video_batches(self, path: str | os.PathLike, *, fps: float, batch_size: int = 32,
                       max_frames: int | None = None):

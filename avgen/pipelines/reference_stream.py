@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..audio import MelPreset, _filterbank, get_preset, normalize_mel
+from ..audio import MelPreset, _filterbank, get_preset, normalize_mel, sounding_level_of
 from ..models.v2s.varietysound import spectrum_from_sums, spectrum_sums
 
 __all__ = ["StreamResampler", "StreamMel", "SoundingLevel", "streamed_timbre", "BLOCK_FRAMES"]
@@ -185,12 +185,7 @@ class SoundingLevel:
             power = np.array([(self.rest ** 2).mean()]) if self.total else np.zeros(1)
         else:
             power = np.concatenate(self.powers)
-        db = 10.0 * np.log10(np.maximum(power, 1e-20))
-        if power.max() <= 0:
-            return 0.0
-        near_peak = db >= db.max() - self.within_db
-        keep = near_peak & (db >= self.floor_db) if (db >= self.floor_db).any() else near_peak
-        return float(np.sqrt(power[keep].mean()))
+        return sounding_level_of(power, within_db=self.within_db, floor_db=self.floor_db)
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -282,17 +282,15 @@ class VideoToSoundPipeline:
             batches = encoder.video_batches(video, fps=self.fps, batch_size=batch_size)
             if spill is None:
                 spill = duration > STREAM_VIDEO_SECONDS
-            with _stage_bar(progress, "features", expected, "frame") as bar:
-                if not spill:
-                    feats = encoder.encode_batches(tapped(_counted_batches(batches, bar)), rows=expected + 1)
-                else:  # each batch as encode_batches computes it, written out instead of kept
-                    feats = FeatureFile(encoder.feature_dim)
-                    try:
-                        for b in tapped(_counted_batches(batches, bar)):
-                            feats.append(encoder.encode(b, batch_size=max(1, len(b))))
-                    except BaseException:
-                        feats.close()
-                        raise
+            sink = FeatureFile(encoder.feature_dim) if spill else None
+            try:
+                with _stage_bar(progress, "features", expected, "frame") as bar:
+                    feats = encoder.encode_batches(tapped(_counted_batches(batches, bar)), rows=expected + 1,
+                                                   into=sink)
+            except BaseException:
+                if sink is not None:
+                    sink.close()
+                raise
             return feats, motion_of(len(feats)), duration
         array = np.asarray(video)
         if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != np.uint8:
