@@ -116,6 +116,15 @@ def model_config(cls: type[nn.Module], data: dict, path: str):
         raise CheckpointError(f"{path}: {e}") from None
 
 
+def build_model(cls: type[nn.Module], config, path: str) -> nn.Module:
+    """``cls(config)``; a config whose sizes cannot build the model (a zero or negative width, a kernel of -3)
+    names the file instead of surfacing torch's message from deep inside a layer."""
+    try:
+        return cls(config)
+    except (ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{path}: 'config' does not build a {cls.__name__}: {e}") from None
+
+
 def _legacy_config(cls: type[nn.Module], cfg: dict, path: str) -> dict:
     """The constructor arguments stored by the old layouts, as the config dataclass's fields."""
     if cls is AudioCLIPEncoder:
@@ -239,7 +248,7 @@ def from_pretrained(folder: str | os.PathLike, *, expected: type[nn.Module] | No
                     device: torch.device | str | None = None) -> nn.Module:
     """Build the model a folder describes and load its weights strictly; eval mode, gradients off."""
     cls, config, weights, _ = read_model_folder(folder, expected)
-    module = cls(config)
+    module = build_model(cls, config, os.path.join(os.fspath(folder), CONFIG_NAME))
     load_weights(module, weights, what=cls.__name__)
     module = module.eval().requires_grad_(False)
     return module.to(device) if device is not None else module

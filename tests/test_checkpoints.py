@@ -101,6 +101,8 @@ BAD_FOLDERS = {
                            "unknown config key.*config.bogus"),
     "wrong config type": (lambda f: (_edit_config(f, lambda c: c["config"].update(hidden="wide")), f)[1],
                           "config.hidden: expected an integer"),
+    "negative kernel": (lambda f: (_edit_config(f, lambda c: c["config"].update(kernel_size=-3)), f)[1],
+                        "config.json: 'config' does not build a FeatureToMel"),
     "no weights file": (lambda f: (__import__("os").remove(f + "/model.safetensors"), f)[1], "weights file not found"),
     "corrupt weights": (lambda f: (open(f + "/model.safetensors", "wb").write(b"\x10\x00garbage"), f)[1],
                         "not a readable safetensors file"),
