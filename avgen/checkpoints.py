@@ -7,8 +7,8 @@ pipeline's own settings>}`` with one model folder per component (like diffusers'
 
 :func:`from_pretrained` looks the class up in :data:`MODELS`, a fixed table of avgen's own classes: it never imports
 or instantiates a name taken from the file. Weights load strictly; every bad folder (missing, no or broken
-``config.json``, a class outside the table, the wrong kind, bad config keys, missing/unexpected tensors, a shape
-mismatch) gives one :class:`CheckpointError` naming the file.
+``config.json``, a class outside the table, the wrong kind, bad config keys, sizes that cannot build the model,
+missing/unexpected tensors, a shape mismatch) gives one :class:`CheckpointError` naming the file.
 
 Folders written before this convention (``config.json`` with ``task``/``kind`` keys and ``generator.safetensors`` /
 ``audio_encoder.safetensors``) still load: :func:`read_model_folder` recognises them.
