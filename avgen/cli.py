@@ -951,7 +951,7 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except TrainingInterrupted as e:  # Ctrl-C / SIGTERM handled by the engine: checkpoint written
         print(f"avgen {args.command}: {e}", file=sys.stderr)
-        return 130
+        return e.exit_code
     except AvgenError as e:
         print(f"avgen {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -15,7 +15,12 @@ class ConfigError(AvgenError, ValueError):
 
 class TrainingInterrupted(AvgenError):
     """SIGINT/SIGTERM arrived during training: the current step finished, a checkpoint was written, the run stopped
-    (rerunning the same command resumes)."""
+    (rerunning the same command resumes). ``exit_code`` is the shell's convention for that signal, 128 + its number
+    (130 for SIGINT, 143 for SIGTERM), so a scheduler sees which stop it was."""
+
+    def __init__(self, message: str, *, signum: int = 2):
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 class WeightsNotFoundError(AvgenError, FileNotFoundError):

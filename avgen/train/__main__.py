@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         result = train(cfg, cpu=args.cpu, quiet=args.quiet)
     except TrainingInterrupted as e:
         print(f"interrupted: {e}", file=sys.stderr)
-        return 130
+        return e.exit_code
     except AvgenError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

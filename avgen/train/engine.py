@@ -116,6 +116,7 @@ class _StopRequest:
 
     def __init__(self, *, enabled: bool):
         self.requested: str | None = None
+        self.signum = 0
         self._previous = {}
         if not enabled or threading.current_thread() is not threading.main_thread():
             return
@@ -127,6 +128,7 @@ class _StopRequest:
             self.restore()
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
+        self.signum = int(signum)
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -333,7 +335,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
                     checkpoint(step)
                 if stop.requested:
                     raise TrainingInterrupted(f"{stop.requested} at step {step}: checkpoint written to "
-                                              f"{os.path.join(run_dir, 'checkpoints')}; run the same command to resume")
+                                              f"{os.path.join(run_dir, 'checkpoints')}; run the same command to resume",
+                                              signum=stop.signum)
                 if step >= cfg.max_steps:
                     break
             epoch += 1
