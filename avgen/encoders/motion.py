@@ -117,7 +117,8 @@ class PixelMotion:
     float32 ``[b, 32]`` for each; the result is the same however the video is cut into batches.
 
     Args:
-        kind: ``"pixel-grid"`` or ``"pixel-grid-stabilised"`` (:data:`MOTION_KINDS`, the module docstring).
+        kind: ``"pixel-grid"``, ``"pixel-grid-stabilised"`` or ``"pixel-grid-local"`` (:data:`MOTION_KINDS`, the
+            module docstring).
     """
 
     def __init__(self, kind: str = "pixel-grid"):
