@@ -117,8 +117,9 @@ def model_config(cls: type[nn.Module], data: dict, path: str):
 
 
 def build_model(cls: type[nn.Module], config, path: str) -> nn.Module:
-    """``cls(config)``; a config whose sizes cannot build the model (a zero or negative width, a kernel of -3)
-    names the file instead of surfacing torch's message from deep inside a layer."""
+    """``cls(config)``; a config whose sizes cannot build the model (an LSTM input of width 0, a kernel of -3) names
+    the file instead of surfacing torch's message from deep inside a layer. Sizes torch accepts (a zero-width conv)
+    build, and the strict weight load then names the mismatched tensor."""
     try:
         return cls(config)
     except (ValueError, RuntimeError, TypeError) as e:

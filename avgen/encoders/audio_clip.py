@@ -24,5 +24,6 @@ def load_audio_encoder(folder: str | os.PathLike, device: str | torch.device = "
     """(frozen encoder in eval mode, its config.json) -- the current layout or the earlier ``kind:
     audio_clip_encoder`` one."""
     cls, config, weights, cfg = read_model_folder(folder, expected=AudioCLIPEncoder)
-    enc = load_weights(build_model(cls, config, os.path.join(os.fspath(folder), CONFIG_NAME)), weights, what="AudioCLIPEncoder")
+    enc = build_model(cls, config, os.path.join(os.fspath(folder), CONFIG_NAME))
+    enc = load_weights(enc, weights, what="AudioCLIPEncoder")
     return enc.eval().requires_grad_(False).to(device), cfg
