@@ -116,13 +116,14 @@ def model_config(cls: type[nn.Module], data: dict, path: str):
         raise CheckpointError(f"{path}: {e}") from None
 
 
-def build_model(cls: type[nn.Module], config, path: str) -> nn.Module:
+def build_model(cls: type[nn.Module], config, folder: str | os.PathLike) -> nn.Module:
     """``cls(config)``; a config whose sizes cannot build the model (an LSTM input of width 0, a kernel of -3) names
     the file instead of surfacing torch's message from deep inside a layer. Sizes torch accepts (a zero-width conv)
     build, and the strict weight load then names the mismatched tensor."""
     try:
         return cls(config)
     except (ValueError, RuntimeError, TypeError) as e:
+        path = os.path.join(os.fspath(folder), CONFIG_NAME)
         raise CheckpointError(f"{path}: 'config' does not build a {cls.__name__}: {e}") from None
 
 
@@ -249,7 +250,7 @@ def from_pretrained(folder: str | os.PathLike, *, expected: type[nn.Module] | No
                     device: torch.device | str | None = None) -> nn.Module:
     """Build the model a folder describes and load its weights strictly; eval mode, gradients off."""
     cls, config, weights, _ = read_model_folder(folder, expected)
-    module = build_model(cls, config, os.path.join(os.fspath(folder), CONFIG_NAME))
+    module = build_model(cls, config, folder)
     load_weights(module, weights, what=cls.__name__)
     module = module.eval().requires_grad_(False)
     return module.to(device) if device is not None else module

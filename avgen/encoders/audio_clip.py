@@ -9,7 +9,7 @@ import os
 import torch
 
 from ..audio import CLIP_MEL_PRESET
-from ..checkpoints import CONFIG_NAME, build_model, load_weights, read_model_folder, save_pretrained
+from ..checkpoints import build_model, load_weights, read_model_folder, save_pretrained
 from ..models.s2v.sound_inversion import AudioCLIPEncoder
 
 __all__ = ["save_audio_encoder", "load_audio_encoder"]
@@ -24,6 +24,6 @@ def load_audio_encoder(folder: str | os.PathLike, device: str | torch.device = "
     """(frozen encoder in eval mode, its config.json) -- the current layout or the earlier ``kind:
     audio_clip_encoder`` one."""
     cls, config, weights, cfg = read_model_folder(folder, expected=AudioCLIPEncoder)
-    enc = build_model(cls, config, os.path.join(os.fspath(folder), CONFIG_NAME))
+    enc = build_model(cls, config, folder)
     enc = load_weights(enc, weights, what="AudioCLIPEncoder")
     return enc.eval().requires_grad_(False).to(device), cfg

@@ -416,9 +416,9 @@ class VideoToSoundPipeline:
                        generator: torch.Generator | None = None, progress: bool | None = False) -> torch.Tensor:
         """Mel ``[80, mel_frames]`` from features ``[T_v, D]`` (a tensor or a :class:`FeatureFile`): the video is cut
         into chunks of ``chunk_seconds`` (default: the training segment length) overlapping by ``overlap_seconds``;
-        chunk mels are cross-faded linearly in the overlaps. ``timbre``: instead of ``reference_mel``, the acoustic encoder's output ``[1, D]``
-        for it (what :meth:`reference_summary` streams from a long reference). ``progress``: a bar over the chunks
-        on stderr."""
+        chunk mels are cross-faded linearly in the overlaps. ``timbre``: instead of ``reference_mel``, the acoustic
+        encoder's output ``[1, D]`` for it (what :meth:`reference_summary` streams from a long reference).
+        ``progress``: a bar over the chunks on stderr."""
 
         g = self.generator
         p = get_preset(self.mel_preset)

@@ -115,8 +115,7 @@ class _StopRequest:
     stops at once). Single-process runs only: under a launcher every rank would have to agree on the step."""
 
     def __init__(self, *, enabled: bool):
-        self.requested: str | None = None
-        self.signum = 0
+        self.requested: signal.Signals | None = None  # its .name for the message, its number for the exit code
         self._previous = {}
         if not enabled or threading.current_thread() is not threading.main_thread():
             return
@@ -127,8 +126,7 @@ class _StopRequest:
         if self.requested:  # asked twice: stop now
             self.restore()
             raise KeyboardInterrupt
-        self.requested = signal.Signals(signum).name
-        self.signum = int(signum)
+        self.requested = signal.Signals(signum)
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -334,9 +332,9 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
                 if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stop.requested:
                     checkpoint(step)
                 if stop.requested:
-                    raise TrainingInterrupted(f"{stop.requested} at step {step}: checkpoint written to "
+                    raise TrainingInterrupted(f"{stop.requested.name} at step {step}: checkpoint written to "
                                               f"{os.path.join(run_dir, 'checkpoints')}; run the same command to resume",
-                                              signum=stop.signum)
+                                              signum=stop.requested)
                 if step >= cfg.max_steps:
                     break
             epoch += 1
