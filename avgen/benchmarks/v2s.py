@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 
@@ -42,8 +43,8 @@ from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["evaluate_v2s", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group", "group_table",
-           "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE", "ONSET_GATE_DB"]
+__all__ = ["evaluate_v2s", "compare_table", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group",
+           "group_table", "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE", "ONSET_GATE_DB"]
 
 SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
 MIN_UNSEEN_REFERENCES = 24  # issue 15: distinct test references an unseen-timbre figure needs
@@ -171,14 +172,81 @@ def _sfx_embedder(device):
         return None, "aiSFX judge skipped: the aisfx package is not installed (pip install --no-deps aisfx==0.1.2)"
 
 
-def _vocoded(pipe: VideoToSoundPipeline, wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """A track's mel (the pipeline's preset, as for a reference) through the pipeline's vocoder, at ``sample_rate``."""
-    from ..audio import get_preset, resample
+COMPARE_COLUMNS = ("onset_recall", "onset_error_median_ms", "extra_onsets_per_clip", "timbre_retrieval_cepstral",
+                   "timbre_retrieval_aisfx", "timbre_retrieval_resemblyzer", "retrieval_chance", "mcd")
 
-    rate = get_preset(pipe.mel_preset).sample_rate  # the pipeline's output rate
-    out = pipe.vocode(pipe.reference_mel(wav, sample_rate=sample_rate), round(len(wav) * rate / sample_rate))
-    out = out[0].numpy()
-    return resample(out[None], rate, sample_rate)[0] if rate != sample_rate else out
+
+def compare_table(reports: list[dict]) -> str:
+    """Several checkpoints' reports on the same test folders as one markdown table: a row per checkpoint and split
+    group (timing, timbre retrieval per judge and its chance, MCD), and the checkpoint's generation seconds per
+    10 s of audio."""
+    entries = [e for r in reports for e in (r.get("timbre_by_split") or {}).values()]
+    cols = [c for c in COMPARE_COLUMNS if any(c in e for e in entries)]
+    lines = ["| checkpoint (head) | group | " + " | ".join(cols) + " | seconds_per_10s |",
+             "| --- | --- |" + " --- |" * (len(cols) + 1)]
+    for r in reports:
+        prof = r.get("profile", {})
+        name = f"{prof.get('checkpoint')} ({prof.get('head')})"
+        speed = r.get("seconds_per_10s")
+        for g, e in (r.get("timbre_by_split") or {}).items():
+            cells = [f"{e[c]:.3f}" if isinstance(e.get(c), float) else str(e.get(c, "")) for c in cols]
+            lines.append(f"| {name} | {g} | " + " | ".join(cells) + " | " +
+                         (f"{speed:.2f}" if isinstance(speed, float) else "-") + " |")
+    return "\n".join(lines) + "\n"
+
+
+class _Head:
+    """The generator under test, either head, read from its folder's ``config.json``: VarietySound (video +
+    reference; the bundled default when ``checkpoint`` is None) or a SpecVQGAN pipeline folder (video, and the
+    reference only when its transformer was trained with one: ``condition_on_reference``)."""
+
+    def __init__(self, checkpoint: str | None, *, device, vocoder: str | None, ablate: str | None):
+        from ..checkpoints import read_config
+
+        cls = read_config(checkpoint).get("class") if checkpoint is not None else None
+        if cls == "SpecVQGANPipeline":
+            from ..pipelines.specvqgan import SpecVQGANPipeline
+
+            if ablate is not None:
+                raise AvgenError(f"ablate: for VarietySound checkpoints only ({checkpoint} is a SpecVQGAN folder)")
+            self.pipe = SpecVQGANPipeline.from_pretrained(checkpoint, vocoder=vocoder, device=device)
+            self.kind = "specvqgan" + ("-reference" if self.pipe.conditioned else "")
+        else:
+            self.pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
+            if ablate is not None:
+                self.pipe.generator.ablate_at_inference(ablate, "zeros")
+            self.kind = "varietysound"
+
+    @property
+    def takes_reference(self) -> bool:
+        return self.kind != "specvqgan"
+
+    @property
+    def vocoder_name(self) -> str:
+        return self.pipe.vocoder.name
+
+    def generate(self, video: str, reference: str, seed: int) -> np.ndarray:
+        """The track for ``video`` ``[N]`` at the pipeline's output rate."""
+        if self.kind == "varietysound":
+            return self.pipe(video, reference, seed=seed).waveform[0].numpy()
+        return self.pipe(video, seed=seed, reference=reference if self.takes_reference else None).waveform[0].numpy()
+
+    def vocode_track(self, wav: np.ndarray, sample_rate: int) -> np.ndarray:
+        """A track's own mel (the pipeline's preset) through the head's vocoder, at ``sample_rate``: what a perfect
+        mel would give."""
+        import torch
+
+        from ..audio import get_preset, mel_spectrogram, resample
+
+        preset = get_preset(self.pipe.mel_preset)
+        n = round(len(wav) * preset.sample_rate / sample_rate)
+        if self.kind == "varietysound":
+            out = self.pipe.vocode(self.pipe.reference_mel(wav, sample_rate=sample_rate), n)[0].numpy()
+        else:
+            mel = mel_spectrogram(torch.from_numpy(np.asarray(wav, np.float32)), preset, sample_rate=sample_rate)
+            out = self.pipe.vocoder(mel[None].to(self.pipe.device)).float().cpu()[0, :n].numpy()
+            out = np.pad(out, (0, n - len(out)))
+        return resample(out[None], preset.sample_rate, sample_rate)[0] if preset.sample_rate != sample_rate else out
 
 
 def _read_jsonl(path: str) -> list[dict]:
@@ -229,18 +297,21 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     if train_manifest is not None and not os.path.isfile(train_manifest):
         raise AvgenError(f"{train_manifest}: train manifest not found")
     groups = split_groups(rows, _read_jsonl(train_manifest) if train_manifest else None)
-    pipe = VideoToSoundPipeline.from_pretrained(checkpoint, device=device, vocoder=vocoder)
-    if ablate is not None:
-        pipe.generator.ablate_at_inference(ablate, "zeros")
+    head = _Head(checkpoint, device=device, vocoder=vocoder, ablate=ablate)
     os.makedirs(output_dir, exist_ok=True)
     sr = 22050
     gen, truth, refs = [], [], []
+    gen_seconds, gen_audio, gen_clips = 0.0, 0.0, 0  # wall time, audio length, count of the clips generated here
     for r, folder in zip(tqdm(rows, desc="v2s benchmark", disable=not progress, leave=False), folders):
         video = os.path.join(folder, r["id"] + ".mp4")
         ref = os.path.join(folder, r["reference"])
         out = os.path.join(output_dir, r["id"] + ".wav")
         if not os.path.exists(out):
-            write_audio(out, pipe(video, ref, seed=seed).waveform.numpy(), sr)
+            start = time.perf_counter()
+            wav = head.generate(video, ref, seed)
+            gen_seconds += time.perf_counter() - start
+            gen_audio, gen_clips = gen_audio + len(wav) / sr, gen_clips + 1
+            write_audio(out, wav[None], sr)
         gen.append(read_audio(out, sample_rate=sr)[0][0])
         truth.append(read_audio(video, sample_rate=sr)[0][0])
         refs.append(read_audio(ref, sample_rate=sr)[0][0])
@@ -259,8 +330,12 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     ceiling_timing = {g: {k: v for k, v in t.items() if k != "num_events"} for g, t in truth_timing.items()}
     timing_keys = ("onset_error_median_ms", "onset_within_one_frame", "onset_recall", "extra_onsets_per_clip",
                    "unmatched_onsets_per_clip")
-    profile = {"checkpoint": checkpoint or "bundled default", "ablate": ablate,
-               "vocoder": getattr(pipe, "vocoder_name", None) or "griffin-lim", "num_clips": len(rows),
+    speed = {"seconds_per_10s": 10 * gen_seconds / gen_audio if gen_audio else None}
+    profile = {"checkpoint": checkpoint or "bundled default", "head": head.kind, "ablate": ablate,
+               "vocoder": head.vocoder_name, "num_clips": len(rows),
+               "seconds_per_10s": f"generation wall time per 10 s of audio over the {gen_clips} clip(s) "
+                                  "generated in this run (reused outputs are not timed; None when all were reused)"
+               if gen_audio else "not measured: every output was reused",
                "num_events": timing["num_events"], "distinct_recordings": len({_recording(r) for r in rows}),
                "seed": seed,
                "onsets": f"spectral flux peaks, gated {ONSET_GATE_DB:g} dB above the track's noise floor "
@@ -272,7 +347,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
                (f"derived from {train_manifest}" if train_manifest else "none (rows carry no 'split' field)"),
                "ceiling_by_split": "the clips' own recorded tracks in place of the outputs, scored the same way"}
     if timing_only:
-        values = {**{k: timing[k] for k in timing_keys}, "timbre_by_split": group_timing,
+        values = {**{k: timing[k] for k in timing_keys}, **speed, "timbre_by_split": group_timing,
                   "ceiling_by_split": ceiling_timing, "warnings": []}
         _add_group_keys(values)
         profile["timing_only"] = "timbre judges and MCD skipped"
@@ -289,6 +364,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     if sfx is not None:
         judges["aisfx"] = (np.stack([sfx.embed(w, sr) for w in gen]), np.stack([sfx.embed(w, sr) for w in refs]))
     labels = [_recording(r) for r in rows]
+    mcds = [mcd(g, t, sr) for g, t in zip(gen, truth)]
     n_refs = len(set(labels))
     by_group, warnings = timbre_by_group(groups, labels, judges, [r["reference"] for r in rows])
     # ... and the timbre judges' retrieval of the reference's recording from the clip's own track (which sounds a
@@ -299,7 +375,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         truth_judges["aisfx"] = (np.stack([sfx.embed(w, sr) for w in truth]), judges["aisfx"][1])
     ceiling, _ = timbre_by_group(groups, labels, truth_judges, [r["reference"] for r in rows])
     # ... and from the own tracks' mels through the vocoder: what a perfect mel would score after vocoding
-    vocoded = [_vocoded(pipe, t, sr) for t in truth]
+    vocoded = [head.vocode_track(t, sr) for t in truth]
     vocoded_judges = {"resemblyzer": (np.stack([emb.embed(w, sr) for w in vocoded]), r_res),
                       "cepstral": (np.stack([cepstral_envelope(w, sr) for w in vocoded]), r_cep)}
     if sfx is not None:
@@ -317,7 +393,8 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
         "timbre_similarity_resemblyzer": float(cosine_similarity(g_res, r_res).mean()),
         **({"timbre_retrieval_aisfx": retrieval_accuracy(*judges["aisfx"], labels),
             "timbre_similarity_aisfx": float(cosine_similarity(*judges["aisfx"]).mean())} if "aisfx" in judges else {}),
-        "mcd": float(np.mean([mcd(g, t, sr) for g, t in zip(gen, truth)])),
+        **speed,
+        "mcd": float(np.mean(mcds)),
         "mcd_dtw": float(np.mean([mcd(g, t, sr, dtw=True) for g, t in zip(gen, truth)])),
         "timbre_by_split": by_group,
         "ceiling_by_split": ceiling,
@@ -327,6 +404,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     # timing figures join each group's entry; the headline per-group figures as flat keys too (summary, tables)
     for g, entry in by_group.items():
         entry.update(group_timing[g])
+        entry["mcd"] = float(np.mean([m for m, x in zip(mcds, groups) if x == g]))
     _add_group_keys(values)
     profile.update({"timbre": emb.profile(),
                     "aisfx": "aiSFX embedding, peak-normalised clips (docs/sfx_embedding.md)" if sfx else sfx_note,

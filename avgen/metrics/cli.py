@@ -156,10 +156,14 @@ def _add_v2s(es) -> None:
     p.add_argument("test_dir", nargs="+", help="the benchmark's test folder (manifest.jsonl, references/); several "
                                                "(test test_unseen_recording test_unseen_category) are scored "
                                                "together, their groups side by side")
-    p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present)")
-    p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
+    p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present; "
+                                                          "with several --checkpoint, one sub-folder each)")
+    p.add_argument("--checkpoint", action="append", default=None, metavar="FOLDER",
+                   help="VarietySound or SpecVQGAN pipeline folder, the head read from its config.json (default: "
+                        "the bundled VarietySound checkpoint). Give it again to compare heads on the same clips: one "
+                        "report line each and one table")
     p.add_argument("--ablate", default=None, choices=["timbre", "temporal", "background"],
-                   help="zero this encoder's output at inference")
+                   help="zero this encoder's output at inference (VarietySound checkpoints)")
     p.add_argument("--vocoder", default=None, help="vocoder name or folder (default: the pipeline's, "
                                                    "specvqgan-bridge; see docs/vocoders.md)")
     p.add_argument("--seed", type=int, default=0, help="generation seed (default 0)")
@@ -193,6 +197,37 @@ def _add_v2s(es) -> None:
     _common(p)
 
 
+def _output_folder_name(checkpoint: str) -> str:
+    """A sub-folder name for one compared checkpoint: the last three parts of its path joined by underscores."""
+    import os
+
+    parts = [x for x in os.path.normpath(os.path.abspath(checkpoint)).split(os.sep) if x]
+    return "_".join(parts[-3:])
+
+
+def _compare_v2s(args, checkpoints: list, progress: bool) -> int:
+    """``avgen eval v2s`` with several ``--checkpoint``: each into its own sub-folder of ``-o``, one report line
+    each, then one table of all of them."""
+    import os
+
+    from ..benchmarks.v2s import compare_table, evaluate_v2s
+
+    from .report import write_report
+
+    reports = []
+    for c in checkpoints:
+        name = _output_folder_name(c)
+        rep = evaluate_v2s(args.test_dir, checkpoint=c, output_dir=os.path.join(args.output, name), ablate=args.ablate,
+                           device=args.device, seed=args.seed, limit=args.limit, progress=progress,
+                           train_manifest=args.train_manifest, vocoder=args.vocoder, timing_only=args.timing_only)
+        print(write_report(rep, args.report))
+        for w in rep.get("warnings", []):
+            print(f"avgen eval v2s: warning ({c}): {w}")
+        reports.append(rep)
+    print(compare_table(reports), end="")
+    return 0
+
+
 def _summary(report: dict) -> str:
     skip = {"metric", "inputs", "profile", "time", "warnings"}
     # per-clip rows, matrices and per-group tables stay in the JSON report
@@ -224,6 +259,17 @@ def _check_args(args) -> None:
             raise AvgenError(f"--splits {splits}: {args.path} gives {videos * args.frames_per_video} frame(s) "
                              f"({videos} video(s) x --frames-per-video {args.frames_per_video}); the Inception "
                              f"Score needs at least one per split")
+    if args.metric == "v2s" and args.checkpoint:
+        from ..checkpoints import read_config
+
+        for c in args.checkpoint:
+            head = read_config(c).get("class")  # a missing folder or config.json: one line naming it
+            if args.ablate is not None and head == "SpecVQGANPipeline":
+                raise AvgenError(f"--ablate: for VarietySound checkpoints only ({c} is a SpecVQGAN folder)")
+        names = [_output_folder_name(c) for c in args.checkpoint]
+        if len(args.checkpoint) > 1 and len(set(names)) != len(names):
+            raise AvgenError("--checkpoint: the same folder given twice (or two whose last three path parts agree: "
+                             "their outputs would share a folder)")
     order = getattr(args, "order", None)
     if args.metric == "mcd" and order is not None:
         from ..audio import SPECVQGAN_MEL_PRESET, get_preset
@@ -292,7 +338,10 @@ def run_eval(args) -> int:
 
         from ..benchmarks.v2s import group_table
 
-        rep = evaluate_v2s(args.test_dir, checkpoint=args.checkpoint, output_dir=args.output, ablate=args.ablate,
+        checkpoints = args.checkpoint or [None]
+        if len(checkpoints) > 1:
+            return _compare_v2s(args, checkpoints, progress)
+        rep = evaluate_v2s(args.test_dir, checkpoint=checkpoints[0], output_dir=args.output, ablate=args.ablate,
                            device=args.device, seed=args.seed, limit=args.limit, progress=progress,
                            train_manifest=args.train_manifest, vocoder=args.vocoder, timing_only=args.timing_only)
         print(group_table(rep), end="")

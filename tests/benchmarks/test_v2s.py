@@ -139,3 +139,46 @@ def test_onset_recall_and_extra_onsets_match_one_to_one_within_50_ms():
     assert by["seen"]["onset_recall"] == pytest.approx(1 / 3) and by["seen"]["extra_onsets_per_clip"] == 0.5
     assert by["held_out_renderer"]["onset_recall"] == pytest.approx(1 / 2)
     assert by["held_out_renderer"]["extra_onsets_per_clip"] == 2.0
+
+
+def _tiny_specvqgan_folder(root) -> str:
+    """A random SpecVQGAN pipeline folder on the foley caches' backbone (EfficientNet-Lite0, 21.5 fps): 80 x 96 mels
+    -> 5 x 6 codes, a 1-layer GPT primed with 4 of a window's 24 feature frames."""
+    import torch
+
+    from avgen.models.v2s.specvqgan import SpecVQGANCodebook, SpecVQGANTransformer
+    from avgen.pipelines.specvqgan import SpecVQGANPipeline
+
+    torch.manual_seed(0)
+    cb = SpecVQGANCodebook(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, attn_resolutions=(6,), resolution=96,
+                           z_channels=16, n_embed=16, embed_dim=8)
+    t = SpecVQGANTransformer(vocab_size=16, block_size=33, n_layer=1, n_head=2, n_embd=16, feat_dim=1280,
+                             feat_len=24, feat_crop_len=24, feat_sample_size=4, code_shape=(5, 6))
+    pipe = SpecVQGANPipeline(cb, t, vocoder="griffin-lim", fps=21.5, backbone="efficientnet-lite0", device="cpu")
+    return pipe.save_pretrained(os.path.join(root, "specvqgan_tiny"))
+
+
+def test_eval_v2s_compares_both_heads_in_one_table(tmp_path):
+    from avgen.pipelines.video_to_sound import DEFAULT_V2S_CHECKPOINT
+
+    build_benchmark(str(tmp_path / "bench"), train=0, valid=0, test=2, seed=1,
+                    settings=FoleySettings(seconds=1.5, max_events=2), progress=False)
+    spec, out, report = _tiny_specvqgan_folder(str(tmp_path)), tmp_path / "both", tmp_path / "report.jsonl"
+    cmd = [sys.executable, "-m", "avgen.cli", "eval", "v2s", str(tmp_path / "bench" / "test"), "-o", str(out),
+           "--device", "cpu", "--no-progress", "--report", str(report), "--vocoder", "griffin-lim", "--timing-only",
+           "--checkpoint", DEFAULT_V2S_CHECKPOINT, "--checkpoint", spec]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    reps = [json.loads(x) for x in report.read_text().splitlines()]
+    assert [x["profile"]["head"] for x in reps] == ["varietysound", "specvqgan"]
+    assert all(x["seconds_per_10s"] > 0 and x["profile"]["num_clips"] == 2 for x in reps)
+    # each head into its own sub-folder; one table with a row per head and group
+    assert sorted(len(os.listdir(out / d)) for d in os.listdir(out)) == [2, 2]
+    table = [x for x in r.stdout.splitlines() if x.startswith("| ")]
+    assert table[0].startswith("| checkpoint (head) | group | onset_recall |") and len(table) == 2 + 2
+    assert "(specvqgan) | seen |" in table[-1]
+    # --ablate is for VarietySound folders: one line, exit 2, before anything is generated
+    r = subprocess.run(cmd[:-4] + ["--checkpoint", spec, "--ablate", "timbre", "-o", str(tmp_path / "x")],
+                       capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert r.returncode == 2 and "--ablate: for VarietySound checkpoints only" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
