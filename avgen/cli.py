@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from .bundled import bundled_checkpoint
 # the input checks live in avgen.cli_checks, shared with the web app; they run before any model loads or any file
 # is decoded
 from .cli_checks import check_checkpoint_folder as _check_checkpoint_folder
@@ -220,7 +221,9 @@ def _add_v2s(sub) -> None:
                    help="pipeline folder; its config.json class picks the head: VideoToSoundPipeline (VarietySound, "
                         "what task: varietysound training writes to <run>/final) or SpecVQGANPipeline "
                         "(tools/convert_specvqgan.py or task: specvqgan_transformer; VIDEO may then also be a .npy "
-                        "of precomputed [T, D] features at the folder's fps); default: the bundled VarietySound")
+                        "of precomputed [T, D] features at the folder's fps), or a bundled one's name: "
+                        "varietysound-foley-small (the default), specvqgan-foley-small, "
+                        "specvqgan-foley-small-reference (docs/specvqgan.md)")
     p.add_argument("--visual-weights", default=None, metavar="PATH",
                    help="SpecVQGAN folders: the local weight file of their feature backbone (ResNet-50 for the "
                         "release's models: torchvision's resnet50-0676ba61.pth), needed to read a raw video")
@@ -647,6 +650,7 @@ def _run_v2s(args) -> int:
     from .media import MUXED_OUTPUT_EXTENSIONS, check_stream_copy, probe
 
     # options are checked before the model loads or any file is decoded
+    args.checkpoint = bundled_checkpoint(args.checkpoint)  # a bundled checkpoint's name -> its folder
     _check_device(args.device)
     _check_number(args.chunk_seconds, "--chunk-seconds", positive=True)
     _check_number(args.gain, "--gain")

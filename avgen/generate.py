@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import os
 
+from .bundled import BUNDLED_CHECKPOINTS, bundled_checkpoint
 from .pipelines.sound_to_video import DEFAULT_S2V_CHECKPOINT, S2VResult, SoundToVideoPipeline
 from .pipelines.specvqgan import SpecVQGANPipeline
 from .pipelines.video_editing import EditResult, VideoEditingPipeline
 from .pipelines.video_to_sound import DEFAULT_V2S_CHECKPOINT, V2SResult, VideoToSoundPipeline, load_vocoder
 
-__all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "V2SResult", "S2VResult", "EditResult",
-           "VideoToSoundPipeline", "SoundToVideoPipeline", "VideoEditingPipeline", "video_to_sound", "sound_to_video",
-           "edit_video", "load_vocoder", "SpecVQGANPipeline"]
+__all__ = ["DEFAULT_V2S_CHECKPOINT", "DEFAULT_S2V_CHECKPOINT", "BUNDLED_CHECKPOINTS", "bundled_checkpoint",
+           "V2SResult", "S2VResult", "EditResult", "VideoToSoundPipeline", "SoundToVideoPipeline",
+           "VideoEditingPipeline", "video_to_sound", "sound_to_video", "edit_video", "load_vocoder",
+           "SpecVQGANPipeline"]
 
 
 _PIPELINES: dict = {}

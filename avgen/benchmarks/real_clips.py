@@ -124,11 +124,14 @@ def evaluate_v2s_real(clips_dir: str, *, output_dir: str, checkpoint: str | None
         raise AvgenError(f"{ref_file}: the reference is one of the clips (its own track would leak the answer)")
     refs = [clips[(i + 1) % len(clips)] if rotate else ref_file for i in range(len(clips))]
 
-    if pipeline is None:
-        from ..pipelines.video_to_sound import VideoToSoundPipeline
+    if pipeline is None:  # either head, read from the folder's config.json
+        from .v2s import V2SHead
 
-        pipeline = VideoToSoundPipeline.from_pretrained(checkpoint, device=device)
-    vocoder = getattr(pipeline, "vocoder_name", None) or "griffin-lim"
+        head = V2SHead(checkpoint, device=device, vocoder=None, ablate=None)
+        generate, vocoder = head.generate, head.vocoder_name
+    else:
+        generate = lambda clip, ref, seed: pipeline(clip, ref, seed=seed).waveform[0].numpy()  # noqa: E731
+        vocoder = getattr(pipeline, "vocoder_name", None) or "griffin-lim"
     # outputs are reused only when they were made with the same settings
     os.makedirs(output_dir, exist_ok=True)
     settings = {"checkpoint": os.path.abspath(checkpoint) if checkpoint else "bundled default",
@@ -148,7 +151,7 @@ def evaluate_v2s_real(clips_dir: str, *, output_dir: str, checkpoint: str | None
         out = os.path.join(output_dir, stem + ".wav")
         # generate from the video only (the pipeline reads frames, never the clip's audio)
         if not os.path.exists(out):
-            write_audio(out, pipeline(clip, ref, seed=seed).waveform.numpy(), SAMPLE_RATE)
+            write_audio(out, generate(clip, ref, seed)[None], SAMPLE_RATE)
         gen = read_audio(out, sample_rate=SAMPLE_RATE)[0].mean(0)
         own = read_audio(clip, sample_rate=SAMPLE_RATE)[0].mean(0)
         gen_on.append(level_invariant_onsets(gen, SAMPLE_RATE))

@@ -43,7 +43,7 @@ from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["evaluate_v2s", "compare_table", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group",
+__all__ = ["evaluate_v2s", "compare_table", "V2SHead", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group",
            "group_table", "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE", "ONSET_GATE_DB"]
 
 SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
@@ -195,7 +195,7 @@ def compare_table(reports: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _Head:
+class V2SHead:
     """The generator under test, either head, read from its folder's ``config.json``: VarietySound (video +
     reference; the bundled default when ``checkpoint`` is None) or a SpecVQGAN pipeline folder (video, and the
     reference only when its transformer was trained with one: ``condition_on_reference``)."""
@@ -297,7 +297,7 @@ def evaluate_v2s(test_dir: str | list[str], *, checkpoint: str | None = None, ou
     if train_manifest is not None and not os.path.isfile(train_manifest):
         raise AvgenError(f"{train_manifest}: train manifest not found")
     groups = split_groups(rows, _read_jsonl(train_manifest) if train_manifest else None)
-    head = _Head(checkpoint, device=device, vocoder=vocoder, ablate=ablate)
+    head = V2SHead(checkpoint, device=device, vocoder=vocoder, ablate=ablate)
     os.makedirs(output_dir, exist_ok=True)
     sr = 22050
     gen, truth, refs = [], [], []

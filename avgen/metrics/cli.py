@@ -159,9 +159,9 @@ def _add_v2s(es) -> None:
     p.add_argument("-o", "--output", required=True, help="folder for the generated wavs (reused when present; "
                                                           "with several --checkpoint, one sub-folder each)")
     p.add_argument("--checkpoint", action="append", default=None, metavar="FOLDER",
-                   help="VarietySound or SpecVQGAN pipeline folder, the head read from its config.json (default: "
-                        "the bundled VarietySound checkpoint). Give it again to compare heads on the same clips: one "
-                        "report line each and one table")
+                   help="VarietySound or SpecVQGAN pipeline folder, the head read from its config.json, or a "
+                        "bundled one's name (avgen v2s --help; default: the bundled VarietySound). Give it again "
+                        "to compare heads on the same clips: one report line each and one table")
     p.add_argument("--ablate", default=None, choices=["timbre", "temporal", "background"],
                    help="zero this encoder's output at inference (VarietySound checkpoints)")
     p.add_argument("--vocoder", default=None, help="vocoder name or folder (default: the pipeline's, "
@@ -187,7 +187,8 @@ def _add_v2s(es) -> None:
                                                            "../shared/data/vggsound_samples/video); at least 2")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="folder for the generated wavs and results (reused when made with the same settings)")
-    p.add_argument("--checkpoint", default=None, help="VarietySound folder (default: the bundled checkpoint)")
+    p.add_argument("--checkpoint", default=None, help="VarietySound or SpecVQGAN pipeline folder, or a bundled one's "
+                                                       "name (default: the bundled VarietySound checkpoint)")
     p.add_argument("--reference", default=None, metavar="AUDIO",
                    help="timbre reference for every clip (default: avgen/assets/example_reference.flac), or "
                         "'own-other': each clip gets the next clip's recorded track (rotating)")
@@ -260,7 +261,10 @@ def _check_args(args) -> None:
                              f"({videos} video(s) x --frames-per-video {args.frames_per_video}); the Inception "
                              f"Score needs at least one per split")
     if args.metric == "v2s" and args.checkpoint:
+        from ..bundled import bundled_checkpoint
         from ..checkpoints import read_config
+
+        args.checkpoint = [bundled_checkpoint(c) for c in args.checkpoint]  # bundled names -> their folders
 
         for c in args.checkpoint:
             head = read_config(c).get("class")  # a missing folder or config.json: one line naming it
@@ -354,7 +358,9 @@ def run_eval(args) -> int:
     elif m == "v2s-real":
         from ..benchmarks.real_clips import evaluate_v2s_real, markdown_table
 
-        rep = evaluate_v2s_real(args.clips_dir, output_dir=args.output, checkpoint=args.checkpoint,
+        from ..bundled import bundled_checkpoint
+
+        rep = evaluate_v2s_real(args.clips_dir, output_dir=args.output, checkpoint=bundled_checkpoint(args.checkpoint),
                                 reference=args.reference, seed=args.seed, tolerance=args.tolerance,
                                 device=args.device, limit=args.limit, progress=progress)
         print(markdown_table(rep), end="")

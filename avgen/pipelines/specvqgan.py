@@ -20,6 +20,7 @@ import torch
 
 from .. import vocoders
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset
+from ..bundled import bundled_checkpoint
 from ..checkpoints import CheckpointError, from_pretrained, read_pipeline_config, save_pipeline_config, save_pretrained
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import iter_video, probe
@@ -201,8 +202,9 @@ class SpecVQGANPipeline:
     def from_pretrained(cls, path: str | os.PathLike, *, vocoder: str | os.PathLike | vocoders.Vocoder | None = None,
                         visual_weights: str | os.PathLike | None = None, device=None) -> "SpecVQGANPipeline":
         """A pipeline folder: ``config.json`` naming ``SpecVQGANPipeline`` with ``codebook/``, ``transformer/`` and
-        optionally ``vocoder/`` model folders. ``vocoder`` overrides the folder's vocoder."""
-        folder = os.fspath(path)
+        optionally ``vocoder/`` model folders, or a bundled one's name (:data:`avgen.bundled.BUNDLED_CHECKPOINTS`:
+        ``specvqgan-foley-small``, ``specvqgan-foley-small-reference``). ``vocoder`` overrides the folder's vocoder."""
+        folder = bundled_checkpoint(path)
         if not os.path.isdir(folder):
             raise WeightsNotFoundError("SpecVQGAN", folder, "tools/convert_specvqgan.py RUN OUT (the release's run "
                                                             "folders) or SpecVQGANPipeline.save_pretrained")

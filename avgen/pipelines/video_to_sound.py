@@ -16,6 +16,7 @@ import torch
 
 from .. import vocoders
 from ..audio import SPECVQGAN_MEL_PRESET, fit_length, get_preset, mel_spectrogram, resample, sounding_rms
+from ..bundled import BUNDLED_CHECKPOINTS, bundled_checkpoint
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
@@ -32,7 +33,7 @@ from .steps import checked_vocoder
 __all__ = ["DEFAULT_V2S_CHECKPOINT", "STREAM_REFERENCE_SECONDS", "STREAM_VIDEO_SECONDS", "FeatureFile", "V2SResult",
            "VideoToSoundPipeline", "load_vocoder"]
 
-DEFAULT_V2S_CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "varietysound_foley_small")
+DEFAULT_V2S_CHECKPOINT = BUNDLED_CHECKPOINTS["varietysound-foley-small"]
 # config.json entries that describe the folder or the generator, not the pipeline's settings
 _NOT_SETTINGS = ("class", "components", "avgen_version", "model", "feature_dim", "n_mels")
 _SETTINGS = ("task", "data")  # what the pipeline reads; anything else in a config.json is refused
@@ -191,11 +192,12 @@ class VideoToSoundPipeline:
     def from_pretrained(cls, path: str | os.PathLike | None = None, *, device=None,
                         vocoder: str | os.PathLike | vocoders.Vocoder | None = None) -> "VideoToSoundPipeline":
         """A pipeline folder (``config.json`` naming ``VideoToSoundPipeline`` + a ``generator/`` model folder, what
-        :meth:`save_pretrained` and training write), or a folder of the earlier single-folder layout
+        :meth:`save_pretrained` and training write; or a bundled one's name, :data:`avgen.bundled.BUNDLED_CHECKPOINTS`),
+        or a folder of the earlier single-folder layout
         (``config.json`` with ``task: varietysound`` + ``generator.safetensors``); ``None``: the bundled default.
         ``vocoder``: a name of :data:`avgen.vocoders.VOCODERS`, a trained vocoder folder, or a
         :class:`~avgen.vocoders.Vocoder`; None: :data:`avgen.vocoders.DEFAULT_VOCODER`."""
-        folder = os.fspath(path) if path is not None else DEFAULT_V2S_CHECKPOINT
+        folder = bundled_checkpoint(path) if path is not None else DEFAULT_V2S_CHECKPOINT  # a folder or bundled name
         if not os.path.isdir(folder):
             raise WeightsNotFoundError("VarietySound", folder,
                                        "a training run's final/ folder (config.json + generator/)")
