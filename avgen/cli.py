@@ -231,6 +231,9 @@ def _add_v2s(sub) -> None:
                                                           "likely (default: all; 1 is greedy)")
     p.add_argument("--temperature", type=float, default=1.0, help="SpecVQGAN folders: sampling temperature "
                                                                   "(default 1.0)")
+    p.add_argument("--class-id", type=int, default=None, metavar="N",
+                   help="SpecVQGAN folders of the release's class-token variants (GPTClass, GPTFeatsClass): the "
+                        "class index that primes the codes (e.g. a VGGSound class, 0-308)")
     p.add_argument("--vocoder", default=None,
                    help="specvqgan-bridge (default: the universal HiFi-GAN on avgen's mels), griffin-lim (the "
                         "baseline), or the folder of a trained HiFi-GAN (task: vocoder); see docs/vocoders.md")
@@ -561,11 +564,23 @@ def _run_v2s_specvqgan(args) -> int:
     if args.top_k is not None and args.top_k < 1:
         raise AvgenError(f"--top-k {args.top_k}: must be at least 1")
     _check_number(args.temperature, "--temperature", positive=True)
+    comps = cfg.get("components") if isinstance(cfg.get("components"), dict) else {}
+    tcfg = read_config(os.path.join(folder, comps["transformer"])).get("config") \
+        if isinstance(comps.get("transformer"), str) else None
+    tcfg = tcfg if isinstance(tcfg, dict) else {}  # an unreadable one is refused when the pipeline loads
+    condition, num_classes = tcfg.get("condition", "features"), tcfg.get("num_classes", 0)
+    if condition in ("class", "features_class") and isinstance(num_classes, int):
+        if args.class_id is None or not 0 <= args.class_id < num_classes:
+            raise AvgenError(f"--class-id: {folder}'s transformer is primed with a class token; give one in "
+                             f"[0, {num_classes})" + ("" if args.class_id is None else f", not {args.class_id}"))
+    elif args.class_id is not None:
+        raise AvgenError(f"--class-id: {folder}'s transformer has no class token (condition {condition})")
     if args.visual_weights is not None and not os.path.isfile(args.visual_weights):
         raise AvgenError(f"--visual-weights {args.visual_weights}: no such file")
 
     def needs_weights(video: str) -> None:
-        if backbone == "resnet50" and args.visual_weights is None and not video.lower().endswith(".npy"):
+        if backbone == "resnet50" and args.visual_weights is None and not video.lower().endswith(".npy") and \
+                condition != "class":  # the class-only variant reads no frames
             raise AvgenError(f"--visual-weights: {folder} reads raw video with ResNet-50 features; give its local "
                              f"weight file (torchvision's resnet50-0676ba61.pth), or precomputed features as .npy")
 
@@ -591,7 +606,7 @@ def _run_v2s_specvqgan(args) -> int:
     def generate(pipe, video: str, reference: str | None, progress=False):
         src = features(video) if video.lower().endswith(".npy") else video
         return pipe(src, seed=args.seed, top_k=args.top_k, temperature=args.temperature, progress=progress,
-                    reference=reference)
+                    reference=reference, class_id=args.class_id)
 
     if args.manifest is None:
         _set_threads(None, args.threads)
@@ -661,7 +676,7 @@ def _run_v2s(args) -> int:
     if head == "SpecVQGANPipeline":
         return _run_v2s_specvqgan(args)
     for option, value, default in (("--visual-weights", args.visual_weights, None), ("--top-k", args.top_k, None),
-                                   ("--temperature", args.temperature, 1.0)):
+                                   ("--temperature", args.temperature, 1.0), ("--class-id", args.class_id, None)):
         if value != default:
             raise AvgenError(f"{option}: for SpecVQGAN folders only (a VarietySound checkpoint, "
                              f"{args.checkpoint or 'the bundled one'}, has no code sampler and no backbone weights "

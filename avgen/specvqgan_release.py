@@ -234,15 +234,34 @@ def _embedder(cfg: dict, n_embd, path: str) -> dict:
     return data
 
 
+# the release's transformer classes -> (avgen's condition, the conditioning stage that feeds it)
+_TRANSFORMERS = {"GPTFeats": ("features", "RawFeatsStage"), "GPTClass": ("class", "ClassOnlyStage"),
+                 "GPTFeatsClass": ("features_class", "FeatsClassStage")}
+
+
+def _class_embedder(cfg: dict, n_embd, path: str) -> int:
+    """The class token's ``torch.nn.Embedding`` config -> its number of classes."""
+    w = "model.params.transformer_config.params.token_embedding_config."
+    if _target(cfg, path, w) != "torch.nn.Embedding":
+        raise CheckpointError(f"{path}: {w}target: only torch.nn.Embedding is supported")
+    p = cfg.get("params") or {}
+    if p.get("embedding_dim") != n_embd:
+        raise CheckpointError(f"{path}: {w}params.embedding_dim {p.get('embedding_dim')!r} is not n_embd {n_embd!r}")
+    return p.get("num_embeddings")
+
+
 def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransformerConfig:
-    """A ``Net2NetTransformer`` project config (``GPTFeats`` with a ColumnMajor permuter and raw features) as the
-    transformer's config; the frame count comes from ``data.params.feat_sampler_cfg`` (or ``feat_crop_len``)."""
+    """A ``Net2NetTransformer`` project config (``GPTFeats``, ``GPTClass`` or ``GPTFeatsClass`` with a ColumnMajor
+    permuter, on raw features and/or the class) as the transformer's config; the frame count comes from
+    ``data.params.feat_sampler_cfg`` (or ``feat_crop_len``)."""
     params = _section(cfg["model"], "params", path, "model.")
     tcfg = _section(params, "transformer_config", path, "model.params.")
     t = _target(tcfg, path, "model.params.transformer_config.")
-    if not t.endswith(".GPTFeats"):
-        raise CheckpointError(f"{path}: model.params.transformer_config.target {t!r}: only GPTFeats (features "
-                              "prepended to the codes) is supported; the class-token variants are not")
+    kind = t.rsplit(".", 1)[-1]
+    if kind not in _TRANSFORMERS:
+        raise CheckpointError(f"{path}: model.params.transformer_config.target {t!r}: one of "
+                              f"{', '.join(_TRANSFORMERS)} is supported")
+    condition, stage = _TRANSFORMERS[kind]
     tp = _section(tcfg, "params", path, "model.params.transformer_config.")
     gpt = _section(tp, "GPT_config", path, "model.params.transformer_config.params.")
     keys = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_unmasked", "embd_pdrop", "resid_pdrop",
@@ -250,8 +269,14 @@ def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransforme
     data = {k: gpt[k] for k in keys if k in gpt}
     for k in ("n_layer", "n_head", "n_embd"):  # GPT's defaults in the release
         data.setdefault(k, {"n_layer": 12, "n_head": 8, "n_embd": 256}[k])
-    data.update(_embedder(_section(tp, "feat_embedding_config", path, "model.params.transformer_config.params."),
-                          data["n_embd"], path))
+    data["condition"] = condition
+    if condition != "class":
+        data.update(_embedder(_section(tp, "feat_embedding_config", path, "model.params.transformer_config.params."),
+                              data["n_embd"], path))
+    if condition != "features":
+        data["num_classes"] = _class_embedder(_section(tp, "token_embedding_config", path,
+                                                       "model.params.transformer_config.params."),
+                                              data["n_embd"], path)
     perm = params.get("first_stage_permuter_config")
     if not isinstance(perm, dict) or not _target(perm, path, "model.params.first_stage_permuter_config.") \
             .endswith(".ColumnMajor"):
@@ -260,12 +285,14 @@ def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransforme
     pp = _section(perm, "params", path, "model.params.first_stage_permuter_config.")
     data["code_shape"] = [pp.get("H"), pp.get("W")]
     cond = _section(params, "cond_stage_config", path, "model.params.")
-    if not _target(cond, path, "model.params.cond_stage_config.").endswith(".RawFeatsStage"):
-        raise CheckpointError(f"{path}: model.params.cond_stage_config: only raw features (RawFeatsStage) are "
-                              "supported")
+    if not _target(cond, path, "model.params.cond_stage_config.").endswith("." + stage):
+        raise CheckpointError(f"{path}: model.params.cond_stage_config: {kind} takes its conditioning from "
+                              f"{stage}")
     dp = (cfg.get("data") or {}).get("params") or {}
     sampler = dp.get("feat_sampler_cfg")
-    if isinstance(sampler, dict):
+    if condition == "class":  # no features: the frame settings stay at their defaults and prime nothing
+        pass
+    elif isinstance(sampler, dict):
         sp = sampler.get("params") or {}
         if (sp.get("times_to_repeat_after_resample") or 1) > 1:
             raise CheckpointError(f"{path}: data.params.feat_sampler_cfg: times_to_repeat_after_resample is not "
@@ -276,9 +303,10 @@ def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransforme
     else:
         raise CheckpointError(f"{path}: data.params has neither feat_sampler_cfg nor feat_crop_len: the number of "
                               "feature frames is unknown")
-    data["feat_crop_len"] = dp.get("feat_crop_len", data["feat_sample_size"])
-    data["feat_len"] = dp.get("feat_len", data["feat_crop_len"])
-    if "feat_depth" in dp and dp["feat_depth"] != data["feat_dim"]:
+    if condition != "class":
+        data["feat_crop_len"] = dp.get("feat_crop_len", data["feat_sample_size"])
+        data["feat_len"] = dp.get("feat_len", data["feat_crop_len"])
+    if condition != "class" and "feat_depth" in dp and dp["feat_depth"] != data["feat_dim"]:
         raise CheckpointError(f"{path}: data.params.feat_depth {dp['feat_depth']!r} differs from the embedder's "
                               f"input width {data['feat_dim']!r}")
     config = _typed(SpecVQGANTransformerConfig, data, path)
@@ -287,10 +315,14 @@ def transformer_config_from_release(cfg: dict, path: str) -> SpecVQGANTransforme
                               f"feat_crop_len {config.feat_crop_len} <= feat_len {config.feat_len}")
     if config.n_embd % config.n_head:
         raise CheckpointError(f"{path}: n_embd {config.n_embd} is not a multiple of n_head {config.n_head}")
+    if not isinstance(config.num_classes, int) or (condition != "features" and config.num_classes < 1):
+        raise CheckpointError(f"{path}: token_embedding_config.params.num_embeddings {config.num_classes!r} is not "
+                              "a positive number of classes")
     h, w = config.code_shape
-    if config.feat_sample_size + h * w - 1 > config.block_size:
-        raise CheckpointError(f"{path}: block_size {config.block_size} cannot hold {config.feat_sample_size} "
-                              f"feature frames and {h * w} codes")
+    prime = (config.feat_sample_size if condition != "class" else 0) + int(condition != "features")
+    if prime + h * w - 1 > config.block_size:
+        raise CheckpointError(f"{path}: block_size {config.block_size} cannot hold {prime} conditioning "
+                              f"position(s) and {h * w} codes")
     return config
 
 

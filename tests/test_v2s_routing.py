@@ -23,15 +23,17 @@ CODEBOOK = dict(ch=32, ch_mult=(1, 1, 1, 1, 1), num_res_blocks=1, attn_resolutio
                 z_channels=32, n_embed=N_EMBED, embed_dim=8)
 
 
-def _folder(root, *, conditioned: bool = False) -> str:
+def _folder(root, *, conditioned: bool = False, condition: str = "features") -> str:
     torch.manual_seed(0)
-    gpt = dict(vocab_size=N_EMBED, block_size=(2 * H * W + 3) if conditioned else H * W + 4, n_layer=1, n_head=2,
+    gpt = dict(vocab_size=N_EMBED, block_size=(2 * H * W + 3) if conditioned else H * W + 5, n_layer=1, n_head=2,
                n_embd=16)
     t = SpecVQGANTransformer(**gpt, feat_dim=FEAT_DIM, feat_len=11, feat_crop_len=10, feat_sample_size=4,
-                             code_shape=(H, W), condition_on_reference=conditioned)
+                             code_shape=(H, W), condition_on_reference=conditioned, condition=condition,
+                             num_classes=0 if condition == "features" else 3)
     pipe = SpecVQGANPipeline(SpecVQGANCodebook(**CODEBOOK), t, vocoder="griffin-lim", fps=FPS, backbone="resnet50",
                              device="cpu")
-    return pipe.save_pretrained(os.path.join(root, "cond" if conditioned else "plain"))
+    name = "cond" if conditioned else ("plain" if condition == "features" else condition)
+    return pipe.save_pretrained(os.path.join(root, name))
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,8 @@ def inputs(tmp_path_factory):
     t = np.arange(22050) / 22050
     write_audio(str(root / "ref.wav"), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], 22050)
     return {"root": root, "plain": _folder(str(root)), "cond": _folder(str(root), conditioned=True),
+            "class": _folder(str(root), condition="class"), "features_class": _folder(str(root),
+                                                                                      condition="features_class"),
             "npy": str(root / "f.npy"), "npy2": str(root / "g.npy"), "video": video, "ref": str(root / "ref.wav"),
             "feats": feats}
 
@@ -99,6 +103,27 @@ def test_a_conditioned_folder_takes_a_reference(inputs, tmp_path):
     assert main(["v2s", inputs["npy"], "--checkpoint", inputs["cond"], "--reference", inputs["ref"], "-o", out,
                  "--quiet"]) == 0
     assert read_audio(out)[0].shape[-1] == round(0.8 * 22050)
+
+
+def test_the_class_token_variants_take_a_class(inputs, tmp_path, capsys):
+    """--class-id primes a class-token folder (the release's GPTFeatsClass on features; GPTClass reads only the
+    video's duration, so no backbone weights); missing, out of range or unexpected: one line, exit 2."""
+    out = str(tmp_path / "o.wav")
+    assert main(["v2s", inputs["npy"], "--checkpoint", inputs["features_class"], "--class-id", "2", "--top-k", "1",
+                 "-o", out, "--quiet"]) == 0
+    pipe = SpecVQGANPipeline.from_pretrained(inputs["features_class"], device="cpu")
+    # greedy: a random network's near-uniform distributions would give every class the same seeded draws
+    a, b = (pipe(inputs["feats"], class_id=c, seed=0, top_k=1).waveform for c in (0, 2))
+    assert np.abs(read_audio(out)[0] - b.numpy()).max() <= 2 / 32767 and not torch.equal(a, b)
+    assert main(["v2s", inputs["video"], "--checkpoint", inputs["class"], "--class-id", "1", "-o", out,
+                 "--quiet"]) == 0
+    assert abs(read_audio(out)[0].shape[-1] / 22050 - 1.0) < 0.05
+    for folder, extra, message in (
+            ("features_class", [], "--class-id: "), ("features_class", ["--class-id", "3"], "not 3"),
+            ("plain", ["--class-id", "0"], "has no class token (condition features)")):
+        err = _one_line_error(capsys, ["v2s", inputs["npy"], "--checkpoint", inputs[folder], "-o",
+                                       str(tmp_path / "x.wav"), *extra])
+        assert message in err and not os.path.exists(tmp_path / "x.wav")
 
 
 def test_a_specvqgan_manifest(inputs, tmp_path, capsys):

@@ -417,11 +417,33 @@ class SpecVQGANPipeline:
         return o
 
     # -- codes -----------------------------------------------------------------------------------------------
+    def _classes(self, classes, features: torch.Tensor | None) -> torch.Tensor | None:
+        """``classes`` checked against the transformer's variant -> LongTensor ``[B]`` (None without a class
+        token); one line for a missing, unexpected or out-of-range class."""
+        t = self.transformer
+        if not t.uses_class:
+            if classes is not None:
+                raise AvgenError(f"classes: this transformer (condition {t.config.condition}) takes no class")
+            return None
+        if classes is None:
+            raise AvgenError(f"classes: this transformer (condition {t.config.condition}) is primed with a class "
+                             f"token; give one index in [0, {t.config.num_classes}) per clip")
+        cls = torch.as_tensor(classes).reshape(-1)
+        if cls.is_floating_point() or cls.dtype == torch.bool or \
+                bool(((cls < 0) | (cls >= t.config.num_classes)).any()):
+            raise AvgenError(f"classes: indices in [0, {t.config.num_classes}), got {cls.tolist()}")
+        b = features.shape[0] if features is not None and features.ndim == 3 else 1
+        if cls.numel() == 1 and b > 1:
+            cls = cls.expand(b)
+        if cls.numel() != b:
+            raise AvgenError(f"classes: {cls.numel()} for {b} clip(s)")
+        return cls.long()
+
     @torch.no_grad()
-    def sample_codes(self, features: torch.Tensor, *, top_k: int | None = None, temperature: float = 1.0,
+    def sample_codes(self, features: torch.Tensor | None, *, top_k: int | None = None, temperature: float = 1.0,
                      generator: torch.Generator | None = None, overlap_seconds: float | None = None,
                      duration: float | None = None, progress: bool | None = False, reference=None,
-                     reference_sample_rate: int | None = None) -> torch.Tensor:
+                     reference_sample_rate: int | None = None, classes=None) -> torch.Tensor:
         """Features ``[B, T_f, D]`` at :attr:`fps` (the backbone's, ``[T_f, D]`` is one clip) -> codes ``[B, H, C]``
         (LongTensor on CPU): C = W, the trained grid, up to the trained length (features are zero-padded as the
         release's datasets do); past it, C covers the features' duration, sampled window by window with the
@@ -429,17 +451,30 @@ class SpecVQGANPipeline:
         ``duration``: the seconds of audio to cover (default ``T_f / fps``). KV-cached sampling with temperature
         and top-k (``top_k=1``: greedy) from ``generator``. ``reference``: for a model trained with
         ``condition_on_reference``, the clip whose codes prime every window (:meth:`reference_codes`); refused in
-        one line by a model without it."""
+        one line by a model without it. ``classes``: one class index per clip (an int, or ``[B]``), for the
+        release's class-token variants (``condition`` ``class`` / ``features_class``); the ``class`` variant takes
+        no features (pass None and ``duration``)."""
         t = self.transformer
-        feats = torch.as_tensor(features)
-        if feats.ndim == 2:
-            feats = feats[None]
-        if feats.ndim != 3 or feats.shape[-1] != t.config.feat_dim or feats.shape[1] == 0 or \
-                not feats.is_floating_point():
-            raise AvgenError(f"features must be float [B, T, {t.config.feat_dim}] at {self.fps:g} fps, got "
-                             f"{feats.dtype} {tuple(feats.shape)}")
-        if not bool(torch.isfinite(feats).all()):
-            raise AvgenError("features hold NaN or infinite values")
+        cls = self._classes(classes, None if features is None else torch.as_tensor(features))
+        if features is None:
+            if t.uses_features:
+                raise AvgenError("features: this transformer is primed with feature frames; pass them")
+            if duration is None:
+                raise AvgenError("duration: the class-only transformer takes no features; give the seconds to cover")
+            feats = torch.zeros(cls.shape[0], 1, t.config.feat_dim)  # [B, 1, D]: only its batch size is read
+        else:
+            if not t.uses_features:
+                raise AvgenError("features: this transformer (condition class) takes none; pass classes= and "
+                                 "duration=")
+            feats = torch.as_tensor(features)
+            if feats.ndim == 2:
+                feats = feats[None]
+            if feats.ndim != 3 or feats.shape[-1] != t.config.feat_dim or feats.shape[1] == 0 or \
+                    not feats.is_floating_point():
+                raise AvgenError(f"features must be float [B, T, {t.config.feat_dim}] at {self.fps:g} fps, got "
+                                 f"{feats.dtype} {tuple(feats.shape)}")
+            if not bool(torch.isfinite(feats).all()):
+                raise AvgenError("features hold NaN or infinite values")
         if generator is not None and generator.device.type != self.device.type:
             raise AvgenError(f"generator is on {generator.device.type}, the pipeline on {self.device.type}: pass "
                              f"torch.Generator(device='{self.device.type}')")
@@ -456,10 +491,12 @@ class SpecVQGANPipeline:
         bar = _bar(progress, "sampling", len(starts), "window")
         for c in starts:
             first = round(c * self.column_seconds * self.fps)  # the feature frame at the window's start
-            cond = t.condition_frames(feats[:, first:first + t.config.feat_len].to(p.device, p.dtype))
+            cond = t.condition_frames(feats[:, first:first + t.config.feat_len].to(p.device, p.dtype)) \
+                if t.uses_features else None
             prefix = grid_to_sequence(codes[:, :, c:end]).to(p.device) if end > c else None  # [B, (end - c) H]
             seq = t.sample(cond, prefix=prefix, temperature=temperature, top_k=top_k, generator=generator,
-                           reference=None if ref is None else ref.to(p.device))
+                           reference=None if ref is None else ref.to(p.device),
+                           classes=None if cls is None else cls.to(p.device))
             codes[:, :, c:c + w] = sequence_to_grid(seq, h).cpu()
             end = c + w
             bar.update(1)
@@ -540,23 +577,34 @@ class SpecVQGANPipeline:
     def __call__(self, video, *, video_fps: float | None = None, top_k: int | None = None, temperature: float = 1.0,
                  generator: torch.Generator | None = None, seed: int | None = None,
                  overlap_seconds: float | None = None, progress: bool | None = False, reference=None,
-                 reference_sample_rate: int | None = None) -> V2SResult:
+                 reference_sample_rate: int | None = None, class_id: int | None = None) -> V2SResult:
         """A sound track for ``video``: a path, uint8 frames ``[T, H, W, 3]`` at ``video_fps``, or precomputed
         features ``[T, D]`` / ``[1, T, D]`` at :attr:`fps`. ``generator`` or ``seed`` (default seed 0) makes it
         reproducible. The result's ``waveform [1, N]`` and ``mel [80, M]`` cover the input's duration
         (``.save("out.wav")``, or ``.save("out.mp4")`` onto the input video). ``reference``: the timbre clip of a
         model trained with ``condition_on_reference`` (an audio path or a waveform at ``reference_sample_rate``),
-        refused in one line by one without it; its codes are computed before the video is read."""
+        refused in one line by one without it; its codes are computed before the video is read. ``class_id``: the
+        class of the release's class-token variants (``condition`` ``class`` / ``features_class``); the class-only
+        one reads only the video's duration, not its frames."""
         if generator is not None and seed is not None:
             raise AvgenError("pass generator= or seed=, not both")
+        self._classes(class_id, None)  # a missing or unexpected class: refused before any work
         ref_codes = self.reference_codes(reference, sample_rate=reference_sample_rate) if reference is not None \
             else self._reference_sequence(None, None, 1)  # either refusal before any work
         if video_fps is not None and not (math.isfinite(video_fps) and video_fps > 0):
             raise AvgenError(f"video_fps must be a positive number of frames per second, got {video_fps}")
         is_path = isinstance(video, (str, os.PathLike))
         frames = None
-        if is_path:
+        if is_path and not self.transformer.uses_features:  # the class-only variant: the duration alone
+            info = probe(video)
+            if not info.has_video:
+                raise AvgenError(f"{os.fspath(video)}: no video stream")
+            feats, duration = None, float(info.video_duration)
+        elif is_path:
             feats, duration = self.video_features(video, progress=progress)
+        elif not self.transformer.uses_features:
+            raise AvgenError("video: the class-only transformer (condition class) reads a video path's duration; "
+                             "for frames or features call sample_codes(None, classes=..., duration=...)")
         else:
             array = np.asarray(video.detach().cpu() if torch.is_tensor(video) else video)
             if array.dtype == np.uint8:
@@ -575,9 +623,9 @@ class SpecVQGANPipeline:
                 duration = feats.shape[0] / self.fps
         if generator is None:
             generator = torch.Generator(device=self.device).manual_seed(seed if seed is not None else 0)
-        codes = self.sample_codes(feats[None], top_k=top_k, temperature=temperature, generator=generator,
-                                  overlap_seconds=overlap_seconds, duration=duration, progress=progress,
-                                  reference=ref_codes)
+        codes = self.sample_codes(None if feats is None else feats[None], top_k=top_k, temperature=temperature,
+                                  generator=generator, overlap_seconds=overlap_seconds, duration=duration,
+                                  progress=progress, reference=ref_codes, classes=class_id)
         p = get_preset(self.mel_preset)
         num_samples = max(1, round(duration * p.sample_rate))
         mel_frames = math.ceil(num_samples / p.hop_length)

@@ -369,10 +369,12 @@ def _ref_decode(codes, sd):
     return h[:, 0]
 
 
-def _ref_gpt(idx, feats_bdt, sd):
-    """minGPT's GPTFeats forward, the whole sequence at once: feats [B, D, T] (the release's layout), idx [B, N]."""
+def _ref_gpt(idx, feats_bdt, sd, cond=None):
+    """minGPT's GPTFeats forward, the whole sequence at once: feats [B, D, T] (the release's layout), idx [B, N];
+    ``cond``: the conditioning embeddings [B, P, C] already made (the class-token variants), in place of feats."""
     nh = GPT["n_head"]
-    cond = F.conv1d(feats_bdt, sd["embedder.weight"], sd["embedder.bias"]).permute(0, 2, 1)
+    if cond is None:
+        cond = F.conv1d(feats_bdt, sd["embedder.weight"], sd["embedder.bias"]).permute(0, 2, 1)
     x = torch.cat([cond, sd["tok_emb.weight"][idx]], dim=1)
     t = x.shape[1]
     x = x + sd["pos_emb"][:, :t]
@@ -676,9 +678,14 @@ def test_hostile_yaml_and_mismatched_releases_are_one_line_errors(tmp_path, tran
     with pytest.raises(CheckpointError, match=r"last\.ckpt: .*shape") as e:
         load_release(run)
     assert "\n" not in str(e.value)
-    # a class-token transformer is refused by name, nothing imported
-    (run / "configs" / "a-project.yaml").write_text(TRANSFORMER_YAML.replace("mingpt.GPTFeats", "mingpt.GPTClass"))
-    with pytest.raises(CheckpointError, match="only GPTFeats"):
+    # an unknown transformer class is refused by name, nothing imported; a class-token one whose conditioning
+    # stage does not feed it a class, too
+    (run / "configs" / "a-project.yaml").write_text(TRANSFORMER_YAML.replace("mingpt.GPTFeats", "mingpt.CodeGPT"))
+    with pytest.raises(CheckpointError, match="one of GPTFeats, GPTClass, GPTFeatsClass"):
+        load_release(run)
+    (run / "configs" / "a-project.yaml").write_text(_class_yaml("GPTFeatsClass").replace("FeatsClassStage",
+                                                                                          "RawFeatsStage"))
+    with pytest.raises(CheckpointError, match="GPTFeatsClass takes its conditioning from FeatsClassStage"):
         load_release(run)
     # a stored mask that is not the causal one
     data = read_lightning_checkpoint(run / "checkpoints" / "last.ckpt")
@@ -760,3 +767,90 @@ def test_transformer_configs_of_the_published_variants():
     c.n_layer, c.n_embd, c.n_head, c.feat_dim, c.n_unmasked = 1, 8, 2, 4, FEAT_LEN + 3
     with pytest.raises(ValueError, match="use_cache=False"):
         SpecVQGANTransformer(c).sample(torch.randn(1, FEAT_LEN, 4), steps=4)
+
+
+NUM_CLASSES = 7
+
+
+def _class_yaml(kind: str) -> str:
+    """TRANSFORMER_YAML as a GPTClass / GPTFeatsClass run: the class token's Embedding config and the matching
+    conditioning stage (GPTClass has no feature embedder)."""
+    n = GPT["n_embd"]
+    text = TRANSFORMER_YAML.replace("mingpt.GPTFeats", f"mingpt.{kind}")
+    token = (f"        token_embedding_config:\n          target: torch.nn.Embedding\n          params:\n"
+             f"            num_embeddings: {NUM_CLASSES}\n            embedding_dim: {n}\n")
+    feat = (f"        feat_embedding_config:\n          target: torch.nn.Conv1d\n          params:\n"
+            f"            in_channels: {FEAT_DEPTH}\n            out_channels: {n}\n            kernel_size: 1\n"
+            f"            padding: 0\n")
+    assert feat in text
+    text = text.replace(feat, token if kind == "GPTClass" else feat + token)
+    stage = {"GPTClass": "class_cond.ClassOnlyStage", "GPTFeatsClass": "feats_class.FeatsClassStage"}[kind]
+    return text.replace("raw_feats.RawFeatsStage", stage)
+
+
+@pytest.mark.parametrize("kind", ["GPTClass", "GPTFeatsClass"])
+def test_the_class_token_variants_load_and_match_the_reference(tmp_path, kind, transformer_run):
+    """GPTClass primes the codes with the embedded class (``embedder``, an Embedding); GPTFeatsClass with the
+    features (``feat_embedder``) and then the class (``cls_embedder``). Logits equal the release's forward within
+    1e-4 and greedy float64 sampling its token sequence."""
+    data = read_lightning_checkpoint(transformer_run[0] / "checkpoints" / "last.ckpt")
+    sd = dict(data["state_dict"])
+    gen = torch.Generator().manual_seed(21)
+    table = torch.randn(NUM_CLASSES, GPT["n_embd"], generator=gen)
+    if kind == "GPTClass":
+        for k in [k for k in sd if k.startswith("transformer.embedder.")]:
+            del sd[k]
+        sd["transformer.embedder.weight"] = table
+    else:
+        for k in [k for k in sd if k.startswith("transformer.embedder.")]:
+            sd["transformer.feat_embedder." + k[len("transformer.embedder."):]] = sd.pop(k)
+        sd["transformer.cls_embedder.weight"] = table
+    run = tmp_path / "run"
+    (run / "configs").mkdir(parents=True)
+    (run / "configs" / "c-project.yaml").write_text(_class_yaml(kind))
+    _save_lightning(str(run / "checkpoints" / "last.ckpt"), sd)
+    t = load_transformer_run(run).transformer
+    c = t.config
+    assert (c.condition, c.num_classes) == ({"GPTClass": "class", "GPTFeatsClass": "features_class"}[kind],
+                                            NUM_CLASSES)
+    gpt_sd = {k[len("transformer."):]: v for k, v in sd.items()
+              if k.startswith("transformer.") and "attn.mask" not in k}
+    feats = torch.randn(2, FEAT_SAMPLE, FEAT_DEPTH, generator=gen)  # [B, T, D]
+    classes = torch.tensor([3, 6])
+    seq = torch.randint(0, N_EMBED, (2, H * W), generator=gen)
+
+    def cond(sd_, f, cls):  # the release: [e(features), e(class)] for GPTFeatsClass, [e(class)] for GPTClass
+        if kind == "GPTClass":
+            return sd_["embedder.weight"][cls][:, None]
+        e = F.conv1d(f.transpose(1, 2), sd_["feat_embedder.weight"], sd_["feat_embedder.bias"]).permute(0, 2, 1)
+        return torch.cat([e, sd_["cls_embedder.weight"][cls][:, None]], dim=1)
+
+    f = None if kind == "GPTClass" else feats
+    with torch.no_grad():
+        ref = Weights(gpt_sd)
+        want = _ref_gpt(seq[:, :-1], None, ref, cond=cond(ref, feats, classes))
+        ref.check_all_read()
+        logits = t(seq[:, :-1], f, classes=classes)
+        p = 1 if kind == "GPTClass" else FEAT_SAMPLE + 1
+        assert logits.shape == (2, p + H * W - 1, N_EMBED) and (logits - want).abs().max() < 1e-4
+        assert torch.equal(t.code_logits(seq, f, classes=classes), logits[:, p - 1:])
+    # greedy sampling in float64 reproduces the release's full-recompute arg-max sequence, cached or not
+    t64, sd64 = t.double(), {k: v.double() for k, v in gpt_sd.items()}
+    f64 = None if f is None else f.double()
+    x = torch.zeros(2, 0, dtype=torch.long)
+    for _ in range(H * W):
+        probs = _ref_gpt(x, None, sd64, cond=cond(sd64, feats.double(), classes))[:, -1].softmax(-1)
+        x = torch.cat([x, torch.topk(probs, 1, dim=-1).indices], dim=1)
+    for use_cache in (True, False):
+        got = t64.sample(f64, top_k=1, classes=classes, generator=torch.Generator().manual_seed(0),
+                         use_cache=use_cache)
+        assert torch.equal(got, x)
+    assert len(torch.unique(x)) > 2
+    # a class out of range, or a missing or unexpected input, is refused
+    with pytest.raises(ValueError, match="classes: indices must lie in"):
+        t64(seq[:, :-1], f64, classes=torch.tensor([0, NUM_CLASSES]))
+    with pytest.raises(ValueError, match="needs classes"):
+        t64(seq[:, :-1], f64)
+    if kind == "GPTClass":
+        with pytest.raises(ValueError, match="takes no features"):
+            t64(seq[:, :-1], feats.double(), classes=classes)

@@ -135,6 +135,8 @@ def test_configs_validate_and_refuse_bad_options(codebook_folder):
         load_config(os.path.join(CONFIGS, "tiny_codebook.yaml"), ["loss.disc_loss=wasserstein"])
     with pytest.raises(ConfigError, match="data.kind"):
         load_config(os.path.join(CONFIGS, "tiny_melgan.yaml"), ["data.kind=prepared"])
+    with pytest.raises(ConfigError, match="model.condition: 'class' is not trained here"):
+        load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), ["model.condition=class"])
     with pytest.raises(ConfigError, match="perceptual_weights: .*missing.pt: file not found"):
         LPAPS(weights="missing.pt")
 

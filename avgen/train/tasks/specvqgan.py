@@ -293,6 +293,9 @@ class SpecVQGANTransformerTask(Task):
         if cfg.data.kind not in ("prepared", "specvqgan"):
             raise ConfigError("data.kind: the transformer trains on mels + visual features; use 'prepared' or "
                               "'specvqgan'")
+        if cfg.model.get("condition", "features") != "features":
+            raise ConfigError(f"model.condition: {cfg.model['condition']!r} is not trained here (the class-token "
+                              "variants load, run and sample; training them on class labels is not implemented)")
 
     def build_generator(self) -> nn.Module:
         self.codebook = load_codebook(self.lcfg.codebook)

@@ -12,6 +12,10 @@ With ``condition_on_reference`` (beyond the release, as CondFoleyGen builds on S
 come first: ``[tok(r_1) ... tok(r_R), e(f_1) ... e(f_T), tok(z_1) ... tok(z_N)]`` (:meth:`SpecVQGANTransformer.prime`),
 so position R + T - 1 + i predicts z_{i+1}.
 
+The release's class-token variants (``condition``): ``class`` (``GPTClass``) primes the codes with one embedded
+class index instead of features, ``[e(c), tok(z)]``; ``features_class`` (``GPTFeatsClass``) with the features and
+then the class, ``[e(f_1) ... e(f_T), e(c), tok(z)]``, its embedders named ``feat_embedder`` and ``cls_embedder``.
+
 :meth:`SpecVQGANTransformer.sample` draws the codes autoregressively with temperature and top-k, from an
 explicit ``torch.Generator``; with ``use_cache=True`` (default) each step runs only the new token through the
 network and attends to cached keys/values (O(N) work per step), with ``use_cache=False`` every step recomputes
@@ -32,7 +36,8 @@ from einops import rearrange
 from ...config import resolve_config
 
 __all__ = ["SpecVQGANTransformerConfig", "SpecVQGANTransformer", "KVCache", "grid_to_sequence",
-           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "condition_frames", "top_k_filter", "draw_token"]
+           "sequence_to_grid", "column_major_index", "resample_frames", "frame_indices", "condition_frames",
+           "top_k_filter", "draw_token"]
 
 
 @dataclass
@@ -66,6 +71,11 @@ class SpecVQGANTransformerConfig:
     # a reference clip of the same recording, then the target's features: [tok(r_1..r_R), e(f_1..f_T), tok(z)].
     condition_on_reference: bool = False
     reference_columns: int = 0  # code columns of the reference clip; 0: the grid's W (one whole window)
+    # The release's three conditionings: "features" (GPTFeats: the feature frames, ``embedder``), "class" (GPTClass:
+    # one class token, ``embedder`` an Embedding, no features) and "features_class" (GPTFeatsClass: the feature
+    # frames (``feat_embedder``), then the class token (``cls_embedder``)). num_classes: VGGSound's 309, say.
+    condition: Literal["features", "class", "features_class"] = "features"
+    num_classes: int = 0
 
 
 # -- the grid <-> sequence order and the frame sampler ------------------------------------------------------------
@@ -217,6 +227,11 @@ class SpecVQGANTransformer(nn.Module):
             raise ValueError("need feat_sample_size <= feat_crop_len <= feat_len")
         if c.reference_columns < 0 or (c.reference_columns and not c.condition_on_reference):
             raise ValueError("reference_columns: a number of code columns >= 0, and only with condition_on_reference")
+        if c.condition not in ("features", "class", "features_class"):
+            raise ValueError(f"condition must be features, class or features_class, got {c.condition!r}")
+        if (c.num_classes < 1) == self.uses_class:
+            raise ValueError("num_classes: at least 1 with a class token (condition class / features_class), 0 "
+                             "without")
         if self.prime_length + h * w - 1 > c.block_size:
             ref = f"{self.reference_length} reference codes, " if c.condition_on_reference else ""
             raise ValueError(f"block_size {c.block_size} cannot hold {ref}{c.feat_sample_size} feature frames and "
@@ -227,14 +242,34 @@ class SpecVQGANTransformer(nn.Module):
         self.blocks = nn.Sequential(*[Block(c) for _ in range(c.n_layer)])
         self.ln_f = nn.LayerNorm(c.n_embd)
         self.head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-        if c.embedder == "conv1d":
-            self.embedder = nn.Conv1d(c.feat_dim, c.n_embd, 1)
-        elif c.embedder == "linear":
-            self.embedder = nn.Linear(c.feat_dim, c.n_embd)
+        # the conditioning embedders, under the release's names for each variant
+        if c.condition == "class":
+            self.embedder = nn.Embedding(c.num_classes, c.n_embd)
+        elif c.condition == "features_class":
+            self.feat_embedder = self._feature_embedder(c)
+            self.cls_embedder = nn.Embedding(c.num_classes, c.n_embd)
         else:
-            rnn = nn.LSTM if c.embedder == "lstm" else nn.GRU
-            self.embedder = rnn(c.feat_dim, c.n_embd, num_layers=c.embedder_layers, batch_first=True)
+            self.embedder = self._feature_embedder(c)
         self.apply(self._init_weights)
+
+    @staticmethod
+    def _feature_embedder(c: SpecVQGANTransformerConfig) -> nn.Module:
+        if c.embedder == "conv1d":
+            return nn.Conv1d(c.feat_dim, c.n_embd, 1)
+        if c.embedder == "linear":
+            return nn.Linear(c.feat_dim, c.n_embd)
+        rnn = nn.LSTM if c.embedder == "lstm" else nn.GRU
+        return rnn(c.feat_dim, c.n_embd, num_layers=c.embedder_layers, batch_first=True)
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether feature frames prime the codes (condition ``features`` or ``features_class``)."""
+        return self.config.condition != "class"
+
+    @property
+    def uses_class(self) -> bool:
+        """Whether a class token primes the codes (condition ``class`` or ``features_class``)."""
+        return self.config.condition != "features"
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -257,13 +292,18 @@ class SpecVQGANTransformer(nn.Module):
 
     @property
     def prime_length(self) -> int:
-        """Positions before the first code: the reference codes (with the option) and the feature frames."""
-        return self.reference_length + self.config.feat_sample_size
+        """Positions before the first code: the reference codes (with the option), the feature frames and the
+        class token (each when the variant has them)."""
+        return (self.reference_length + (self.config.feat_sample_size if self.uses_features else 0) +
+                int(self.uses_class))
 
-    def prime(self, features: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        """The embeddings the code tokens follow ``[B, P, n_embd]``: ``e(features)``, after ``tok(reference)`` with
-        ``condition_on_reference`` (``reference``: codes ``[B, H, R_cols]`` or sequence order ``[B, H R_cols]``)."""
-        cond = self.embed_features(features)  # [B, T, C]
+    def prime(self, features: torch.Tensor | None, reference: torch.Tensor | None = None,
+              classes: torch.Tensor | None = None) -> torch.Tensor:
+        """The embeddings the code tokens follow ``[B, P, n_embd]``: ``e(features)`` and/or the class token
+        ``e(classes)`` (``[B]`` or ``[B, 1]`` indices; features first, as GPTFeatsClass), after ``tok(reference)``
+        with ``condition_on_reference`` (``reference``: codes ``[B, H, R_cols]`` or sequence order
+        ``[B, H R_cols]``)."""
+        cond = self._condition(features, classes)  # [B, T (+ 1), C]
         if not self.config.condition_on_reference:
             if reference is not None:
                 raise ValueError("this transformer was not trained with condition_on_reference: it takes no "
@@ -285,15 +325,38 @@ class SpecVQGANTransformer(nn.Module):
         return condition_frames(features, feat_len=c.feat_len, feat_crop_len=c.feat_crop_len,
                                 feat_sample_size=c.feat_sample_size)
 
+    def _condition(self, features: torch.Tensor | None, classes: torch.Tensor | None) -> torch.Tensor:
+        """The variant's conditioning embeddings: ``[e(f_1..f_T)]``, ``[e(class)]`` or ``[e(f_1..f_T), e(class)]``."""
+        c = self.config
+        if (features is None) == self.uses_features:
+            raise ValueError(f"this transformer (condition {c.condition}) " +
+                             ("needs features" if self.uses_features else "takes no features, only a class"))
+        if (classes is None) == self.uses_class:
+            raise ValueError(f"this transformer (condition {c.condition}) " +
+                             ("needs classes (one index per clip)" if self.uses_class else "takes no class"))
+        parts = [self.embed_features(features)] if self.uses_features else []  # [B, T, C]
+        if self.uses_class:
+            idx = classes.reshape(-1, 1) if classes.ndim <= 1 else classes  # [B, 1]
+            if idx.shape[1] != 1 or idx.is_floating_point() or (parts and idx.shape[0] != parts[0].shape[0]):
+                raise ValueError(f"classes: one integer index per clip, got {idx.dtype} {tuple(classes.shape)}")
+            if bool(((idx < 0) | (idx >= c.num_classes)).any()):
+                raise ValueError(f"classes: indices must lie in [0, {c.num_classes}), got {idx.reshape(-1).tolist()}")
+            emb = self.embedder if c.condition == "class" else self.cls_embedder
+            parts.append(emb(idx.long().to(self.pos_emb.device)))  # [B, 1, C]
+        return torch.cat(parts, dim=1)
+
     def embed_features(self, features: torch.Tensor) -> torch.Tensor:
         """Frame features ``[B, T, D]`` -> conditioning embeddings ``[B, T, n_embd]``."""
         if features.ndim != 3 or features.shape[-1] != self.config.feat_dim:
             raise ValueError(f"expected features [B, T, {self.config.feat_dim}], got {tuple(features.shape)}")
-        if isinstance(self.embedder, nn.Conv1d):
-            return self.embedder(features.transpose(1, 2)).transpose(1, 2)
-        if isinstance(self.embedder, nn.Linear):
-            return self.embedder(features)
-        return self.embedder(features)[0]
+        if not self.uses_features:
+            raise ValueError(f"this transformer (condition {self.config.condition}) has no feature embedder")
+        emb = self.feat_embedder if self.config.condition == "features_class" else self.embedder
+        if isinstance(emb, nn.Conv1d):
+            return emb(features.transpose(1, 2)).transpose(1, 2)
+        if isinstance(emb, nn.Linear):
+            return emb(features)
+        return emb(features)[0]
 
     def _trunk(self, x: torch.Tensor, start: int, cache: KVCache | None) -> torch.Tensor:
         """Embeddings ``[B, t, C]`` at positions ``[start, start + t)`` -> logits ``[B, t, vocab]``."""
@@ -306,19 +369,20 @@ class SpecVQGANTransformer(nn.Module):
             cache.length = start + x.shape[1]
         return self.head(self.ln_f(x))
 
-    def forward(self, codes: torch.Tensor, features: torch.Tensor,
-                reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Code tokens ``[B, N]`` (sequence order) after features ``[B, T, D]`` (and, with
-        ``condition_on_reference``, after the reference codes ``[B, R]`` before them) -> logits
-        ``[B, P + N, vocab]``, P = R + T (:meth:`prime`)."""
-        x = torch.cat([self.prime(features, reference), self.tok_emb(codes)], dim=1)  # [B, P + N, C]
+    def forward(self, codes: torch.Tensor, features: torch.Tensor | None,
+                reference: torch.Tensor | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:
+        """Code tokens ``[B, N]`` (sequence order) after features ``[B, T, D]`` and/or the class token (``classes``
+        ``[B]``, the variants with one) (and, with ``condition_on_reference``, after the reference codes ``[B, R]``
+        before them) -> logits ``[B, P + N, vocab]``, P the primed positions (:meth:`prime`)."""
+        x = torch.cat([self.prime(features, reference, classes), self.tok_emb(codes)], dim=1)  # [B, P + N, C]
         return self._trunk(x, 0, None)
 
-    def code_logits(self, codes: torch.Tensor, features: torch.Tensor,
-                    reference: torch.Tensor | None = None) -> torch.Tensor:
+    def code_logits(self, codes: torch.Tensor, features: torch.Tensor | None,
+                    reference: torch.Tensor | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: logits ``[B, N, vocab]`` whose row i predicts ``codes[:, i]`` (the training target)."""
-        p = features.shape[1] + (self.reference_length if reference is not None else 0)
-        return self(codes[:, :-1], features, reference)[:, p - 1:]
+        p = ((features.shape[1] if features is not None else 0) + int(classes is not None) +
+             (self.reference_length if reference is not None else 0))
+        return self(codes[:, :-1], features, reference, classes)[:, p - 1:]
 
     def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
         c = self.config
@@ -327,24 +391,26 @@ class SpecVQGANTransformer(nn.Module):
                        device=device or p.device, dtype=dtype or p.dtype)
 
     @torch.no_grad()
-    def sample(self, features: torch.Tensor, *, steps: int | None = None, prefix: torch.Tensor | None = None,
-               temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-               use_cache: bool = True, reference: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(self, features: torch.Tensor | None, *, steps: int | None = None,
+               prefix: torch.Tensor | None = None, temperature: float = 1.0, top_k: int | None = None,
+               generator: torch.Generator | None = None, use_cache: bool = True,
+               reference: torch.Tensor | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``steps`` code tokens (default: the whole grid after ``prefix``) after features ``[B, T, D]``
-        (already resampled to the trained ``feat_sample_size``) and optional given first tokens ``prefix``
-        ``[B, n]``; returns ``[B, n + steps]`` in sequence order (:func:`sequence_to_grid` gives the grid).
-        ``reference``: the reference clip's codes, with ``condition_on_reference`` (:meth:`prime`). Each step is
-        :func:`draw_token`."""
+        (already resampled to the trained ``feat_sample_size``; None for the class-only variant) and optional
+        given first tokens ``prefix`` ``[B, n]``; returns ``[B, n + steps]`` in sequence order
+        (:func:`sequence_to_grid` gives the grid). ``reference``: the reference clip's codes, with
+        ``condition_on_reference``; ``classes`` ``[B]``: the class of each clip, for the variants with a class token
+        (:meth:`prime`). Each step is :func:`draw_token`."""
         if temperature <= 0 or not math.isfinite(temperature):
             raise ValueError(f"temperature must be finite and positive, got {temperature}")
         if top_k is not None and top_k < 1:
             raise ValueError(f"top_k must be at least 1, got {top_k}")
-        b = features.shape[0]
+        cond = self.prime(features, reference, classes)  # [B, P, C]
+        b = cond.shape[0]
         h, w = self.config.code_shape
-        seq = (prefix.long() if prefix is not None
-               else torch.zeros(b, 0, dtype=torch.long, device=features.device))
+        seq = (prefix.long().to(cond.device) if prefix is not None
+               else torch.zeros(b, 0, dtype=torch.long, device=cond.device))
         steps = h * w - seq.shape[1] if steps is None else steps
-        cond = self.prime(features, reference)  # [B, P, C]
         if use_cache and self.config.n_unmasked > cond.shape[1] + seq.shape[1]:
             # positions that see later ones would change as tokens arrive: only recomputation is exact
             raise ValueError(f"n_unmasked {self.config.n_unmasked} reaches past the {cond.shape[1] + seq.shape[1]} "
