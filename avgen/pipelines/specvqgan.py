@@ -154,6 +154,7 @@ class SpecVQGANPipeline:
         self.visual_weights = None if visual_weights is None else os.fspath(visual_weights)
         self.source = source if isinstance(source, str) else dict(source or {})
         self.training_settings: dict = {}  # a training export's "task" and "data", written back by save_pretrained
+        self.class_names: list | None = None  # a class-token variant trained here: its labels, in index order
         self._vocoder_spec = vocoder
         self._vocoder: vocoders.Vocoder | None = vocoder if isinstance(vocoder, vocoders.Vocoder) else None
         if self._vocoder is not None:
@@ -255,6 +256,9 @@ class SpecVQGANPipeline:
         except (AvgenError, ValueError) as e:  # the parts do not fit together, or an unknown preset / bad fps
             raise CheckpointError(f"{path_json}: {e}") from None
         pipe.training_settings = {k: settings[k] for k in ("task", "data") if k in settings}
+        classes = data.get("classes") if isinstance(data, dict) else None
+        # the class-token variants trained here: label names in class-index order (class_id = position)
+        pipe.class_names = list(classes) if isinstance(classes, list) else None
         return pipe
 
     def save_pretrained(self, path: str | os.PathLike, *, fp16: bool = False) -> str:

@@ -4,6 +4,7 @@ folders load (codebook and transformer through avgen.checkpoints, MelGAN through
 
 import json
 import os
+import shutil
 import signal
 
 import numpy as np
@@ -54,7 +55,7 @@ def _write_cache(root: str, seconds: float) -> str:
         feats = np.eye(FEATURE_DIM)[i % 3][None].repeat(t_vis, 0) + 0.1 * rng.standard_normal((t_vis, FEATURE_DIM))
         save_file({"features": feats.astype(np.float32), "mel": mel.astype(np.float32)},
                   os.path.join(root, "items", f"k{i}.safetensors"))
-        lines.append(json.dumps({"id": f"clip{i}", "label": None, "file": f"items/k{i}.safetensors"}))
+        lines.append(json.dumps({"id": f"clip{i}", "label": f"height{i % 3}", "file": f"items/k{i}.safetensors"}))
     with open(os.path.join(root, "index.jsonl"), "w") as f:
         f.write("\n".join(lines) + "\n")
     return root
@@ -135,8 +136,6 @@ def test_configs_validate_and_refuse_bad_options(codebook_folder):
         load_config(os.path.join(CONFIGS, "tiny_codebook.yaml"), ["loss.disc_loss=wasserstein"])
     with pytest.raises(ConfigError, match="data.kind"):
         load_config(os.path.join(CONFIGS, "tiny_melgan.yaml"), ["data.kind=prepared"])
-    with pytest.raises(ConfigError, match="model.condition: 'class' is not trained here"):
-        load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), ["model.condition=class"])
     with pytest.raises(ConfigError, match="perceptual_weights: .*missing.pt: file not found"):
         LPAPS(weights="missing.pt")
 
@@ -244,6 +243,35 @@ def test_conditioned_transformer_trains_on_reference_pairs_resumes_and_exports(t
         pipe.sample_codes(feats, top_k=1)
     codes = pipe.sample_codes(feats, top_k=1, reference=torch.zeros(1, 2, 2, dtype=torch.long))
     assert codes.shape[:2] == (1, 2)
+
+
+def test_the_class_token_variant_trains_on_the_labels_and_exports_them(tmp_path, cache, codebook_folder):
+    """condition: class (GPTClass) learns the codes from the label alone (the cache's heights); the export lists
+    the classes in index order and the pipeline samples by class. A cache without labels is one line."""
+    from avgen.generate import SpecVQGANPipeline
+
+    run = tmp_path / "run"
+    cfg = load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), COMMON + [
+        f"data.path={cache}", f"run_dir={run}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]",
+        "model.block_size=4", "model.condition=class", "max_steps=20", "ckpt_every=20"])
+    train(cfg, cpu=True, quiet=True)
+    _falls(_scalars(cfg.run_dir, "g/loss"), 0.7)
+    meta = json.loads((run / "final" / "config.json").read_text())
+    assert meta["data"]["classes"] == ["height0", "height1", "height2"]
+    pipe = SpecVQGANPipeline.from_pretrained(run / "final")
+    assert (pipe.transformer.config.condition, pipe.transformer.config.num_classes) == ("class", 3)
+    assert pipe.class_names == ["height0", "height1", "height2"]
+    codes = pipe.sample_codes(None, classes=[2], duration=0.2, top_k=1, generator=torch.Generator().manual_seed(0))
+    assert codes.shape[:2] == (1, 2)
+    unlabelled = tmp_path / "unlabelled"
+    shutil.copytree(cache, unlabelled)
+    index = (unlabelled / "index.jsonl").read_text().replace('"height1"', "null")
+    (unlabelled / "index.jsonl").write_text(index)
+    bad = load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), [
+        f"data.path={unlabelled}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]", "model.block_size=4",
+        "model.condition=features_class"])
+    with pytest.raises(ConfigError, match="model.condition: features_class trains on class labels, and 2 of 6"):
+        train(bad, cpu=True, quiet=True)
 
 
 def test_reference_pairs_and_the_conditioned_loss(long_cache, codebook_folder):

@@ -202,6 +202,19 @@ class SpecVQGANTransformerLoss:
         _finite_at_least(self.reference_gap_seconds, 0, "reference_gap_seconds")
 
 
+def dataset_labels(dataset) -> list:
+    """Every training clip's label, read without loading the clips: a prepare cache's index records or the public
+    layout's items (through a wrapper's ``dataset``, if any)."""
+    inner = dataset
+    while not hasattr(inner, "records") and not hasattr(inner, "items") and hasattr(inner, "dataset"):
+        inner = inner.dataset
+    if hasattr(inner, "records"):  # PreparedDataset
+        return [r.get("label") for r in inner.records]
+    if isinstance(getattr(inner, "items", None), list):  # SpecVQGANFeatureDataset: (clip, label, ...)
+        return [it[1] for it in inner.items]
+    return [dataset[i].get("label") for i in range(len(dataset))]
+
+
 def load_codebook(path: str) -> SpecVQGANCodebook:
     """A frozen codebook from an avgen model folder or the release's codebook run (``configs/`` + ``checkpoints/``)."""
     from ...checkpoints import from_pretrained
@@ -293,9 +306,6 @@ class SpecVQGANTransformerTask(Task):
         if cfg.data.kind not in ("prepared", "specvqgan"):
             raise ConfigError("data.kind: the transformer trains on mels + visual features; use 'prepared' or "
                               "'specvqgan'")
-        if cfg.model.get("condition", "features") != "features":
-            raise ConfigError(f"model.condition: {cfg.model['condition']!r} is not trained here (the class-token "
-                              "variants load, run and sample; training them on class labels is not implemented)")
 
     def build_generator(self) -> nn.Module:
         self.codebook = load_codebook(self.lcfg.codebook)
@@ -308,6 +318,11 @@ class SpecVQGANTransformerTask(Task):
         if m.vocab_size != cb.n_embed:
             raise ConfigError(f"model.vocab_size: {m.vocab_size}, but the codebook {self.lcfg.codebook} has "
                               f"{cb.n_embed} entries")
+        if m.condition != "features":  # the class-token variants: one class per distinct training label
+            n = len(self.class_names)
+            if m.num_classes not in (0, n):
+                raise ConfigError(f"model.num_classes: {m.num_classes}, but the training data has {n} labels")
+            m = self.mcfg = dataclasses.replace(m, num_classes=n)
         try:
             model = SpecVQGANTransformer(m)
         except ValueError as e:
@@ -364,15 +379,23 @@ class SpecVQGANTransformerTask(Task):
     def _model(self, generator) -> SpecVQGANTransformer:
         return getattr(generator, "module", generator)
 
+    def classes(self, batch, device) -> torch.Tensor | None:
+        """The batch's labels as class indices ``[B]`` (the variants with a class token; else None)."""
+        if self.mcfg.condition == "features":
+            return None
+        return torch.tensor([self.class_index[label] for label in batch["label"]], device=device)
+
     def generator_loss(self, batch, generator, discriminator):
         model = self._model(generator)
         if self.mcfg.condition_on_reference:
             z, feats, r = self.pair(batch, model)
         else:
             z, feats, r = self.codes(batch["mel"]), model.condition_frames(batch["features"]), None
+        cls = self.classes(batch, z.device)
+        feats = feats if model.uses_features else None  # the class-only variant primes with the class alone
         a = corrupt_codes(z, self.lcfg.pkeep, self.mcfg.vocab_size, self.rng) if generator.training else z
-        prime = feats.shape[1] + (r.shape[1] if r is not None else 0)
-        logits = generator(a[:, :-1], feats, r)[:, prime - 1:]  # [B, N, vocab]: row i predicts z_i
+        prime = model.prime_length
+        logits = generator(a[:, :-1], feats, r, cls)[:, prime - 1:]  # [B, N, vocab]: row i predicts z_i
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), z.reshape(-1))
         acc = (logits.detach().argmax(-1) == z).float().mean()
         return loss, {"g/loss": loss.detach(), "g/accuracy": acc}
@@ -381,13 +404,14 @@ class SpecVQGANTransformerTask(Task):
     def samples(self, batch, generator):
         """The target's reconstruction through the codebook, and greedy codes decoded (one clip)."""
         model = self._model(generator)
-        one = {"mel": batch["mel"][:1], "features": batch["features"][:1]}
+        one = {"mel": batch["mel"][:1], "features": batch["features"][:1], "label": batch["label"][:1]}
         if self.mcfg.condition_on_reference:
             z, feats, r = self.pair(one, model)
         else:
             z, feats, r = self.codes(one["mel"]), model.condition_frames(one["features"]), None
         h = self.mcfg.code_shape[0]
-        greedy = model.sample(feats, top_k=1, reference=r)
+        greedy = model.sample(feats if model.uses_features else None, top_k=1, reference=r,
+                              classes=self.classes(one, z.device))
         cb = self._codebook(z.device)
         to01 = lambda x: ((x[0] + 1) / 2).clamp(0, 1)  # noqa: E731
         return {"codebook": to01(cb.decode(sequence_to_grid(z, h))),
@@ -415,3 +439,12 @@ class SpecVQGANTransformerTask(Task):
         if isinstance(s, dict):
             self._data_settings = {k: s[k] for k in ("fps", "visual", "mel", "clip_seconds") if k in s}
             self._data_settings["segment_seconds"] = self.cfg.data.segment_seconds
+        if self.mcfg.condition != "features":  # class index = position of the label among the sorted labels
+            labels = dataset_labels(dataset)
+            if not labels or any(x in (None, "") for x in labels):
+                raise ConfigError(f"model.condition: {self.mcfg.condition} trains on class labels, and "
+                                  f"{sum(x in (None, '') for x in labels)} of {len(labels)} training clips have none "
+                                  "(a prepare manifest's 'label' column; the public layout's class folders)")
+            self.class_names = sorted(set(labels))
+            self.class_index = {name: i for i, name in enumerate(self.class_names)}
+            self._data_settings = {**getattr(self, "_data_settings", {}), "classes": self.class_names}
