@@ -60,12 +60,31 @@ class EMA:
         self.module.load_state_dict(sd)
 
 
-def _load_optimizer(opt: torch.optim.Optimizer, state: dict, settings) -> None:
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict, settings, where: str) -> None:
     """Restore Adam's moments and step counts, but take lr, betas and weight decay from the config: a resumed run
-    with a changed learning rate (e.g. a lower one to finish training) must use it, not the checkpoint's."""
+    with a changed learning rate (e.g. a lower one to finish training) must use it, not the checkpoint's. A group
+    built without decay (``"decay": False``, :func:`parameter_groups`) keeps none."""
+    if len(state.get("param_groups", [])) != len(opt.param_groups):
+        raise ConfigError(f"{where}: its optimizer has {len(state.get('param_groups', []))} parameter group(s), this "
+                          f"config builds {len(opt.param_groups)} (a changed decay-exempt setting?); resume with the "
+                          "settings it was started with, or start a new run_dir")
     opt.load_state_dict(state)
     for group in opt.param_groups:
-        group.update(lr=settings.lr, betas=tuple(settings.betas), weight_decay=settings.weight_decay)
+        group.update(lr=settings.lr, betas=tuple(settings.betas),
+                     weight_decay=settings.weight_decay if group.get("decay", True) else 0.0)
+
+
+def parameter_groups(model: nn.Module, exempt: set[str]) -> list[dict]:
+    """AdamW groups: the parameters named in ``exempt`` without weight decay, the others with the config's; one
+    group when nothing is exempt (the layout of earlier checkpoints)."""
+    named = dict(model.named_parameters())
+    unknown = sorted(exempt - set(named))
+    if unknown:
+        raise ValueError(f"decay-exempt names that are not parameters: {', '.join(unknown[:3])}")
+    if not exempt:
+        return [{"params": list(named.values()), "decay": True}]
+    return [{"params": [p for n, p in named.items() if n not in exempt], "decay": True},
+            {"params": [p for n, p in named.items() if n in exempt], "weight_decay": 0.0, "decay": False}]
 
 
 def collate(items: list[dict]) -> dict:
@@ -182,8 +201,8 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
     if cfg.init_from:  # a fresh run starts from these weights; a resumed one loads its checkpoint below
         G.load_state_dict(task.initial_weights(cfg.init_from, G))
     D = task.build_discriminator()
-    opt_g = torch.optim.AdamW(G.parameters(), lr=cfg.optim_g.lr, betas=cfg.optim_g.betas,
-                              weight_decay=cfg.optim_g.weight_decay)
+    opt_g = torch.optim.AdamW(parameter_groups(G, task.no_weight_decay(G)), lr=cfg.optim_g.lr,
+                              betas=cfg.optim_g.betas, weight_decay=cfg.optim_g.weight_decay)
     opt_d = None if D is None else torch.optim.AdamW(D.parameters(), lr=cfg.optim_d.lr, betas=cfg.optim_d.betas,
                                                      weight_decay=cfg.optim_d.weight_decay)
     ema = EMA(G, cfg.ema_decay) if cfg.ema_decay else None
@@ -201,10 +220,10 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
     if latest is not None:
         ckpt_path, state = latest
         G.load_state_dict(state["generator"])
-        _load_optimizer(opt_g, state["opt_g"], cfg.optim_g)
+        _load_optimizer(opt_g, state["opt_g"], cfg.optim_g, ckpt_path)
         if D is not None:
             D.load_state_dict(state["discriminator"])
-            _load_optimizer(opt_d, state["opt_d"], cfg.optim_d)
+            _load_optimizer(opt_d, state["opt_d"], cfg.optim_d, ckpt_path)
         if ema is not None and "ema" in state:
             ema.load_state_dict(state["ema"])
         step = int(state["step"])

@@ -166,6 +166,16 @@ def test_transformer_trains_resumes_after_sigint_and_exports_a_pipeline_folder(t
                                                f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]",
                                                "model.block_size=6"], "specvqgan_transformer", 20)
     _falls(_scalars(cfg.run_dir, "g/loss"), 0.7)  # cross-entropy on the code tokens
+    # the release's optimizer groups: only the Linear layers' weights decay (minGPT's configure_optimizers)
+    groups = load_checkpoint(latest_checkpoint(cfg.run_dir))["opt_g"]["param_groups"]
+    model = from_pretrained(run / "final" / "transformer", expected=SpecVQGANTransformer)
+    linear = [f"{mn}.weight" for mn, m in model.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert [(g["weight_decay"], len(g["params"])) for g in groups] == [
+        (0.01, len(linear)), (0.0, len(list(model.parameters())) - len(linear))]
+    with pytest.raises(ConfigError, match="parameter group"):  # resuming with the other grouping: one line
+        train(load_config(os.path.join(CONFIGS, "tiny_transformer.yaml"), COMMON + [
+            f"data.path={cache}", f"run_dir={run}", f"loss.codebook={codebook_folder}", "model.code_shape=[2,2]",
+            "model.block_size=6", "max_steps=22", "loss.decay_exempt=false"]), cpu=True, quiet=True)
     meta = json.loads((run / "final" / "config.json").read_text())
     assert meta["class"] == "SpecVQGANPipeline" and meta["components"] == {"codebook": "codebook",
                                                                            "transformer": "transformer"}

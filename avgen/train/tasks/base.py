@@ -102,6 +102,11 @@ class Task:
             raise ConfigError(f"init_from: {e}") from None
         return sd
 
+    def no_weight_decay(self, generator: nn.Module) -> set[str]:
+        """Names of the generator's parameters that AdamW must not decay (their own group, weight decay 0).
+        Default: none (every parameter takes ``optim_g.weight_decay``)."""
+        return set()
+
     def attach_dataset(self, dataset) -> None:
         """Called once with the training dataset, before the models are built, for tasks that measure against the
         training data (e.g. a FID-like score). Default: nothing."""

@@ -195,8 +195,13 @@ class SpecVQGANTransformerLoss:
     # model.condition_on_reference only: the reference window and the target window of a pair are at least this far
     # apart in the clip (0: disjoint, possibly adjacent)
     reference_gap_seconds: float = 0.0
+    # the release's (minGPT's) optimizer groups: only Linear weights take optim_g.weight_decay; biases, LayerNorm,
+    # Embedding, Conv1d / LSTM / GRU embedder weights and pos_emb none. false: every parameter decays
+    decay_exempt: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.decay_exempt, bool):
+            raise ValueError(f"decay_exempt: expected true or false, got {self.decay_exempt!r}")
         if not (isinstance(self.pkeep, (int, float)) and 0.0 <= self.pkeep <= 1.0):
             raise ValueError(f"pkeep: expected a probability in [0, 1], got {self.pkeep!r}")
         _finite_at_least(self.reference_gap_seconds, 0, "reference_gap_seconds")
@@ -378,6 +383,17 @@ class SpecVQGANTransformerTask(Task):
 
     def _model(self, generator) -> SpecVQGANTransformer:
         return getattr(generator, "module", generator)
+
+    def no_weight_decay(self, generator: nn.Module) -> set[str]:
+        """The release's exemptions (``loss.decay_exempt``): everything but the Linear layers' weights."""
+        if not self.lcfg.decay_exempt:
+            return set()
+        out = set()
+        for mn, m in generator.named_modules():
+            for pn, _ in m.named_parameters(recurse=False):
+                if pn.endswith("bias") or not isinstance(m, nn.Linear):
+                    out.add(f"{mn}.{pn}" if mn else pn)  # pos_emb (the root's own), norms, embeddings, embedders
+        return out
 
     def classes(self, batch, device) -> torch.Tensor | None:
         """The batch's labels as class indices ``[B]`` (the variants with a class token; else None)."""
