@@ -186,7 +186,10 @@ def compare_table(reports: list[dict]) -> str:
              "| --- | --- |" + " --- |" * (len(cols) + 1)]
     for r in reports:
         prof = r.get("profile", {})
-        name = f"{prof.get('checkpoint')} ({prof.get('head')})"
+        ck = str(prof.get("checkpoint"))
+        if os.path.isabs(ck) and ck.startswith(os.getcwd() + os.sep):  # shorter: relative to where it ran
+            ck = os.path.relpath(ck)
+        name = f"{ck} ({prof.get('head')})"
         speed = r.get("seconds_per_10s")
         for g, e in (r.get("timbre_by_split") or {}).items():
             cells = [f"{e[c]:.3f}" if isinstance(e.get(c), float) else str(e.get(c, "")) for c in cols]
