@@ -43,8 +43,9 @@ from ..metrics.report import make_report
 from ..models.v2s.varietysound import ENCODERS
 from ..pipelines.video_to_sound import VideoToSoundPipeline
 
-__all__ = ["evaluate_v2s", "compare_table", "V2SHead", "split_groups", "timbre_by_group", "onset_timing", "timing_by_group",
-           "group_table", "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE", "ONSET_GATE_DB"]
+__all__ = ["evaluate_v2s", "compare_table", "V2SHead", "split_groups", "timbre_by_group", "onset_timing",
+           "timing_by_group", "group_table", "SPLIT_GROUPS", "MIN_UNSEEN_REFERENCES", "ONSET_TOLERANCE",
+           "ONSET_GATE_DB"]
 
 SPLIT_GROUPS = ("seen", "unseen_recording", "unseen_category")
 MIN_UNSEEN_REFERENCES = 24  # issue 15: distinct test references an unseen-timbre figure needs
