@@ -465,7 +465,7 @@ class SpecVQGANPipeline:
                 raise AvgenError("features: this transformer is primed with feature frames; pass them")
             if duration is None:
                 raise AvgenError("duration: the class-only transformer takes no features; give the seconds to cover")
-            feats = torch.zeros(cls.shape[0], 1, t.config.feat_dim)  # [B, 1, D]: only its batch size is read
+            feats, b = None, cls.shape[0]
         else:
             if not t.uses_features:
                 raise AvgenError("features: this transformer (condition class) takes none; pass classes= and "
@@ -479,6 +479,7 @@ class SpecVQGANPipeline:
                                  f"{feats.dtype} {tuple(feats.shape)}")
             if not bool(torch.isfinite(feats).all()):
                 raise AvgenError("features hold NaN or infinite values")
+            b = feats.shape[0]
         if generator is not None and generator.device.type != self.device.type:
             raise AvgenError(f"generator is on {generator.device.type}, the pipeline on {self.device.type}: pass "
                              f"torch.Generator(device='{self.device.type}')")
@@ -487,16 +488,16 @@ class SpecVQGANPipeline:
             raise AvgenError(f"duration must be a positive number of seconds, got {duration}")
         columns = max(w, self.columns_for(duration if duration is not None else feats.shape[1] / self.fps))
         overlap = self._overlap_columns(overlap_seconds)
-        ref = self._reference_sequence(reference, reference_sample_rate, feats.shape[0])  # [B, R H] or None
+        ref = self._reference_sequence(reference, reference_sample_rate, b)  # [B, R H] or None
         starts = window_starts(columns, w, overlap)
         p = next(t.parameters())
-        codes = torch.zeros(feats.shape[0], h, columns, dtype=torch.long)  # [B, H, C]
+        codes = torch.zeros(b, h, columns, dtype=torch.long)  # [B, H, C]
         end = 0  # the first column not sampled yet
         bar = _bar(progress, "sampling", len(starts), "window")
         for c in starts:
             first = round(c * self.column_seconds * self.fps)  # the feature frame at the window's start
             cond = t.condition_frames(feats[:, first:first + t.config.feat_len].to(p.device, p.dtype)) \
-                if t.uses_features else None
+                if feats is not None else None
             prefix = grid_to_sequence(codes[:, :, c:end]).to(p.device) if end > c else None  # [B, (end - c) H]
             seq = t.sample(cond, prefix=prefix, temperature=temperature, top_k=top_k, generator=generator,
                            reference=None if ref is None else ref.to(p.device),

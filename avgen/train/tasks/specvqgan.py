@@ -410,8 +410,7 @@ class SpecVQGANTransformerTask(Task):
         cls = self.classes(batch, z.device)
         feats = feats if model.uses_features else None  # the class-only variant primes with the class alone
         a = corrupt_codes(z, self.lcfg.pkeep, self.mcfg.vocab_size, self.rng) if generator.training else z
-        prime = model.prime_length
-        logits = generator(a[:, :-1], feats, r, cls)[:, prime - 1:]  # [B, N, vocab]: row i predicts z_i
+        logits = generator(a[:, :-1], feats, r, cls)[:, -z.shape[1]:]  # [B, N, vocab]: row i predicts z_i
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), z.reshape(-1))
         acc = (logits.detach().argmax(-1) == z).float().mean()
         return loss, {"g/loss": loss.detach(), "g/accuracy": acc}

@@ -380,9 +380,8 @@ class SpecVQGANTransformer(nn.Module):
     def code_logits(self, codes: torch.Tensor, features: torch.Tensor | None,
                     reference: torch.Tensor | None = None, classes: torch.Tensor | None = None) -> torch.Tensor:
         """Teacher forcing: logits ``[B, N, vocab]`` whose row i predicts ``codes[:, i]`` (the training target)."""
-        p = ((features.shape[1] if features is not None else 0) + int(classes is not None) +
-             (self.reference_length if reference is not None else 0))
-        return self(codes[:, :-1], features, reference, classes)[:, p - 1:]
+        logits = self(codes[:, :-1], features, reference, classes)  # [B, P + N - 1, vocab]
+        return logits[:, -codes.shape[1]:]  # from position P - 1 on
 
     def new_cache(self, batch: int, *, device=None, dtype=None) -> KVCache:
         c = self.config
