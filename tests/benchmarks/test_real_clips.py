@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from avgen.benchmarks.real_clips import evaluate_v2s_real, score_onsets
+from avgen.benchmarks.real_clips import ceiling, evaluate_v2s_real, score_onsets, thinned
 from avgen.cli import main
 from avgen.errors import AvgenError
 from avgen.media import read_audio, write_audio, write_video
@@ -69,6 +69,8 @@ def test_chance_comes_from_the_other_clips_and_outputs_are_reused(clips, tmp_pat
     assert rows["c"]["chance_f1"] == pytest.approx(0.5)
     assert rep["onset_f1"] == 1.0 and rep["chance_f1"] == pytest.approx(1 / 3) and rep["f1_ratio"] == pytest.approx(3)
     assert np.diag(rep["f1_matrix"]).tolist() == [1.0, 1.0, 1.0]
+    # the echo is a perfect output: it meets the ceiling, at full density and at its own count
+    assert rep["ceiling_ratio"] == pytest.approx(3) and rep["matched_ceiling_ratio"] == pytest.approx(3)
     # level: a tenth of the own track's RMS is -20 dB
     assert all(r["level_db"] == pytest.approx(-20, abs=0.1) for r in rows.values())
     assert rep["profile"]["vocoder"] == "echo-test" and rep["profile"]["num_clips"] == 3
@@ -107,3 +109,16 @@ def test_bad_inputs_are_one_line_exit_2(tmp_path, capsys):
         assert msg in err and len(err.splitlines()) == 1
     with pytest.raises(AvgenError, match="at least 2"):
         score_onsets([np.zeros(1)], [np.zeros(1)], [1.0])
+
+
+def test_ceiling_scores_the_own_onsets_thinned_to_the_outputs_count():
+    assert thinned(np.arange(5.0), 3).tolist() == [0, 2, 4] and thinned(np.arange(2.0), 5).tolist() == [0, 1]
+    assert thinned(np.arange(3.0), 0).size == 0
+    truth = [np.array(CLIPS[k]) for k in "abc"]
+    full = ceiling(truth, [3.0] * 3, [2, 2, 2])
+    assert full["ceiling_f1"] == 1.0 and full["ceiling_chance_f1"] == pytest.approx(1 / 3)
+    assert full["matched_ceiling_ratio"] == pytest.approx(full["ceiling_ratio"]) == pytest.approx(3)
+    # one onset each (a: 0.5, b: 1.0, c: 0.5): own F1 2/3; chance a 1/3 (vs c), b 0, c 1/3 (vs a)
+    one = ceiling(truth, [3.0] * 3, [1, 1, 1])
+    assert one["matched_ceiling_f1"] == pytest.approx(2 / 3)
+    assert one["matched_ceiling_chance_f1"] == pytest.approx(2 / 9) and one["matched_ceiling_ratio"] == pytest.approx(3)
