@@ -286,3 +286,33 @@ def test_corpus_render_resumes_where_it_stopped(tiny_corpus, tmp_path):
                 assert (whole / split / r["reference"]).read_bytes() == (part / split / r["reference"]).read_bytes()
     with pytest.raises(AvgenError, match="partial render of another plan"):
         build_benchmark(str(part), **{**kw, "seed": 1})
+
+
+def test_train_licences_filter_the_train_side_only(tiny_corpus, tmp_path):
+    """--train-licences keeps the train side to the named licences; the held-out sides are drawn from the whole
+    corpus as before, and a name no recording has is one error, as is a filter that leaves nothing."""
+    import shutil
+
+    from avgen.data.sound_corpus import read_manifest, write_manifest
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tiny_corpus, corpus)
+    rows = read_manifest(corpus / "manifest.jsonl")
+    for r in rows:  # recording 0 of every category under a copyleft licence; the held-out category under MIT
+        r["licence"] = "MIT" if r["category"] == "noise" else "GPL-2" if r["recording"].endswith("_0.wav") else "CC0"
+    write_manifest(corpus / "manifest.jsonl", rows)
+    kw = dict(corpus=str(corpus), train=3, valid=0, test=2, seed=0, held_out_categories=["noise"],
+              test_fraction=0.34, settings=FoleySettings(seconds=1.2, size=16, max_events=2), progress=False)
+    plain = build_benchmark(str(tmp_path / "plain"), **kw)
+    kept = build_benchmark(str(tmp_path / "kept"), train_licences=["CC0"], **kw)
+    licence = {r["recording"]: r["licence"] for r in rows}
+    train = [json.loads(x) for x in open(tmp_path / "kept" / "train" / "manifest.jsonl")]
+    assert {licence[r["recording"]] for r in train} == {"CC0"} and kept["train_licences"] == ["CC0"]
+    assert plain["train_licences"] is None
+    assert kept["recordings"]["unseen_recording"] == plain["recordings"]["unseen_recording"]
+    assert kept["recordings"]["unseen_category"] == plain["recordings"]["unseen_category"]
+    assert kept["recordings"]["train"] < plain["recordings"]["train"]
+    with pytest.raises(AvgenError, match="no recording is under CC-BY"):
+        build_benchmark(str(tmp_path / "typo"), train_licences=["CC0", "CC-BY"], **kw)
+    with pytest.raises(AvgenError, match="no train-side recording"):
+        build_benchmark(str(tmp_path / "none"), train_licences=["MIT"], **kw)

@@ -41,6 +41,9 @@ def main(argv=None) -> int:
                    help="share of categories, then of each category's recordings, held out (--corpus; default 0.2)")
     p.add_argument("--held-out-categories", default=None, metavar="A,B",
                    help="comma-separated categories to hold out (--corpus; default: drawn with --seed)")
+    p.add_argument("--train-licences", default=None, metavar="L1,L2",
+                   help="--corpus: train/valid/seen-test clips use only recordings under these manifest licences "
+                        "(e.g. CC0,MIT,Expat,CC-BY-3.0); the held-out splits are unchanged")
     p.add_argument("--renderer", choices=("shapes", "scenes"), default="shapes",
                    help="shapes: flat shapes on a gradient (default); scenes: realistic renders (needs --corpus "
                         "and --images) with a test_held_out_renderer/ split")
@@ -60,6 +63,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     a = p.parse_args(argv)
     held = [c for c in a.held_out_categories.split(",") if c] if a.held_out_categories else None
+    licences = [c for c in a.train_licences.split(",") if c] if a.train_licences is not None else None
+    if licences is not None and not licences:
+        print("make_foley.py: error: --train-licences needs at least one licence name", file=sys.stderr)
+        return 2
     if not a.onset_trim_db > 0:  # also refuses nan
         print(f"make_foley.py: error: --onset-trim-db must be a positive number of dB, got {a.onset_trim_db}",
               file=sys.stderr)
@@ -70,7 +77,8 @@ def main(argv=None) -> int:
                                   test=a.test, seed=a.seed,
                                   settings=FoleySettings(seconds=a.seconds, size=a.size, onset_trim_db=trim),
                                   test_fraction=a.test_fraction, held_out_categories=held,
-                                  progress=not a.no_progress, images=a.images, renderer=a.renderer)
+                                  progress=not a.no_progress, images=a.images, renderer=a.renderer,
+                                  train_licences=licences)
     except AvgenError as e:
         print(f"make_foley.py: error: {e}", file=sys.stderr)
         return 2

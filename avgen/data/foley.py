@@ -388,7 +388,7 @@ def _corpus_splits(corpus: str, *, test_fraction: float, held_out_categories, se
 def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | None = None, train: int = 200,
                     valid: int = 24, test: int = 48, seed: int = 0, settings: FoleySettings = FoleySettings(),
                     test_fraction: float = 0.2, held_out_categories=None, progress: bool = True,
-                    images: str | None = None, renderer: str = "shapes") -> dict:
+                    images: str | None = None, renderer: str = "shapes", train_licences=None) -> dict:
     """Write ``{train,valid,test}/<id>.mp4`` and ``<split>/manifest.jsonl`` (id, sound, recording, kind, events),
     plus for the test split ``test/references/<id>.wav`` (same recording, other rendering), the row's ``split``
     label and ``test/events.jsonl``. Recordings and event kinds are balanced over each split.
@@ -400,7 +400,11 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
 
     ``renderer="scenes"`` (with ``corpus`` and ``images``, an image-corpus folder): realistic scene renders, the
     picture split of :func:`~avgen.data.image_corpus.split_images` (``seed``) and a fifth split
-    ``test_held_out_renderer`` (held-out styles, unseen-recording sounds); see the module docstring."""
+    ``test_held_out_renderer`` (held-out styles, unseen-recording sounds); see the module docstring.
+
+    ``train_licences`` (``corpus`` only): the train side keeps only recordings under these manifest licences (e.g.
+    ``CC0``, ``MIT``), for weights whose training data carry no copyleft terms. The split is drawn from the whole
+    corpus first, so the held-out recordings and categories are the same as without the filter."""
     if corpus is not None and sounds is not None:
         raise AvgenError("give either sounds (a folder of recordings) or corpus (a sound-corpus folder), not both")
     if renderer not in RENDERERS:
@@ -408,6 +412,8 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
     if renderer == "scenes" and (corpus is None or images is None):
         raise AvgenError("the scenes renderer needs both a sound corpus (corpus/--corpus) and an image corpus "
                          "(images/--images)")
+    if train_licences is not None and corpus is None:
+        raise AvgenError("train_licences filters a sound corpus's train side (corpus/--corpus)")
     if renderer == "shapes" and images is not None:
         raise AvgenError("images (an image corpus) is only used by the scenes renderer (renderer='scenes')")
     for what, folder in (("sound corpus", corpus), ("image corpus", images)):
@@ -429,6 +435,15 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
             summary["splits"][split] = count
     else:
         parts = _corpus_splits(corpus, test_fraction=test_fraction, held_out_categories=held_out_categories, seed=seed)
+        if train_licences is not None:  # filtered after the split: the test sides stay those of the whole corpus
+            allowed = set(train_licences)
+            known = {r["licence"] for part in parts.values() for r in part}
+            if allowed - known:  # a misspelt name would silently drop recordings
+                raise AvgenError(f"{corpus}: no recording is under {', '.join(sorted(allowed - known))} "
+                                 f"(the manifest has {', '.join(sorted(known))})")
+            parts["train"] = [r for r in parts["train"] if r["licence"] in allowed]
+            if not parts["train"]:
+                raise AvgenError(f"{corpus}: no train-side recording is under {', '.join(sorted(allowed))}")
         cache: dict[str, np.ndarray] = {}
         scenes = renderer == "scenes"
         # scenes keep the whole excerpt (up to the clip's length); shapes the first 0.4 s
@@ -444,6 +459,7 @@ def build_benchmark(out_dir: str, *, sounds: str | None = None, corpus: str | No
         summary = {"settings": asdict(settings), "corpus": os.path.abspath(corpus), "seed": seed,
                    "test_fraction": test_fraction,
                    "held_out_categories": sorted({r["category"] for r in parts["unseen_category"]}),
+                   "train_licences": None if train_licences is None else sorted(set(train_licences)),
                    "recordings": {k: len({r["recording"] for r in v}) for k, v in parts.items()}, "splits": {},
                    "distinct_test_references": {}}
         jobs = (("train", train, "train", None), ("valid", valid, "train", None), ("test", test, "train", "seen"),
