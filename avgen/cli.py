@@ -53,12 +53,13 @@ def _add_prepare(sub) -> None:
                         "the stored melspec_10s_22050hz files (use with --clip-seconds 10)")
     # avgen.encoders.motion.MOTION_KINDS, spelled out: importing avgen.encoders would load torch for every --help
     p.add_argument("--motion", default="pixel-grid",
-                   choices=["pixel-grid", "pixel-grid-stabilised", "pixel-grid-local"],
+                   choices=["pixel-grid", "pixel-grid-stabilised", "pixel-grid-local", "pixel-flow-local"],
                    help="pixel motion kind cached beside the features: the frame difference as it is (default); "
                         "stabilised: after moving the previous frame by the global camera shift (pans and shake are "
                         "not events); local: stabilised, with both frames blurred, the lighting level matched and "
-                        "each grid cell relative to the median cell; a model trained on the cache computes the same "
-                        "kind at inference")
+                        "each grid cell relative to the median cell; flow-local: the local kind and each cell's "
+                        "velocity (64 numbers per frame, model.pixel_motion_dim: 64); a model trained on the cache "
+                        "computes the same kind at inference")
     p.add_argument("--workers", type=int, default=2, help="decoding worker processes; 0 decodes in-process "
                                                           "(default 2)")
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-encoder batch (default 64)")

@@ -68,7 +68,7 @@ def test_prepare_resumes_and_reports_bad_files(tmp_path):
     assert (s2.processed, s2.skipped, len(s2.failed)) == (1, 1, 1)
     ds = PreparedDataset(out, segment_seconds=1.0)
     assert len(ds) == 2 and ds[0]["features"].shape == (22, 1280) and ds[0]["mel"].shape == (80, 86)
-    assert ds.has_motion and ds[0]["motion"].shape == (22, 32)
+    assert ds.has_motion and ds[0]["motion"].shape == (22, 32) and ds.motion_dim == 32
     start = PreparedDataset(out, segment_seconds=1.0, random_crop=False)[0]  # the window from 0: the same frames
     np.testing.assert_array_equal(start["motion"].numpy(), item["motion"][:22])
     long = PreparedDataset(out, segment_seconds=5.0, random_crop=False)[0]  # past the 4 s clip: padded

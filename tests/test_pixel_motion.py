@@ -114,6 +114,8 @@ def test_training_refuses_a_cache_without_motion(tmp_path):
     with pytest.raises(ConfigError, match="has no pixel motion"):
         task.attach_dataset(type("OldCache", (), {"has_motion": False})())
     task.attach_dataset(type("Cache", (), {"has_motion": True})())
+    with pytest.raises(ConfigError, match="has 64 channels"):  # a pixel-flow-local cache for a 32-wide model
+        task.attach_dataset(type("FlowCache", (), {"has_motion": True, "motion_dim": 64})())
     batch = {"mel": torch.rand(2, 80, 88), "features": torch.randn(2, 22, 12), "motion": torch.zeros(2, 22, 32)}
     loss, logs = task.generator_loss(batch, task.build_generator(), None)
     assert torch.isfinite(loss) and "g/mel_mse" in logs
@@ -178,6 +180,42 @@ def test_local_motion_ignores_a_lighting_change_and_a_pan_but_not_an_event():
     np.testing.assert_allclose(parts, pixel_motion(flash, "pixel-grid-local"), atol=1e-6)
 
 
+def _moving_square(path, size=64, seed=1):
+    """A textured 16-px square moving over a still textured background by ``path`` ((dy, dx) per frame, cumulative),
+    starting near the picture's centre: uint8 frames [T, size, size, 3]."""
+    back = _panned([], size=size, seed=seed)[0, ..., 0].astype(np.float32)
+    patch = _panned([], size=16, seed=seed + 1)[0, ..., 0].astype(np.float32) * 0.5 + 100
+    out, y, x = [], 24.0, 24.0
+    for dy, dx in [(0.0, 0.0)] + list(path):
+        y, x = y + dy, x + dx
+        f = back.copy()
+        f[int(round(y)):int(round(y)) + 16, int(round(x)):int(round(x)) + 16] = patch
+        out.append(np.repeat(np.clip(f, 0, 255).round().astype(np.uint8)[..., None], 3, -1))
+    return np.stack(out)
+
+
+def test_flow_motion_gives_each_cells_velocity_and_the_local_figures():
+    """``pixel-flow-local``: the local kind's 32 numbers unchanged, then (vx, vy) per cell; a square falling and
+    bouncing back up reads as downward then upward velocity where it is and as still elsewhere; streaming equals
+    the whole array."""
+    from avgen.encoders.motion import motion_dim
+
+    frames = _moving_square([(2, 0), (2, 0), (2, 0), (-2, 0), (-2, 0)])
+    flow = pixel_motion(frames, "pixel-flow-local")
+    assert flow.shape == (6, 64) and motion_dim("pixel-flow-local") == 64 and motion_dim("pixel-grid-local") == 32
+    np.testing.assert_allclose(flow[:, :32], pixel_motion(frames, "pixel-grid-local"), atol=1e-6)
+    vel = flow[:, 32:].reshape(6, 16, 2)  # [T, cell, (vx, vy)]
+    moving = np.abs(vel[1:, :, 1]).max(0) > 0.3  # the cells the square crosses
+    assert 1 <= moving.sum() <= 6 and np.abs(vel[1:, ~moving]).max() < 0.3
+    vy = vel[:, moving, 1].mean(1)
+    assert (vy[1:4] > 0.3).all() and (vy[4:] < -0.3).all()  # down (y grows), then back up: the bounce
+    assert np.abs(vel[:, moving, 0]).max() < 0.5 * np.abs(vy[1:]).min()  # no sideways move
+    assert np.abs(vel[0]).max() == 0  # the first frame has no predecessor
+    stream = PixelMotion("pixel-flow-local")
+    parts = np.concatenate([stream.push(frames[a:b]) for a, b in ((0, 2), (2, 5), (5, 6))])
+    np.testing.assert_allclose(parts, flow, atol=1e-6)
+
+
 def test_motion_settings_name_the_kind_and_unknown_ones_are_refused():
     from avgen.encoders.motion import MOTION_KINDS, PIXEL_MOTION_SETTINGS, motion_settings
 
@@ -200,13 +238,18 @@ def test_the_pipeline_computes_the_motion_kind_it_was_trained_on():
     g = VarietySound(**{**TINY, "feature_dim": 1280}, pixel_motion_dim=32)
     data = {"fps": 21.5, "visual": {"backbone": "efficientnet-lite0"}}
     kinds = {}
+    wide = VarietySound(**{**TINY, "feature_dim": 1280}, pixel_motion_dim=64)
     for motion in (None, *(motion_settings(kind) for kind in MOTION_KINDS)):
         d = data if motion is None else {**data, "motion": motion}
+        model = wide if motion is not None and motion["name"] == "pixel-flow-local" else g
         kinds[None if motion is None else motion["name"]] = VideoToSoundPipeline(
-            g, {"data": d}, device="cpu", vocoder="griffin-lim").motion_kind
+            model, {"data": d}, device="cpu", vocoder="griffin-lim").motion_kind
     assert kinds == {None: "pixel-grid", **{kind: kind for kind in MOTION_KINDS}}
     with pytest.raises(CheckpointError, match="data.motion"):
         VideoToSoundPipeline(g, {"data": {**data, "motion": {"name": "flow"}}}, device="cpu", vocoder="griffin-lim")
+    with pytest.raises(CheckpointError, match="pixel_motion_dim is 32, but data.motion"):  # velocities need 64
+        VideoToSoundPipeline(g, {"data": {**data, "motion": motion_settings("pixel-flow-local")}}, device="cpu",
+                             vocoder="griffin-lim")
     frames = _panned([(1, 1)] * 6, size=64)
     pipe = VideoToSoundPipeline(g, {"data": {**data, "motion": motion_settings("pixel-grid-stabilised")}},
                                 device="cpu", vocoder="griffin-lim")

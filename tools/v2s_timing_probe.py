@@ -17,7 +17,8 @@ training clips (the fit). Representations, all at the feature rate (21.5 fps):
 * ``pixel_diff``: mean absolute grey-level frame difference over a 4x4 grid and its rise (32-d): the cache's
   ``motion`` (:mod:`avgen.encoders.motion`, the input of ``model.pixel_motion_dim``) when it has one; for a cache
   made before it, computed here from 64-px frames decoded with the reader ``avgen prepare`` uses; with
-  ``--motion KIND``, that kind (``pixel-grid``, ``pixel-grid-stabilised`` or ``pixel-grid-local``) computed here
+  ``--motion KIND``, that kind (``pixel-grid``, ``pixel-grid-stabilised``, ``pixel-grid-local`` or ``pixel-flow-local``,
+  64-d) computed here
   from the frames ``avgen prepare`` gives the encoder, whatever the caches hold;
 * ``all``: the three concatenated.
 
@@ -49,16 +50,17 @@ class UsageError(Exception):
 
 
 def pixel_diff(path: str, frames: int, kind: str | None = None) -> torch.Tensor:
-    """``[frames, 32]``: :func:`avgen.encoders.motion.pixel_motion` of the video, cut or zero-padded to ``frames``.
+    """``[frames, 32]`` (64 for ``pixel-flow-local``): :func:`avgen.encoders.motion.pixel_motion` of the video, cut or
+    zero-padded to ``frames``.
     Without ``kind`` (a cache made before pixel motion): ``pixel-grid`` from frames decoded at a 64-px shorter side;
     with it: that kind from the frames ``avgen prepare`` gives the encoder (256-px shorter side)."""
     from avgen.encoders.frames import iter_frame_batches
-    from avgen.encoders.motion import PIXEL_MOTION_DIM, pixel_motion
+    from avgen.encoders.motion import motion_dim, pixel_motion
 
     side = 64 if kind is None else 256
     g = pixel_motion(np.concatenate(list(iter_frame_batches(path, fps=FPS, resize=side, batch_size=64))),
                      kind or "pixel-grid")
-    out = np.zeros((frames, PIXEL_MOTION_DIM), np.float32)
+    out = np.zeros((frames, motion_dim(kind or "pixel-grid")), np.float32)
     n = min(frames, len(g))
     out[:n] = g[:n]
     return torch.from_numpy(out)

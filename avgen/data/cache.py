@@ -8,6 +8,7 @@ import os
 import torch
 from torch.utils.data import Dataset
 
+from ..encoders.motion import motion_dim
 from ..errors import AvgenError
 from ..utils import require_finite
 
@@ -16,7 +17,8 @@ __all__ = ["PreparedDataset"]
 
 class PreparedDataset(Dataset):
     """Items: ``{"id", "label", "features": [T_vis, D], "mel": [n_mels, T_mel]}`` from a prepare cache, plus
-    ``"motion": [T_vis, 32]`` (:mod:`avgen.encoders.motion`) when the cache has it (:attr:`has_motion`; caches
+    ``"motion": [T_vis, 32]`` (``[T_vis, 64]`` for ``pixel-flow-local``; :mod:`avgen.encoders.motion`) when the
+    cache has it (:attr:`has_motion`, :attr:`motion_dim`; caches
     made before pixel motion do not).
 
     Args:
@@ -44,6 +46,8 @@ class PreparedDataset(Dataset):
         self.feature_dim = int(self.settings["visual"]["feature_dim"])
         self.n_mels = int(mel["n_mels"])
         self.has_motion = "motion" in self.settings  # every item of such a cache holds a motion tensor
+        # its width: 32, or 64 for a kind with velocities (avgen.encoders.motion.motion_dim)
+        self.motion_dim = motion_dim(self.settings["motion"].get("name", "pixel-grid")) if self.has_motion else 0
         self.segment_seconds = segment_seconds
         self.random_crop = random_crop
         self.generator = generator

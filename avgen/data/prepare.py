@@ -358,7 +358,7 @@ def prepare(
         else:
             first = items[positions[0]]
             feats = encoder.encode(result["frames"], batch_size=batch_size).numpy().astype(np.float32)
-            motion = pixel_motion(result["frames"], settings.motion)  # [T_vis, 32], the frames the encoder got
+            motion = pixel_motion(result["frames"], settings.motion)  # [T_vis, 32 or 64], the frames the encoder got
             meta = {"id": first.id, "label": first.label or "", "source": first.path, "fps": str(settings.fps),
                     "sample_rate": str(result["sample_rate"]), "duration": f"{result['duration']:.6f}",
                     "settings": settings_key}

@@ -20,7 +20,7 @@ from ..bundled import BUNDLED_CHECKPOINTS, bundled_checkpoint
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
-from ..encoders.motion import PIXEL_MOTION_DIM, PixelMotion
+from ..encoders.motion import PixelMotion
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, probe, read_audio, replace_audio, write_audio,
                      write_video)
@@ -180,6 +180,10 @@ class VideoToSoundPipeline:
             self.motion_kind = PixelMotion.from_settings(data.get("motion")).kind
         except ValueError as e:
             raise CheckpointError(f"data.motion: {e}") from None
+        width = getattr(generator.config, "pixel_motion_dim", 0)
+        if width and width != PixelMotion(self.motion_kind).dim:
+            raise CheckpointError(f"model.pixel_motion_dim is {width}, but data.motion ({self.motion_kind}) gives "
+                                  f"{PixelMotion(self.motion_kind).dim} numbers per frame")
         self._encoder = None
         self.vocoder = checked_vocoder(vocoder, self.mel_preset, device=self.device, made_by="generator")
 
@@ -271,8 +275,8 @@ class VideoToSoundPipeline:
         def motion_of(n: int) -> torch.Tensor | None:
             if tracker is None:
                 return None
-            m = torch.from_numpy(np.concatenate(pieces)) if pieces else torch.zeros(0, PIXEL_MOTION_DIM)
-            return m[:n]  # [T_v, 32], one per feature frame
+            m = torch.from_numpy(np.concatenate(pieces)) if pieces else torch.zeros(0, tracker.dim)
+            return m[:n]  # [T_v, 32 or 64], one per feature frame
 
         if isinstance(video, (str, os.PathLike)):
             info = probe(video)

@@ -177,12 +177,13 @@ class VarietySoundTask(Task):
             raise ConfigError(f"model.pixel_motion_dim: {width}, but data.path {self.cfg.data.path} has no pixel "
                               "motion (a cache made before it, or public feature files): run avgen prepare on the "
                               "videos into a new folder")
-        if width and width != PIXEL_MOTION_DIM:
-            raise ConfigError(f"model.pixel_motion_dim: {width}, but the cache's pixel motion has {PIXEL_MOTION_DIM} "
-                              "channels")
+        channels = getattr(dataset, "motion_dim", PIXEL_MOTION_DIM)
+        if width and width != channels:
+            raise ConfigError(f"model.pixel_motion_dim: {width}, but the pixel motion of data.path "
+                              f"{self.cfg.data.path} has {channels} channels")
 
     def _motion(self, batch) -> torch.Tensor | None:
-        """The batch's pixel motion ``[B, T_v, 32]`` when the model takes it (``model.pixel_motion_dim``)."""
+        """The batch's pixel motion ``[B, T_v, 32 or 64]`` when the model takes it (``model.pixel_motion_dim``)."""
         return batch["motion"] if self.mcfg.pixel_motion_dim else None
 
     def _generate(self, batch, generator, target: torch.Tensor, reference: torch.Tensor):
