@@ -36,8 +36,8 @@ which, and inference computes the one its model was trained on):
   stabilised, level-matched pair, with :data:`FLOW_DAMPING` added to the normal matrix's diagonal so a flat cell
   reads as still. A frame difference is about as large just before and after a contact; the velocity reverses there
   (a bounce) or stops (a drop), so the contact is in the input whatever kind of event makes it. On the seed-0 foley
-  benchmark's probe it found 0.75-0.76 of the held-out renderer's events against 0.66-0.68 for the local kind,
-  0.88-0.90 of its bounces against 0.71-0.73 (docs/varietysound.md, "Velocity").
+  benchmark's probe (``tools/v2s_timing_probe.py``, 3 seeds) it found 0.71-0.75 of the held-out renderer's events
+  against 0.63-0.67 for the local kind, with 25 ms median error against 32 (docs/varietysound.md, "Velocity").
 """
 
 from __future__ import annotations
