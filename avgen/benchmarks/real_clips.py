@@ -12,10 +12,10 @@ over those. A generator that follows the video scores higher against its own cli
 places sounds without looking scores the same (ratio ~1). The level (RMS of the generated track vs the clip's own
 track) is reported beside it.
 
-**The ceiling is measured too**: the clips' own onsets scored as if they were the outputs (own F1 1 wherever a track has
-onsets; ``ceiling_ratio`` = that over the mean F1 of a clip's own onsets against the other clips' tracks). Where the clips' tracks
-are dense (VGGSound: 3-6 onsets per second), even a perfect output scores well against other clips within
-+-100 ms, so the ratio has a ceiling well below what a sparse output could reach. ``matched_ceiling_ratio`` thins
+**The ceiling is measured too**: the clips' own onsets scored as if they were the outputs (own F1 1 wherever a track
+has onsets; ``ceiling_ratio`` = that over the mean F1 of a clip's own onsets against the other clips' tracks). Where
+the clips' tracks are dense (VGGSound: 3-6 onsets per second), even a perfect output scores well against other clips
+within +-100 ms, so the ratio has a ceiling well below what a sparse output could reach. ``matched_ceiling_ratio`` thins
 each clip's own onsets to as many as its generated track has (evenly by index) and scores them the same way: what
 a generator placing that many onsets perfectly would get.
 """

@@ -31,13 +31,14 @@ which, and inference computes the one its model was trained on):
   lighting change) before the search and again after the move, and each cell's difference is taken relative to the
   median cell's (``d_t`` minus its median over the 16 cells, so it can be negative; the rise is of these values).
 * ``pixel-flow-local``: the local kind's 32 numbers and, per cell, the velocity of what moves in it (32 more: ``vx,
-  vy`` in pixels of the reduced frame per frame, x then y for each cell). Each velocity is one Lucas-Kanade step over
-  the cell (Lucas & Kanade 1981): the least-squares ``v`` of ``I_x v_x + I_y v_y + I_t = 0`` on the blurred,
-  stabilised, level-matched pair, with :data:`FLOW_DAMPING` added to the normal matrix's diagonal so a flat cell
-  reads as still. A frame difference is about as large just before and after a contact; the velocity reverses there
-  (a bounce) or stops (a drop), so the contact is in the input whatever kind of event makes it. On the seed-0 foley
-  benchmark's probe (``tools/v2s_timing_probe.py``, 3 seeds) it found 0.71-0.75 of the held-out renderer's events
-  against 0.63-0.67 for the local kind, with 25 ms median error against 32 (docs/varietysound.md, "Velocity").
+  vy`` in pixels of the reduced frame per frame, y growing downward, x then y for each cell). Each velocity is one
+  Lucas-Kanade step over the cell (Lucas & Kanade 1981): the least-squares ``v`` of ``I_x v_x + I_y v_y + I_t = 0``
+  on the blurred, stabilised, level-matched pair, with :data:`FLOW_DAMPING` added to the normal matrix's diagonal
+  so a flat cell reads as still. A frame difference is about as large just before and after a contact; the velocity
+  reverses there (a bounce) or stops (a drop), so the contact is in the input whatever kind of event makes it. On
+  the seed-0 foley benchmark's probe (``tools/v2s_timing_probe.py``, 3 seeds) it found 0.71-0.75 of the held-out
+  renderer's events against 0.63-0.67 for the local kind, with 25 ms median error against 32
+  (docs/varietysound.md, "Velocity").
 """
 
 from __future__ import annotations
@@ -233,5 +234,6 @@ class PixelMotion:
 
 
 def pixel_motion(frames, kind: str = "pixel-grid") -> np.ndarray:
-    """Pixel motion ``[T, 32]`` (``[T, 64]`` for ``pixel-flow-local``) float32 of a whole uint8 frame array ``[T, H, W, 3]`` (see the module docstring)."""
+    """Pixel motion ``[T, 32]`` (``[T, 64]`` for ``pixel-flow-local``) float32 of a whole uint8 frame array
+    ``[T, H, W, 3]`` (see the module docstring)."""
     return PixelMotion(kind).push(frames)
