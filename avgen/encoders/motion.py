@@ -57,6 +57,7 @@ PIXEL_MOTION_DIM = 2 * GRID * GRID  # the grid kinds' width; pixel-flow-local ha
 # what a cache records (part of its settings, hence of every item's key): a change here changes the numbers
 PIXEL_MOTION_SETTINGS = {"name": "pixel-grid", "grid": GRID, "side": SIDE, "scale": SCALE, "version": 1}
 MOTION_KINDS = ("pixel-grid", "pixel-grid-stabilised", "pixel-grid-local", "pixel-flow-local")
+_LOCAL_KINDS = ("pixel-grid-local", "pixel-flow-local")  # blurred, level-matched, relative to the median cell
 
 
 def motion_dim(kind: str = "pixel-grid") -> int:
@@ -71,7 +72,7 @@ def motion_settings(kind: str = "pixel-grid") -> dict:
         return dict(PIXEL_MOTION_SETTINGS)
     if kind == "pixel-grid-stabilised":
         return {**PIXEL_MOTION_SETTINGS, "name": kind, "radius": RADIUS, "refine": "parabola"}
-    if kind in ("pixel-grid-local", "pixel-flow-local"):
+    if kind in _LOCAL_KINDS:
         local = {**PIXEL_MOTION_SETTINGS, "name": kind, "radius": RADIUS, "refine": "parabola", "blur": "binomial3",
                  "gain": "mean", "relative": "median-cell"}
         return local if kind == "pixel-grid-local" else {**local, "flow": "lucas-kanade-cell",
@@ -177,12 +178,12 @@ class PixelMotion:
         """``|grey - prev|`` per frame ``[b, rows, cols]``; stabilised: each previous frame moved onto its
         successor first, and the border the move can uncover set to 0. Second: ``pixel-flow-local``'s cell
         velocities ``[b, 16, 2]`` (else None)."""
+        if self.kind == "pixel-grid":
+            return np.abs(grey - prev), None
         flow = self.kind == "pixel-flow-local"
         b, h, w = grey.shape
         velocity = np.zeros((b, GRID * GRID, 2), np.float32) if flow else None
-        if self.kind == "pixel-grid":
-            return np.abs(grey - prev), None
-        local = self.kind in ("pixel-grid-local", "pixel-flow-local")
+        local = self.kind in _LOCAL_KINDS
         r = min(RADIUS, (min(h, w) - GRID) // 2)  # tiny frames: a smaller search, none below the grid's size
         if r <= 0:
             return np.abs(grey - prev), velocity
@@ -224,7 +225,7 @@ class PixelMotion:
         prev = np.concatenate([first, grey[:-1]])
         diff, velocity = self._differences(grey, prev)  # [b, rows, cols], [b, 16, 2] or None
         cells = diff.reshape(b, GRID, rows // GRID, GRID, cols // GRID).mean((2, 4)).reshape(b, GRID * GRID) / SCALE
-        if self.kind in ("pixel-grid-local", "pixel-flow-local"):  # each cell against the typical one (not global)
+        if self.kind in _LOCAL_KINDS:  # each cell against the typical one: what changes all over is not local
             cells = cells - np.median(cells, axis=1, keepdims=True)
         last = self._cells if self._cells is not None else cells[:1]
         rise = cells - np.concatenate([last, cells[:-1]])  # [b, 16]

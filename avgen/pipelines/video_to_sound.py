@@ -20,7 +20,7 @@ from ..bundled import BUNDLED_CHECKPOINTS, bundled_checkpoint
 from ..checkpoints import (CheckpointError, from_pretrained, load_pipeline_component, save_pipeline_config,
                            save_pretrained)
 from ..encoders import VisualEncoder
-from ..encoders.motion import PixelMotion
+from ..encoders.motion import PixelMotion, motion_dim
 from ..errors import AvgenError, WeightsNotFoundError
 from ..media import (MUXED_OUTPUT_EXTENSIONS, iter_audio, probe, read_audio, replace_audio, write_audio,
                      write_video)
@@ -180,10 +180,10 @@ class VideoToSoundPipeline:
             self.motion_kind = PixelMotion.from_settings(data.get("motion")).kind
         except ValueError as e:
             raise CheckpointError(f"data.motion: {e}") from None
-        width = getattr(generator.config, "pixel_motion_dim", 0)
-        if width and width != PixelMotion(self.motion_kind).dim:
+        width, channels = getattr(generator.config, "pixel_motion_dim", 0), motion_dim(self.motion_kind)
+        if width and width != channels:
             raise CheckpointError(f"model.pixel_motion_dim is {width}, but data.motion ({self.motion_kind}) gives "
-                                  f"{PixelMotion(self.motion_kind).dim} numbers per frame")
+                                  f"{channels} numbers per frame")
         self._encoder = None
         self.vocoder = checked_vocoder(vocoder, self.mel_preset, device=self.device, made_by="generator")
 
