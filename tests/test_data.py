@@ -134,3 +134,40 @@ def test_folder_manifest_from_a_relative_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (item,) = read_manifest("clips")
     assert item.path == str(tmp_path / "clips" / "sub" / "a.mp4") and os.path.exists(item.path)
+
+
+def _tiny_cache(root, ids, motion="pixel-grid-local"):
+    """A prepare cache written by hand: the settings keys the dataset reads, one item per id."""
+    from safetensors.torch import save_file
+    import torch
+
+    os.makedirs(os.path.join(root, "items"))
+    settings = {"version": 1, "fps": 10.0, "clip_seconds": None, "visual": {"feature_dim": 4},
+                "mel": {"name": "specvqgan", "sample_rate": 800, "hop_length": 40, "n_mels": 3},
+                "motion": {"name": motion}}
+    with open(os.path.join(root, "settings.json"), "w") as f:
+        json.dump(settings, f)
+    with open(os.path.join(root, "index.jsonl"), "w") as f:
+        for n, clip in enumerate(ids):
+            save_file({"features": torch.full((10, 4), float(n)), "mel": torch.zeros(3, 20),
+                       "motion": torch.zeros(10, 32)}, os.path.join(root, "items", f"{n}.safetensors"))
+            f.write(json.dumps({"id": clip, "file": f"items/{n}.safetensors"}) + "\n")
+
+
+def test_several_caches_train_as_one(tmp_path):
+    from avgen.errors import ConfigError
+    from avgen.train.config import load_config
+
+    _tiny_cache(tmp_path / "a", ["a0", "a1"])
+    _tiny_cache(tmp_path / "b", ["b0"])  # its item file has the same name as a's first: each cache reads its own
+    ds = PreparedDataset([tmp_path / "a", tmp_path / "b"], segment_seconds=0.5)
+    assert len(ds) == 3 and [ds[i]["id"] for i in range(3)] == ["a0", "a1", "b0"]
+    assert [float(ds[i]["features"][0, 0]) for i in range(3)] == [0.0, 1.0, 0.0]
+    assert ds[2]["mel"].shape == (3, 10) and ds.motion_dim == 32
+    _tiny_cache(tmp_path / "c", ["c0"], motion="pixel-grid")  # other inputs: one model cannot learn both
+    with pytest.raises(AvgenError, match=r"c: its motion settings differ from those of .*a"):
+        PreparedDataset([tmp_path / "a", tmp_path / "c"])
+    cfg = load_config(None, [f"data.path=[{tmp_path / 'a'}, {tmp_path / 'b'}]"])
+    assert cfg.data.path == [str(tmp_path / "a"), str(tmp_path / "b")]
+    with pytest.raises(ConfigError, match="data.path: must be one folder"):
+        load_config(None, ["data.kind=images", "data.path=[x, y]"])

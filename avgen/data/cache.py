@@ -12,7 +12,11 @@ from ..encoders.motion import motion_dim
 from ..errors import AvgenError
 from ..utils import require_finite
 
-__all__ = ["PreparedDataset"]
+__all__ = ["PreparedDataset", "SHARED_SETTINGS"]
+
+
+# the settings every cache of one dataset must share: the inputs a model trained on them expects
+SHARED_SETTINGS = ("fps", "clip_seconds", "mel", "visual", "motion")
 
 
 class PreparedDataset(Dataset):
@@ -22,24 +26,38 @@ class PreparedDataset(Dataset):
     made before pixel motion do not).
 
     Args:
-        cache_dir: the ``avgen prepare`` output folder.
+        cache_dir: the ``avgen prepare`` output folder, or a list of them (one dataset of all their items, in order;
+            they must agree on frame rate, mel, visual features and pixel motion: :data:`SHARED_SETTINGS`).
         segment_seconds: crop a random (``generator``-driven) window of this length, the same span of time in
             both streams; clips shorter than the window are edge-padded. None returns whole clips.
         random_crop: False takes the window from the start (deterministic evaluation).
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, *, segment_seconds: float | None = None,
+    def __init__(self, cache_dir: str | os.PathLike | list, *, segment_seconds: float | None = None,
                  random_crop: bool = True, generator: torch.Generator | None = None):
-        self.root = os.fspath(cache_dir)
-        index = os.path.join(self.root, "index.jsonl")
-        if not os.path.exists(index):
-            raise AvgenError(f"{self.root}: not an avgen prepare cache (no index.jsonl); run `avgen prepare` first")
-        with open(index) as f:
-            self.records = [json.loads(line) for line in f if line.strip()]
-        if not self.records:
-            raise AvgenError(f"{self.root}: the cache holds no items")
-        with open(os.path.join(self.root, "settings.json")) as f:
-            self.settings = json.load(f)
+        dirs = list(cache_dir) if isinstance(cache_dir, (list, tuple)) else [cache_dir]
+        if not dirs:
+            raise AvgenError("no prepare cache given (an empty list of folders)")
+        self.roots = [os.fspath(d) for d in dirs]
+        self.root = self.roots[0]
+        self.records = []  # each record's "root" names its cache
+        for root in self.roots:
+            index = os.path.join(root, "index.jsonl")
+            if not os.path.exists(index):
+                raise AvgenError(f"{root}: not an avgen prepare cache (no index.jsonl); run `avgen prepare` first")
+            with open(index) as f:
+                records = [json.loads(line) | {"root": root} for line in f if line.strip()]
+            if not records:
+                raise AvgenError(f"{root}: the cache holds no items")
+            with open(os.path.join(root, "settings.json")) as f:
+                settings = json.load(f)
+            if root == self.root:
+                self.settings = settings
+            for key in SHARED_SETTINGS:  # a model cannot train on two kinds of input at once
+                if settings.get(key) != self.settings.get(key):
+                    raise AvgenError(f"{root}: its {key} settings differ from those of {self.root}; caches trained "
+                                     "on together must be made with the same avgen prepare options")
+            self.records += records
         self.fps = float(self.settings["fps"])
         mel = self.settings["mel"]
         self.mel_fps = mel["sample_rate"] / mel["hop_length"]
@@ -59,7 +77,7 @@ class PreparedDataset(Dataset):
         from safetensors.torch import load_file
 
         rec = self.records[index]
-        path = os.path.join(self.root, rec["file"])
+        path = os.path.join(rec["root"], rec["file"])
         try:
             tensors = load_file(path)
         except Exception as e:  # SafetensorError, OSError: a damaged item is named, not a traceback mid-epoch

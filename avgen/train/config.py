@@ -32,7 +32,9 @@ def _finite(x) -> bool:
 @dataclass
 class DataConfig:
     kind: Literal["prepared", "specvqgan", "audio", "images", "sound_video"] = "prepared"
-    path: str = ""  # prepare cache folder, SpecVQGAN root, (audio) a folder / manifest of audio or video files, (images) an image folder
+    # prepare cache folder (or a list of them, trained on as one dataset), SpecVQGAN root, (audio) a folder /
+    # manifest of audio or video files, (images) an image folder
+    path: str | list[str] = ""
     segment_seconds: float | None = 2.0  # random aligned crop length (prepared caches; audio: excerpt length)
     batch_size: int = 8  # per process
     num_workers: int = 0
@@ -46,6 +48,8 @@ class DataConfig:
     audio_window: float = 1.0  # sound_video: seconds of audio per frame (centred on it)
 
     def __post_init__(self):
+        _check(isinstance(self.path, str) or (self.kind == "prepared" and len(self.path) > 0), "path",
+               "one folder (a list of folders is for kind: prepared)", self.path)
         _check(self.batch_size >= 1, "batch_size", "at least 1", self.batch_size)
         _check(self.num_workers >= 0, "num_workers", "0 or more", self.num_workers)
         _check(self.segment_seconds is None or (_finite(self.segment_seconds) and self.segment_seconds > 0),

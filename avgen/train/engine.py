@@ -107,6 +107,11 @@ class DatasetInfo:
     settings: dict | None = None  # the dataset's own settings (prepare cache, audio excerpts), kept in final/config.json
 
 
+def _paths(path: str | list[str]) -> str:
+    """``data.path`` for a message: one folder, or the list joined by commas."""
+    return path if isinstance(path, str) else ", ".join(path)
+
+
 def build_dataset(cfg: TrainConfig, generator: torch.Generator) -> DatasetInfo:
     """The dataset of ``cfg.data`` and its description."""
     d = cfg.data
@@ -247,7 +252,7 @@ def train(cfg: TrainConfig, *, cpu: bool = False, quiet: bool = False) -> dict:
     if not quiet:  # what a user needs to know before the first step: where, on what, from where
         for line in (f"task {cfg.task} on {accelerator.device} ({accelerator.num_processes} process(es), "
                      f"precision {cfg.mixed_precision})",
-                     f"dataset: {len(dataset)} items from {cfg.data.path} (batch {cfg.data.batch_size}, "
+                     f"dataset: {len(dataset)} items from {_paths(cfg.data.path)} (batch {cfg.data.batch_size}, "
                      f"{len(loader)} batches per epoch per process)",
                      f"run directory: {run_dir}", resume):
             accelerator.print(f"avgen train: {line}", file=sys.stderr)
