@@ -14,6 +14,8 @@ difference between previous and current (not float rounding: the two resizes dif
 prepared training caches hold). The same run also times the baseline FeatureToMel regressor (same features, same
 mel length) so the mel-synthesis figure has a peer, and reports every stage as a real-time factor (seconds of
 compute per second of audio), and the `avgen v2s` work without the vocoder (reference mel + features + synthesis).
+For a checkpoint that takes pixel motion (``model.pixel_motion_dim``) the pipeline's whole visual pass, features
+and motion from one decode (``VideoToSoundPipeline.video_inputs``), is timed too and counts in the total.
 Prints the command, the machine (with its load average and this process's niceness) and torch's threads; best of
 --repeats.
 """
@@ -102,7 +104,10 @@ def main() -> int:
     seq_diff = float((feats - seq_feats).abs().max())
     n = round(duration * preset.sample_rate)
     frames = n // preset.hop_length + 1
-    t_mel, mel = _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen), a.repeats)
+    motion, t_inputs = None, t_feat
+    if pipe.takes_motion:  # the pipeline's whole visual pass: features and pixel motion from one decode
+        t_inputs, (_, motion, _) = _timed(lambda: pipe.video_inputs(video), a.repeats)
+    t_mel, mel = _timed(lambda: pipe.synthesize_mel(feats, ref, frames, generator=gen, motion=motion), a.repeats)
     baseline = FeatureToMel(feature_dim=feats.shape[1]).eval().to(pipe.device)
     with torch.no_grad():
         t_base, _ = _timed(lambda: baseline(feats[None].to(pipe.device), frames), a.repeats)
@@ -116,9 +121,13 @@ def main() -> int:
           f"{os.getloadavg()[0]:.1f}, nice {os.nice(0)}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}, device {pipe.device}"
           + (f" ({torch.cuda.get_device_name()})" if pipe.device.type == "cuda" else ""))
-    print(f"video: {duration:.2f} s; best of {a.repeats}; seconds per 10 s of audio:")
-    total = t_feat + t_mel + t_voc
-    for name, t in (("visual features", t_feat), ("mel synthesis (VarietySound)", t_mel),
+    kind = pipe.motion_kind if motion is not None else "none"
+    print(f"video: {duration:.2f} s; best of {a.repeats}; pixel motion: {kind}; seconds per 10 s of audio:")
+    total = t_inputs + t_mel + t_voc
+    rows = [("visual features", t_feat)]
+    if motion is not None:
+        rows.append(("features + pixel motion", t_inputs))  # one decode for both (the kind: printed above)
+    for name, t in (*rows, ("mel synthesis (VarietySound)", t_mel),
                     (f"vocoder ({pipe.vocoder_name})", t_voc), ("total", total)):
         print(f"  {name:32s} {t * scale:8.3f} s   (real-time factor {t / duration:.3f})")
     print(f"  {'peer: FeatureToMel baseline':32s} {t_base * scale:8.3f} s   "
@@ -128,7 +137,7 @@ def main() -> int:
     print(f"  {'peer: previous feature path':32s} {t_old * scale:8.3f} s   "
           f"(previous / current = {t_old / t_feat:.2f}x; the resizes differ: features by at most {feature_diff:.2f})")
     print(f"video: {duration:.2f} s; avgen v2s without the vocoder (reference + features + synthesis), this video: "
-          f"{t_ref + t_feat + t_mel:.2f} s")
+          f"{t_ref + t_inputs + t_mel:.2f} s")
     return 0
 
 
