@@ -22,6 +22,10 @@ fingerprints with tolerances far above float rounding and far below any change s
 the mel by up to 0.16): block means of the mel, block RMS of the waveform, block means of the frames, and per-layer
 mean and spread of W+, stored in ``bundled_fingerprints.json`` (written from this machine's outputs; run this file
 with ``AVGEN_WRITE_FINGERPRINTS=1`` after a deliberate change, and say why in the commit).
+
+On 2026-12-04 the v2s fingerprints were rewritten because the bundled VarietySound weights were replaced (the
+foley_transfer model trained on scene and flat-shape renders with permissive corpus recordings; its MADE_WITH.md):
+a new model, not a change of numerics.
 """
 
 import json
